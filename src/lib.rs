@@ -1,5 +1,20 @@
 //! framescope: how application messages really travel over TCP and UDP.
+//!
+//! The library holds all of the logic; the binary is a thin shell over
+//! [`cli`]. Data flows through the modules in this order:
+//!
+//! ```text
+//! capture (records) -> dissect (packets) -> flow (streams, numbering)
+//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> report
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod dissect;
+pub mod flow;
+pub mod pipeline;
+pub mod reassembly;
+pub mod seq;

@@ -1,0 +1,809 @@
+//! The streaming pcap / pcapng reader.
+//!
+//! ```text
+//! pcap:    [global header 24][rec hdr 16][data incl_len][rec hdr 16][data] ...
+//!          rec hdr = ts_sec u32 | ts_frac u32 | incl_len u32 | orig_len u32
+//! pcapng:  [SHB][IDB][IDB]...[EPB][EPB][SPB]...[SHB]...   every block:
+//!          type u32 | total_len u32 | body ... | total_len u32
+//! ```
+//!
+//! The reader holds one buffer that grows to the largest record it has had
+//! to hold and never beyond [`MAX_BLOCK`]; records are lent out of it, so
+//! reading copies each byte once, from the file into the buffer. Every
+//! error names the record number and the byte offset where the file went
+//! wrong; records read before the damage stay valid.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::{LinkType, Record, Timestamp};
+
+/// The largest record or block the reader accepts, in bytes. A larger
+/// length field is reported as damage rather than allocated.
+pub const MAX_BLOCK: usize = 16 * 1024 * 1024;
+
+/// The most pcapng interfaces one section may declare.
+pub const MAX_INTERFACES: usize = 65_536;
+
+const READ_CHUNK: usize = 1 << 20;
+
+/// Which container format a file uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureFormat {
+    /// Classic libpcap format.
+    Pcap,
+    /// pcap-ng.
+    PcapNg,
+}
+
+/// A capture file that cannot be read (further): where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct CaptureError {
+    /// The record number the damage affects (1-based: the record that could
+    /// not be read), or 0 when the file header itself is bad.
+    pub record: u64,
+    /// Byte offset in the file where the problem starts.
+    pub offset: u64,
+    /// What went wrong.
+    pub kind: CaptureErrorKind,
+}
+
+impl CaptureError {
+    fn describe(&self) -> String {
+        if self.record == 0 {
+            format!("at byte offset {}: {}", self.offset, self.kind)
+        } else {
+            format!(
+                "record {} at byte offset {}: {}",
+                self.record, self.offset, self.kind
+            )
+        }
+    }
+}
+
+/// The kinds of damage the reader recognises.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureErrorKind {
+    /// The underlying read failed.
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+    /// The file is empty.
+    #[error("the file is empty")]
+    Empty,
+    /// The first bytes are not a pcap or pcapng magic number.
+    #[error("not a pcap or pcapng file (first bytes {0:02x?})")]
+    NotACapture(Vec<u8>),
+    /// The file ends inside a header or record.
+    #[error("file cut short: {what} needs {needed} bytes, only {available} remain")]
+    CutShort {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes the file still had.
+        available: u64,
+    },
+    /// A length field is out of bounds.
+    #[error("{what} is {value} bytes, outside the accepted range {min}..={max}")]
+    BadLength {
+        /// Which length.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// Smallest acceptable.
+        min: u64,
+        /// Largest acceptable.
+        max: u64,
+    },
+    /// A pcapng block is inconsistent.
+    #[error("malformed pcapng {block}: {why}")]
+    BadBlock {
+        /// Which block type.
+        block: &'static str,
+        /// What is inconsistent.
+        why: String,
+    },
+    /// A packet refers to an interface that was never described.
+    #[error("packet names interface {0}, but the section declares only {1}")]
+    UnknownInterface(u32, usize),
+}
+
+/// Reads records from a pcap or pcapng stream.
+pub struct CaptureReader<R> {
+    src: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// File offset of `buf[start]`.
+    offset: u64,
+    format: CaptureFormat,
+    records: u64,
+    pcap: PcapHeader,
+    ng: NgSection,
+    failed: bool,
+}
+
+#[derive(Clone, Copy, Default)]
+struct PcapHeader {
+    big_endian: bool,
+    nanos: bool,
+    link: u32,
+}
+
+#[derive(Default)]
+struct NgSection {
+    big_endian: bool,
+    interfaces: Vec<NgInterface>,
+}
+
+#[derive(Clone, Copy)]
+struct NgInterface {
+    link: LinkType,
+    snaplen: u32,
+    /// Units per second of the timestamp, as a power: (base, exponent).
+    resolution: TsResolution,
+    offset_secs: i64,
+}
+
+#[derive(Clone, Copy)]
+enum TsResolution {
+    Decimal(u32),
+    Binary(u32),
+}
+
+impl TsResolution {
+    fn to_timestamp(self, units: u64, offset_secs: i64) -> Timestamp {
+        let (secs, nanos) = match self {
+            TsResolution::Decimal(exp) => {
+                let per_sec = 10u64.saturating_pow(exp).max(1);
+                let secs = units / per_sec;
+                let frac = u128::from(units % per_sec);
+                (secs, (frac * 1_000_000_000 / u128::from(per_sec)) as i64)
+            }
+            TsResolution::Binary(exp) => {
+                let exp = exp.min(63);
+                let per_sec = 1u64 << exp;
+                let secs = units >> exp;
+                let frac = u128::from(units & (per_sec - 1));
+                (secs, ((frac * 1_000_000_000) >> exp) as i64)
+            }
+        };
+        Timestamp::from_parts(
+            i64::try_from(secs).unwrap_or(i64::MAX / 1_000_000_000) + offset_secs,
+            nanos,
+        )
+    }
+}
+
+impl CaptureReader<Box<dyn Read + Send>> {
+    /// Opens a file, or standard input for `-`.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let src: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(|e| CaptureError {
+                record: 0,
+                offset: 0,
+                kind: CaptureErrorKind::Io(e),
+            })?)
+        };
+        CaptureReader::new(src)
+    }
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Reads the file header and prepares to read records.
+    pub fn new(src: R) -> Result<Self, CaptureError> {
+        let mut reader = CaptureReader {
+            src,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+            format: CaptureFormat::Pcap,
+            records: 0,
+            pcap: PcapHeader::default(),
+            ng: NgSection::default(),
+            failed: false,
+        };
+        reader.fill(4).map_err(|kind| reader.error(0, kind))?;
+        if reader.available() == 0 {
+            return Err(reader.error(0, CaptureErrorKind::Empty));
+        }
+        let head = reader.window(reader.available().min(4)).to_vec();
+        match head.as_slice() {
+            [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] => {
+                reader.read_pcap_header(false)?
+            }
+            [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => reader.read_pcap_header(true)?,
+            [0x0a, 0x0d, 0x0d, 0x0a] => reader.format = CaptureFormat::PcapNg,
+            _ => return Err(reader.error(0, CaptureErrorKind::NotACapture(head))),
+        }
+        Ok(reader)
+    }
+
+    /// The container format.
+    pub fn format(&self) -> CaptureFormat {
+        self.format
+    }
+
+    /// Records returned so far.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes of the file consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The link types declared so far (pcap: the one; pcapng: every
+    /// interface of the current section).
+    pub fn link_types(&self) -> Vec<LinkType> {
+        match self.format {
+            CaptureFormat::Pcap => vec![LinkType(self.pcap.link)],
+            CaptureFormat::PcapNg => self.ng.interfaces.iter().map(|i| i.link).collect(),
+        }
+    }
+
+    /// The next record, `Ok(None)` at a clean end of file. After an error
+    /// the reader is spent and returns `Ok(None)`.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let result = match self.format {
+            CaptureFormat::Pcap => self.next_pcap(),
+            CaptureFormat::PcapNg => self.next_ng(),
+        };
+        match result {
+            Ok(Some(pos)) => {
+                self.records += 1;
+                Ok(Some(pos.into_record(&self.buf, self.records)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn error(&self, record: u64, kind: CaptureErrorKind) -> CaptureError {
+        CaptureError {
+            record,
+            offset: self.offset,
+            kind,
+        }
+    }
+
+    fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn window(&self, len: usize) -> &[u8] {
+        &self.buf[self.start..self.start + len]
+    }
+
+    fn consume(&mut self, len: usize) {
+        self.start += len;
+        self.offset += len as u64;
+    }
+
+    /// Makes at least `want` bytes available unless the file ends first.
+    fn fill(&mut self, want: usize) -> Result<(), CaptureErrorKind> {
+        if self.available() >= want || self.eof {
+            return Ok(());
+        }
+        if self.start + want > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if want > self.buf.len() {
+                self.buf
+                    .resize(want.next_power_of_two().min(MAX_BLOCK + 64), 0);
+            }
+        }
+        while self.available() < want {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CaptureErrorKind::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Requires `len` bytes, reporting a cut-short file otherwise.
+    fn require(&mut self, len: usize, what: &'static str) -> Result<(), CaptureError> {
+        let record = self.records + 1;
+        self.fill(len).map_err(|k| self.error(record, k))?;
+        if self.available() < len {
+            let kind = CaptureErrorKind::CutShort {
+                what,
+                needed: len as u64,
+                available: self.available() as u64,
+            };
+            return Err(self.error(record, kind));
+        }
+        Ok(())
+    }
+
+    fn read_pcap_header(&mut self, nanos: bool) -> Result<(), CaptureError> {
+        self.require(24, "pcap file header")
+            .map_err(|e| CaptureError { record: 0, ..e })?;
+        let h = self.window(24);
+        let big_endian = h[0] == 0xa1;
+        let link = read_u32(&h[20..24], big_endian) & 0x03ff_ffff;
+        self.pcap = PcapHeader {
+            big_endian,
+            nanos,
+            link,
+        };
+        self.consume(24);
+        Ok(())
+    }
+
+    fn next_pcap(&mut self) -> Result<Option<Pos>, CaptureError> {
+        self.fill(16).map_err(|k| self.error(self.records + 1, k))?;
+        if self.available() == 0 {
+            return Ok(None);
+        }
+        self.require(16, "record header")?;
+        let h = self.window(16);
+        let be = self.pcap.big_endian;
+        let secs = read_u32(&h[0..4], be);
+        let frac = read_u32(&h[4..8], be);
+        let incl = read_u32(&h[8..12], be) as usize;
+        let orig = read_u32(&h[12..16], be);
+        if incl > MAX_BLOCK {
+            let kind = CaptureErrorKind::BadLength {
+                what: "captured length",
+                value: incl as u64,
+                min: 0,
+                max: MAX_BLOCK as u64,
+            };
+            return Err(self.error(self.records + 1, kind));
+        }
+        self.require(16 + incl, "record data")?;
+        let nanos = if self.pcap.nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1000
+        };
+        let pos = Pos {
+            offset: self.offset,
+            ts: Timestamp::from_parts(i64::from(secs), nanos),
+            link: LinkType(self.pcap.link),
+            interface: 0,
+            data_start: self.start + 16,
+            data_len: incl,
+            orig_len: orig,
+        };
+        self.consume(16 + incl);
+        Ok(Some(pos))
+    }
+
+    fn next_ng(&mut self) -> Result<Option<Pos>, CaptureError> {
+        loop {
+            self.fill(12).map_err(|k| self.error(self.records + 1, k))?;
+            if self.available() == 0 {
+                return Ok(None);
+            }
+            self.require(12, "pcapng block header")?;
+            let head = self.window(8);
+            let is_shb = head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+            if is_shb {
+                self.require(12, "section header block")?;
+                let bom = self.window(12)[8..12].to_vec();
+                self.ng.big_endian = match bom.as_slice() {
+                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                    _ => {
+                        return Err(self.bad_block(
+                            "section header block",
+                            format!("byte-order magic {bom:02x?} is neither 1a2b3c4d nor 4d3c2b1a"),
+                        ))
+                    }
+                };
+            }
+            let be = self.ng.big_endian;
+            let head = self.window(8);
+            let block_type = read_u32(&head[0..4], be);
+            let total = read_u32(&head[4..8], be) as usize;
+            let name = block_name(block_type);
+            if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
+                let kind = CaptureErrorKind::BadLength {
+                    what: "pcapng block length",
+                    value: total as u64,
+                    min: 12,
+                    max: MAX_BLOCK as u64,
+                };
+                return Err(self.error(self.records + 1, kind));
+            }
+            self.require(total, name)?;
+            let block = self.window(total);
+            let trailer = read_u32(&block[total - 4..], be) as usize;
+            if trailer != total {
+                return Err(self.bad_block(
+                    name,
+                    format!("length {total} in the header but {trailer} in the trailer"),
+                ));
+            }
+            let body_start = self.start + 8;
+            let body_len = total - 12;
+            let result = match block_type {
+                0x0a0d_0d0a => {
+                    self.section_header(body_start, body_len)?;
+                    None
+                }
+                1 => {
+                    self.interface_description(body_start, body_len)?;
+                    None
+                }
+                6 => Some(self.enhanced_packet(body_start, body_len)?),
+                3 => Some(self.simple_packet(body_start, body_len)?),
+                2 => Some(self.obsolete_packet(body_start, body_len)?),
+                _ => None,
+            };
+            let offset = self.offset;
+            self.consume(total);
+            if let Some(mut pos) = result {
+                pos.offset = offset;
+                return Ok(Some(pos));
+            }
+        }
+    }
+
+    fn bad_block(&self, block: &'static str, why: String) -> CaptureError {
+        self.error(self.records + 1, CaptureErrorKind::BadBlock { block, why })
+    }
+
+    fn section_header(&mut self, body: usize, len: usize) -> Result<(), CaptureError> {
+        // byte-order magic 4, major 2, minor 2, section length 8, options.
+        if len < 16 {
+            return Err(self.bad_block(
+                "section header block",
+                format!("body of {len} bytes is shorter than the fixed 16"),
+            ));
+        }
+        let be = self.ng.big_endian;
+        let major = read_u16(&self.buf[body + 4..body + 6], be);
+        if major != 1 {
+            return Err(self.bad_block(
+                "section header block",
+                format!("unsupported major version {major}"),
+            ));
+        }
+        check_options(&self.buf[body + 16..body + len], be)
+            .map_err(|why| self.bad_block("section header block", why))?;
+        self.ng.interfaces.clear();
+        Ok(())
+    }
+
+    fn interface_description(&mut self, body: usize, len: usize) -> Result<(), CaptureError> {
+        if len < 8 {
+            return Err(self.bad_block(
+                "interface description block",
+                format!("body of {len} bytes is shorter than the fixed 8"),
+            ));
+        }
+        if self.ng.interfaces.len() >= MAX_INTERFACES {
+            return Err(self.bad_block(
+                "interface description block",
+                format!("more than {MAX_INTERFACES} interfaces in one section"),
+            ));
+        }
+        let be = self.ng.big_endian;
+        let b = &self.buf[body..body + len];
+        let link = LinkType(u32::from(read_u16(&b[0..2], be)));
+        let snaplen = read_u32(&b[4..8], be);
+        let mut iface = NgInterface {
+            link,
+            snaplen,
+            resolution: TsResolution::Decimal(6),
+            offset_secs: 0,
+        };
+        let options = parse_options(&b[8..], be)
+            .map_err(|why| self.bad_block("interface description block", why))?;
+        for (code, value) in options {
+            match (code, value) {
+                (9, [r, ..]) => {
+                    iface.resolution = if r & 0x80 != 0 {
+                        TsResolution::Binary(u32::from(r & 0x7f))
+                    } else {
+                        TsResolution::Decimal(u32::from(*r))
+                    }
+                }
+                (14, v) if v.len() >= 8 => {
+                    iface.offset_secs = read_u64(&v[0..8], be) as i64;
+                }
+                _ => {}
+            }
+        }
+        self.ng.interfaces.push(iface);
+        Ok(())
+    }
+
+    fn interface(&self, id: u32) -> Result<NgInterface, CaptureError> {
+        self.ng.interfaces.get(id as usize).copied().ok_or_else(|| {
+            self.error(
+                self.records + 1,
+                CaptureErrorKind::UnknownInterface(id, self.ng.interfaces.len()),
+            )
+        })
+    }
+
+    fn enhanced_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
+        if len < 20 {
+            return Err(self.bad_block(
+                "enhanced packet block",
+                format!("body of {len} bytes is shorter than the fixed 20"),
+            ));
+        }
+        let be = self.ng.big_endian;
+        let b = &self.buf[body..body + len];
+        let id = read_u32(&b[0..4], be);
+        let units = (u64::from(read_u32(&b[4..8], be)) << 32) | u64::from(read_u32(&b[8..12], be));
+        let caplen = read_u32(&b[12..16], be) as usize;
+        let orig = read_u32(&b[16..20], be);
+        if caplen > len - 20 {
+            return Err(self.bad_block(
+                "enhanced packet block",
+                format!(
+                    "captured length {caplen} exceeds the {} bytes the block holds",
+                    len - 20
+                ),
+            ));
+        }
+        let iface = self.interface(id)?;
+        Ok(Pos {
+            offset: 0,
+            ts: iface.resolution.to_timestamp(units, iface.offset_secs),
+            link: iface.link,
+            interface: id,
+            data_start: body + 20,
+            data_len: caplen,
+            orig_len: orig,
+        })
+    }
+
+    fn simple_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
+        if len < 4 {
+            return Err(self.bad_block(
+                "simple packet block",
+                format!("body of {len} bytes is shorter than the fixed 4"),
+            ));
+        }
+        let be = self.ng.big_endian;
+        let orig = read_u32(&self.buf[body..body + 4], be);
+        let iface = self.interface(0)?;
+        let mut caplen = (len - 4).min(orig as usize);
+        if iface.snaplen != 0 {
+            caplen = caplen.min(iface.snaplen as usize);
+        }
+        Ok(Pos {
+            offset: 0,
+            ts: Timestamp::default(),
+            link: iface.link,
+            interface: 0,
+            data_start: body + 4,
+            data_len: caplen,
+            orig_len: orig,
+        })
+    }
+
+    fn obsolete_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
+        if len < 20 {
+            return Err(self.bad_block(
+                "packet block",
+                format!("body of {len} bytes is shorter than the fixed 20"),
+            ));
+        }
+        let be = self.ng.big_endian;
+        let b = &self.buf[body..body + len];
+        let id = u32::from(read_u16(&b[0..2], be));
+        let units = (u64::from(read_u32(&b[4..8], be)) << 32) | u64::from(read_u32(&b[8..12], be));
+        let caplen = read_u32(&b[12..16], be) as usize;
+        let orig = read_u32(&b[16..20], be);
+        if caplen > len - 20 {
+            return Err(self.bad_block(
+                "packet block",
+                format!("captured length {caplen} exceeds the block"),
+            ));
+        }
+        let iface = self.interface(id)?;
+        Ok(Pos {
+            offset: 0,
+            ts: iface.resolution.to_timestamp(units, iface.offset_secs),
+            link: iface.link,
+            interface: id,
+            data_start: body + 20,
+            data_len: caplen,
+            orig_len: orig,
+        })
+    }
+}
+
+/// A record located in the buffer, before it is lent out.
+struct Pos {
+    offset: u64,
+    ts: Timestamp,
+    link: LinkType,
+    interface: u32,
+    data_start: usize,
+    data_len: usize,
+    orig_len: u32,
+}
+
+impl Pos {
+    fn into_record(self, buf: &[u8], number: u64) -> Record<'_> {
+        Record {
+            number,
+            offset: self.offset,
+            ts: self.ts,
+            link: self.link,
+            interface: self.interface,
+            data: &buf[self.data_start..self.data_start + self.data_len],
+            orig_len: self.orig_len,
+        }
+    }
+}
+
+fn block_name(block_type: u32) -> &'static str {
+    match block_type {
+        0x0a0d_0d0a => "section header block",
+        1 => "interface description block",
+        2 => "packet block",
+        3 => "simple packet block",
+        4 => "name resolution block",
+        5 => "interface statistics block",
+        6 => "enhanced packet block",
+        _ => "block",
+    }
+}
+
+/// Splits a pcapng option list into (code, value) pairs, checking that every
+/// option fits inside the block.
+fn parse_options(mut b: &[u8], be: bool) -> Result<Vec<(u16, &[u8])>, String> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let code = read_u16(&b[0..2], be);
+        let len = usize::from(read_u16(&b[2..4], be));
+        if code == 0 {
+            break;
+        }
+        let padded = (len + 3) & !3;
+        if 4 + padded > b.len() {
+            return Err(format!(
+                "option {code} of length {len} overruns the block ({} bytes left)",
+                b.len() - 4
+            ));
+        }
+        out.push((code, &b[4..4 + len]));
+        b = &b[4 + padded..];
+    }
+    Ok(out)
+}
+
+fn check_options(b: &[u8], be: bool) -> Result<(), String> {
+    parse_options(b, be).map(|_| ())
+}
+
+fn read_u16(b: &[u8], be: bool) -> u16 {
+    let a = [b[0], b[1]];
+    if be {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
+fn read_u32(b: &[u8], be: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if be {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+fn read_u64(b: &[u8], be: bool) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[0..8]);
+    if be {
+        u64::from_be_bytes(a)
+    } else {
+        u64::from_le_bytes(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_le(records: &[&[u8]]) -> Vec<u8> {
+        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes());
+        for (i, r) in records.iter().enumerate() {
+            f.extend_from_slice(&(i as u32).to_le_bytes());
+            f.extend_from_slice(&500u32.to_le_bytes());
+            f.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            f.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            f.extend_from_slice(r);
+        }
+        f
+    }
+
+    #[test]
+    fn reads_pcap_records_with_numbers_and_offsets() {
+        let file = pcap_le(&[b"abc", b"defgh"]);
+        let mut r = CaptureReader::new(&file[..]).unwrap();
+        let a = r.next_record().unwrap().unwrap();
+        assert_eq!((a.number, a.offset, a.data), (1, 24, &b"abc"[..]));
+        assert_eq!(a.ts, Timestamp(500_000));
+        let b = r.next_record().unwrap().unwrap();
+        assert_eq!((b.number, b.offset, b.data), (2, 43, &b"defgh"[..]));
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn cut_short_record_names_record_and_offset() {
+        let mut file = pcap_le(&[b"abc", b"defgh"]);
+        file.truncate(file.len() - 2);
+        let mut r = CaptureReader::new(&file[..]).unwrap();
+        assert!(r.next_record().unwrap().is_some());
+        let err = r.next_record().unwrap_err();
+        assert_eq!((err.record, err.offset), (2, 43));
+        assert!(err.to_string().contains("cut short"), "{err}");
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn every_truncation_of_a_file_is_an_error_or_a_prefix() {
+        let file = pcap_le(&[b"abc", b"defgh", b"ij"]);
+        for cut in 0..file.len() {
+            match CaptureReader::new(&file[..cut]) {
+                Err(e) => assert!(cut < 24, "cut {cut}: {e}"),
+                Ok(mut r) => {
+                    let mut n = 0;
+                    while let Ok(Some(_)) = r.next_record() {
+                        n += 1;
+                    }
+                    assert!(n <= 3);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_non_captures_and_huge_lengths() {
+        let err = CaptureReader::new(&b"hello world, not a capture"[..])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not a pcap"), "{err}");
+        let mut file = pcap_le(&[b"abc"]);
+        file[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut r = CaptureReader::new(&file[..]).unwrap();
+        let err = r.next_record().unwrap_err();
+        assert!(err.to_string().contains("captured length"), "{err}");
+    }
+
+    #[test]
+    fn binary_and_decimal_resolutions() {
+        let t = TsResolution::Decimal(9).to_timestamp(1_500_000_000, 0);
+        assert_eq!(t, Timestamp(1_500_000_000));
+        let t = TsResolution::Binary(1).to_timestamp(3, 0);
+        assert_eq!(t, Timestamp(1_500_000_000));
+    }
+}

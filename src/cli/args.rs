@@ -1,0 +1,139 @@
+//! Flag definitions. Parsed by clap, then turned into library types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::flow::FlowLimits;
+use crate::reassembly::Limits;
+
+/// See how application messages really travel over TCP and UDP.
+#[derive(Debug, Parser)]
+#[command(name = "framescope", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One row per TCP stream and UDP flow: endpoints, packets, bytes, anomalies.
+    Flows(FlowsArgs),
+    /// The reassembled bytes of one stream.
+    Follow(FollowArgs),
+}
+
+/// Where the packets come from and how much memory following them may take.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// A pcap or pcapng file; `-` reads standard input.
+    pub file: PathBuf,
+    /// A BPF filter (tcpdump syntax), compiled by libpcap.
+    #[arg(short = 'f', long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Streams open at once; the least recently active is finalized early past it.
+    #[arg(long, default_value_t = 262_144, value_name = "N")]
+    pub max_streams: usize,
+    /// Out-of-order bytes buffered per direction before a hole is declared a gap.
+    #[arg(long, default_value = "4M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_buffered: u64,
+    /// Out-of-order bytes buffered over all streams.
+    #[arg(long, default_value = "64M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_buffered_total: u64,
+    /// Out-of-order segments buffered per direction.
+    #[arg(long, default_value_t = 8192, value_name = "N")]
+    pub max_buffered_segments: usize,
+}
+
+impl InputArgs {
+    /// The flow-table bounds these flags ask for.
+    pub fn limits(&self) -> FlowLimits {
+        FlowLimits {
+            max_streams: self.max_streams.max(1),
+            reassembly: Limits {
+                max_buffered_bytes: usize::try_from(self.max_buffered).unwrap_or(usize::MAX),
+                max_buffered_segments: self.max_buffered_segments.max(1),
+            },
+            max_buffered_total: usize::try_from(self.max_buffered_total).unwrap_or(usize::MAX),
+            ..FlowLimits::default()
+        }
+    }
+}
+
+/// Output formats for tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    /// A readable table.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// `framescope flows`.
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// Which directions `follow` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DirArg {
+    /// Client to server.
+    Client,
+    /// Server to client.
+    Server,
+    /// Both, in the order the bytes were captured.
+    Both,
+}
+
+/// How `follow` prints bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FollowFormat {
+    /// The bytes themselves; gaps are reported on stderr.
+    Raw,
+    /// A hex dump per chunk, with offsets, records and gap markers.
+    Hex,
+    /// Printable text, other bytes as `.`, with gap markers.
+    Ascii,
+}
+
+/// `framescope follow`.
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The stream number (Wireshark's tcp.stream, or udp.stream with --udp).
+    #[arg(short, long)]
+    pub stream: u64,
+    /// Follow a UDP flow instead of a TCP stream.
+    #[arg(long)]
+    pub udp: bool,
+    /// Which direction.
+    #[arg(short, long, value_enum, default_value_t = DirArg::Both)]
+    pub dir: DirArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FollowFormat::Raw)]
+    pub format: FollowFormat,
+}
+
+/// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 64K, 4M, 1G)"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}

@@ -1,0 +1,150 @@
+//! `framescope flows`: one row per stream.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+
+use super::args::{FlowsArgs, TableFormat};
+use crate::flow::{endpoint, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
+use crate::pipeline;
+use crate::reassembly::{Event, HalfStats};
+
+/// One finished stream.
+#[derive(serde::Serialize)]
+struct Row {
+    #[serde(flatten)]
+    info: StreamInfo,
+    duration: f64,
+    client: HalfStats,
+    server: HalfStats,
+    evicted: bool,
+}
+
+#[derive(Default)]
+struct Rows(Vec<Row>);
+
+impl Sink for Rows {
+    type Stream = ();
+    fn open(&mut self, _: &StreamInfo) {}
+    fn event(&mut self, _: &mut (), _: Dir, _: Event<'_>) {}
+    fn close(&mut self, _: (), info: &StreamInfo, stats: &StreamStats) {
+        self.0.push(Row {
+            info: *info,
+            duration: stats.last_ts.secs_since(info.first_ts),
+            client: stats.dirs[0],
+            server: stats.dirs[1],
+            evicted: stats.evicted,
+        });
+    }
+}
+
+pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
+    let mut tracker = Tracker::new(Rows::default(), args.input.limits());
+    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let path = args.input.file.display().to_string();
+    let read_something = super::warn_summary(&path, &summary);
+    let (rows, tstats) = tracker.finish();
+    let mut rows = rows.0;
+    rows.sort_by_key(|r| (r.info.proto == Proto::Udp, r.info.number));
+    let mut out = io::stdout().lock();
+    match args.format {
+        TableFormat::Json => {
+            let doc = serde_json::json!({
+                "file": path,
+                "capture": summary,
+                "totals": tstats,
+                "streams": rows,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        TableFormat::Table => {
+            writeln!(out, "{}", table(&rows))?;
+            writeln!(
+                out,
+                "{} records, {} TCP streams, {} UDP flows",
+                summary.records, tstats.tcp_streams, tstats.udp_streams
+            )?;
+        }
+    }
+    Ok(if read_something { 0 } else { 2 })
+}
+
+fn table(rows: &[Row]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY);
+    t.set_header(vec![
+        "stream",
+        "proto",
+        "client",
+        "server",
+        "pkts c>s",
+        "pkts s>c",
+        "bytes c>s",
+        "bytes s>c",
+        "duration",
+        "anomalies",
+    ]);
+    for r in rows {
+        let mut cells = vec![
+            Cell::new(r.info.number),
+            Cell::new(match r.info.proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            }),
+            Cell::new(endpoint(&r.info.client)),
+            Cell::new(endpoint(&r.info.server)),
+            Cell::new(r.client.packets),
+            Cell::new(r.server.packets),
+            Cell::new(r.client.bytes),
+            Cell::new(r.server.bytes),
+            Cell::new(format!("{:.3}s", r.duration)),
+            Cell::new(anomalies(r)),
+        ];
+        for c in cells.iter_mut().skip(4).take(5) {
+            *c = c.clone().set_alignment(CellAlignment::Right);
+        }
+        t.add_row(cells);
+    }
+    t
+}
+
+/// A compact list of what went wrong, per direction: `c: 3 retrans, 1 gap (1380 B)`.
+fn anomalies(r: &Row) -> String {
+    let mut parts = Vec::new();
+    for (name, h) in [("c", &r.client), ("s", &r.server)] {
+        let mut p = Vec::new();
+        if h.retransmissions > 0 {
+            p.push(format!("{} retrans", h.retransmissions));
+        }
+        if h.out_of_order > 0 {
+            p.push(format!("{} out-of-order", h.out_of_order));
+        }
+        if h.overlaps > 0 {
+            p.push(format!("{} overlaps", h.overlaps));
+        }
+        if h.conflict_bytes > 0 {
+            p.push(format!("{} conflicting bytes", h.conflict_bytes));
+        }
+        if h.gaps > 0 {
+            p.push(format!("{} gaps ({} B)", h.gaps, h.gap_bytes));
+        }
+        if h.snaplen_cut > 0 {
+            p.push(format!("{} cut by snaplen", h.snaplen_cut));
+        }
+        if h.acked_unseen_tail > 1 {
+            p.push(format!("{} B acked, not captured", h.acked_unseen_tail));
+        }
+        if h.rst > 0 {
+            p.push("RST".to_string());
+        }
+        if !p.is_empty() {
+            parts.push(format!("{name}: {}", p.join(", ")));
+        }
+    }
+    if r.evicted {
+        parts.push("evicted early".to_string());
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,192 @@
+//! `framescope follow`: the reassembled bytes of one stream.
+
+use std::io::{self, Write};
+
+use anyhow::{bail, Result};
+
+use super::args::{DirArg, FollowArgs, FollowFormat};
+use crate::flow::{gap_reason_text, Datagram, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
+use crate::pipeline;
+use crate::reassembly::Event;
+
+struct Follow<W: Write> {
+    proto: Proto,
+    stream: u64,
+    dir: DirArg,
+    format: FollowFormat,
+    out: W,
+    error: Option<io::Error>,
+    found: Option<StreamInfo>,
+    gaps: Vec<String>,
+}
+
+impl<W: Write> Follow<W> {
+    fn wanted(&self, dir: Dir) -> bool {
+        match self.dir {
+            DirArg::Both => true,
+            DirArg::Client => dir == Dir::Client,
+            DirArg::Server => dir == Dir::Server,
+        }
+    }
+
+    fn write(&mut self, dir: Dir, offset: u64, bytes: &[u8], record: u64) {
+        if self.error.is_some() {
+            return;
+        }
+        let r = match self.format {
+            FollowFormat::Raw => self.out.write_all(bytes),
+            FollowFormat::Hex => hex_chunk(&mut self.out, dir, offset, bytes, record),
+            FollowFormat::Ascii => ascii_chunk(&mut self.out, dir, offset, bytes, record),
+        };
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, offset: u64, len: u64, why: &str) {
+        let text = format!(
+            "{} offset {offset}: {len} bytes missing ({why})",
+            dir.name()
+        );
+        if self.format == FollowFormat::Raw {
+            self.gaps.push(text);
+        } else if self.error.is_none() {
+            if let Err(e) = writeln!(self.out, "[gap] {text}") {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+impl<W: Write> Sink for Follow<W> {
+    type Stream = bool;
+
+    fn open(&mut self, info: &StreamInfo) -> bool {
+        let target = info.proto == self.proto && info.number == self.stream;
+        if target {
+            self.found = Some(*info);
+        }
+        target
+    }
+
+    fn event(&mut self, target: &mut bool, dir: Dir, event: Event<'_>) {
+        if !*target || !self.wanted(dir) {
+            return;
+        }
+        match event {
+            Event::Data {
+                offset,
+                bytes,
+                record,
+                ..
+            } => self.write(dir, offset, bytes, record),
+            Event::Gap {
+                offset,
+                len,
+                reason,
+            } => self.gap(dir, offset, len, gap_reason_text(reason)),
+            Event::Conflict { .. } => {}
+        }
+    }
+
+    fn datagram(&mut self, target: &mut bool, dir: Dir, dg: &Datagram<'_>) {
+        if *target && self.wanted(dir) {
+            self.write(dir, 0, dg.payload, dg.record);
+        }
+    }
+
+    fn close(&mut self, _: bool, _: &StreamInfo, _: &StreamStats) {}
+}
+
+pub(super) fn run(args: &FollowArgs) -> Result<u8> {
+    let sink = Follow {
+        proto: if args.udp { Proto::Udp } else { Proto::Tcp },
+        stream: args.stream,
+        dir: args.dir,
+        format: args.format,
+        out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        error: None,
+        found: None,
+        gaps: Vec::new(),
+    };
+    let mut tracker = Tracker::new(sink, args.input.limits());
+    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let path = args.input.file.display().to_string();
+    let read_something = super::warn_summary(&path, &summary);
+    let (mut sink, _) = tracker.finish();
+    if let Some(e) = sink.error.take() {
+        return Err(e.into());
+    }
+    sink.out.flush()?;
+    if sink.found.is_none() {
+        if !read_something {
+            return Ok(2);
+        }
+        bail!(
+            "{path}: no {} stream {} (run `framescope flows {path}` to list them)",
+            if args.udp { "UDP" } else { "TCP" },
+            args.stream
+        );
+    }
+    let mut err = io::stderr().lock();
+    for g in &sink.gaps {
+        writeln!(err, "framescope: gap: {g}")?;
+    }
+    Ok(if read_something { 0 } else { 2 })
+}
+
+fn hex_chunk<W: Write>(
+    out: &mut W,
+    dir: Dir,
+    offset: u64,
+    bytes: &[u8],
+    record: u64,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "[{}] offset {offset}, {} bytes, record {record}",
+        dir.name(),
+        bytes.len()
+    )?;
+    for (i, line) in bytes.chunks(16).enumerate() {
+        let at = offset + (i * 16) as u64;
+        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        let text: String = line.iter().map(|&b| printable(b)).collect();
+        writeln!(out, "{at:08x}  {:<47}  |{text}|", hex.join(" "))?;
+    }
+    Ok(())
+}
+
+fn ascii_chunk<W: Write>(
+    out: &mut W,
+    dir: Dir,
+    offset: u64,
+    bytes: &[u8],
+    record: u64,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "[{}] offset {offset}, {} bytes, record {record}",
+        dir.name(),
+        bytes.len()
+    )?;
+    let text: String = bytes
+        .iter()
+        .map(|&b| {
+            if b == b'\n' || b == b'\t' {
+                b as char
+            } else {
+                printable(b)
+            }
+        })
+        .collect();
+    writeln!(out, "{text}")
+}
+
+fn printable(b: u8) -> char {
+    if b.is_ascii_graphic() || b == b' ' {
+        b as char
+    } else {
+        '.'
+    }
+}

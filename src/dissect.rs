@@ -1,0 +1,485 @@
+//! Packet dissection: from a captured record to addresses, ports, TCP
+//! sequence numbers and payload.
+//!
+//! This module owns the link layers framescope reads (Ethernet with 802.1Q
+//! and QinQ tags, BSD and OpenBSD loopback, raw IP under its several link
+//! type numbers, Linux cooked captures v1 and v2), IPv4 and IPv6 with
+//! extension headers (through `etherparse`'s lax slicing, which keeps what it
+//! could read and says where it stopped), and the TCP and UDP headers. It
+//! does not follow connections; [`crate::flow`] and [`crate::reassembly`] do.
+//!
+//! A payload cut by the capture's snapshot length is not data: the segment
+//! is returned with its captured bytes and `missing > 0`, and the
+//! reassembler treats its whole range as capture loss. Lengths come from the
+//! IP header, never from the record's lengths, which some capturers get
+//! wrong (go-sniffer's Kafka capture states every packet 16 bytes longer
+//! than the wire).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+use crate::capture::LinkType;
+
+/// TCP flag bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+
+    /// Whether all bits of `mask` are set.
+    pub fn has(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+}
+
+/// A TCP segment's header fields and payload.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegment<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (meaningful when the ACK flag is set).
+    pub ack: u32,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Advertised window (unscaled).
+    pub window: u16,
+    /// The payload bytes captured.
+    pub payload: &'a [u8],
+    /// Payload bytes the IP header declares but the capture did not keep
+    /// (snapshot length); when non-zero, `payload` is incomplete.
+    pub missing: u32,
+}
+
+impl TcpSegment<'_> {
+    /// The payload length on the wire.
+    pub fn wire_len(&self) -> u32 {
+        self.payload.len() as u32 + self.missing
+    }
+}
+
+/// A UDP datagram's ports and payload.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpDatagram<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// The payload bytes captured.
+    pub payload: &'a [u8],
+    /// Payload bytes cut by the snapshot length.
+    pub missing: u32,
+}
+
+/// The transport layer of a dissected packet.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport<'a> {
+    /// TCP.
+    Tcp(TcpSegment<'a>),
+    /// UDP.
+    Udp(UdpDatagram<'a>),
+}
+
+/// A packet framescope can follow.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// TCP or UDP.
+    pub transport: Transport<'a>,
+}
+
+/// Why a record carries nothing to follow (not an error: ARP, ICMP...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// Not IP (ARP, LLDP, STP...).
+    NotIp,
+    /// IP, but neither TCP nor UDP (ICMP, ...): the IP protocol number.
+    OtherProtocol(u8),
+    /// An IP fragment; fragments are not reassembled.
+    Fragment,
+}
+
+/// A record that could not be dissected: the layer, the byte offset within
+/// the record, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{layer} at packet offset {offset}: {why}")]
+pub struct DissectError {
+    /// The layer that failed.
+    pub layer: &'static str,
+    /// Where, in bytes from the start of the captured data.
+    pub offset: usize,
+    /// What was wrong.
+    pub why: String,
+}
+
+/// The outcome of dissecting one record.
+#[derive(Clone, Debug)]
+pub enum Dissected<'a> {
+    /// A TCP or UDP packet.
+    Packet(Packet<'a>),
+    /// Nothing to follow.
+    Skipped(Skip),
+    /// Malformed or of an unsupported link type.
+    Malformed(DissectError),
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::NotIp => f.write_str("not IP"),
+            Skip::OtherProtocol(p) => write!(f, "IP protocol {p}"),
+            Skip::Fragment => f.write_str("IP fragment"),
+        }
+    }
+}
+
+fn malformed(layer: &'static str, offset: usize, why: impl Into<String>) -> Dissected<'static> {
+    Dissected::Malformed(DissectError {
+        layer,
+        offset,
+        why: why.into(),
+    })
+}
+
+/// Dissects one captured packet of link type `link`, whose length on the
+/// wire the capture states as `orig_len`.
+///
+/// Bytes are missing (snapshot length) only when the record says the
+/// packet was longer than what was captured: an IP length beyond the
+/// record's own length is a short frame, whose payload is what it holds, as
+/// Wireshark reads it.
+pub fn dissect(link: LinkType, data: &[u8], orig_len: u32) -> Dissected<'_> {
+    let uncaptured = (orig_len as usize).saturating_sub(data.len());
+    let (sliced, base) = match link {
+        LinkType::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
+            Ok(p) => (p, 0),
+            Err(e) => return malformed("Ethernet header", 0, e.to_string()),
+        },
+        LinkType::NULL | LinkType::LOOP => {
+            let Some(family) = data.get(0..4) else {
+                return malformed("loopback header", 0, "shorter than 4 bytes");
+            };
+            let family = [family[0], family[1], family[2], family[3]];
+            let host = if link == LinkType::LOOP {
+                u32::from_be_bytes(family)
+            } else if u32::from_le_bytes(family) < 256 {
+                u32::from_le_bytes(family)
+            } else {
+                u32::from_be_bytes(family)
+            };
+            if !matches!(host, 2 | 10 | 24 | 28 | 30) {
+                return Dissected::Skipped(Skip::NotIp);
+            }
+            match from_ip(data, 4) {
+                Ok(p) => (p, 4),
+                Err(d) => return d,
+            }
+        }
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
+            match from_ip(data, 0) {
+                Ok(p) => (p, 0),
+                Err(d) => return d,
+            }
+        }
+        LinkType::LINUX_SLL => match data.get(14..16) {
+            Some(t) => from_ether_type(u16::from_be_bytes([t[0], t[1]]), data, 16),
+            None => return malformed("Linux cooked header", 0, "shorter than 16 bytes"),
+        },
+        LinkType::LINUX_SLL2 => match data.get(0..2) {
+            Some(t) if data.len() >= 20 => {
+                from_ether_type(u16::from_be_bytes([t[0], t[1]]), data, 20)
+            }
+            _ => return malformed("Linux cooked v2 header", 0, "shorter than 20 bytes"),
+        },
+        other => {
+            return malformed(
+                "link layer",
+                0,
+                format!("unsupported link type {}", other.0),
+            )
+        }
+    };
+    from_sliced(sliced, data, base, uncaptured)
+}
+
+fn from_ip(data: &[u8], base: usize) -> Result<LaxSlicedPacket<'_>, Dissected<'static>> {
+    let rest = data.get(base..).unwrap_or(&[]);
+    if rest.first().map(|b| b >> 4) != Some(4) && rest.first().map(|b| b >> 4) != Some(6) {
+        return Err(match rest.first() {
+            None => malformed("IP header", base, "no bytes after the link header"),
+            Some(b) => malformed(
+                "IP header",
+                base,
+                format!("IP version {} is not 4 or 6", b >> 4),
+            ),
+        });
+    }
+    LaxSlicedPacket::from_ip(rest).map_err(|e| malformed("IP header", base, e.to_string()))
+}
+
+fn from_ether_type(ether_type: u16, data: &[u8], base: usize) -> (LaxSlicedPacket<'_>, usize) {
+    let rest = data.get(base..).unwrap_or(&[]);
+    (
+        LaxSlicedPacket::from_ether_type(EtherType(ether_type), rest),
+        base,
+    )
+}
+
+fn from_sliced<'a>(
+    p: LaxSlicedPacket<'a>,
+    data: &'a [u8],
+    base: usize,
+    uncaptured: usize,
+) -> Dissected<'a> {
+    let Some(net) = p.net else {
+        if let Some((err, layer)) = p.stop_err {
+            if !matches!(layer, etherparse::err::Layer::Ethernet2Header) {
+                return malformed("link layer", base, format!("{layer}: {err}"));
+            }
+        }
+        return Dissected::Skipped(Skip::NotIp);
+    };
+    let (src, dst, payload, declared) = match &net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let payload = v4.payload();
+            let header_len = usize::from(h.ihl()) * 4;
+            let total = usize::from(h.total_len());
+            let declared = if payload.incomplete && total > header_len {
+                total - header_len
+            } else {
+                payload.payload.len()
+            };
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                payload.clone(),
+                declared,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let payload = v6.payload();
+            let exts = v6.extensions().slice().len();
+            let stated = usize::from(h.payload_length());
+            let declared = if payload.incomplete && stated > exts {
+                stated - exts
+            } else {
+                payload.payload.len()
+            };
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                payload.clone(),
+                declared,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Dissected::Skipped(Skip::NotIp),
+    };
+    if payload.fragmented {
+        return Dissected::Skipped(Skip::Fragment);
+    }
+    let ip_missing = declared
+        .saturating_sub(payload.payload.len())
+        .min(uncaptured);
+    let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+    match p.transport {
+        Some(TransportSlice::Tcp(tcp)) => Dissected::Packet(Packet {
+            src,
+            dst,
+            transport: Transport::Tcp(TcpSegment {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: tcp_flags(tcp.slice()),
+                window: tcp.window_size(),
+                payload: tcp.payload(),
+                missing: ip_missing as u32,
+            }),
+        }),
+        Some(TransportSlice::Udp(udp)) => {
+            let stated = usize::from(udp.length()).saturating_sub(8);
+            let got = udp.payload().len();
+            Dissected::Packet(Packet {
+                src,
+                dst,
+                transport: Transport::Udp(UdpDatagram {
+                    src_port: udp.source_port(),
+                    dst_port: udp.destination_port(),
+                    payload: udp.payload(),
+                    missing: (stated.saturating_sub(got)).max(ip_missing) as u32,
+                }),
+            })
+        }
+        _ => match payload.ip_number.0 {
+            6 => truncated_tcp(
+                src,
+                dst,
+                payload.payload,
+                payload.payload.len() + ip_missing,
+                l4_offset,
+            ),
+            17 => malformed(
+                "UDP header",
+                l4_offset,
+                format!("needs 8 bytes, {} captured", payload.payload.len()),
+            ),
+            other => Dissected::Skipped(Skip::OtherProtocol(other)),
+        },
+    }
+}
+
+/// A TCP header cut by the snapshot length: its fixed part still says who
+/// talks and where in the sequence space, so keep it as a segment whose whole
+/// payload is missing.
+fn truncated_tcp<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    b: &'a [u8],
+    declared: usize,
+    offset: usize,
+) -> Dissected<'a> {
+    if b.len() < 14 {
+        return malformed(
+            "TCP header",
+            offset,
+            format!("needs 20 bytes, {} captured", b.len()),
+        );
+    }
+    let header_len = usize::from(b[12] >> 4) * 4;
+    if header_len < 20 {
+        return malformed(
+            "TCP header",
+            offset,
+            format!("data offset {header_len} is below 20"),
+        );
+    }
+    Dissected::Packet(Packet {
+        src,
+        dst,
+        transport: Transport::Tcp(TcpSegment {
+            src_port: u16::from_be_bytes([b[0], b[1]]),
+            dst_port: u16::from_be_bytes([b[2], b[3]]),
+            seq: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            ack: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+            flags: TcpFlags(b[13]),
+            window: b
+                .get(14..16)
+                .map_or(0, |w| u16::from_be_bytes([w[0], w[1]])),
+            payload: &[],
+            missing: declared.saturating_sub(header_len) as u32,
+        }),
+    })
+}
+
+fn tcp_flags(header: &[u8]) -> TcpFlags {
+    TcpFlags(header.get(13).copied().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_packet(payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(etherparse::VlanId::try_new(7).unwrap())
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 80, 1000, 4096)
+            .psh();
+        let mut out = Vec::new();
+        builder.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn vlan_tcp_payload() {
+        let pkt = tcp_packet(b"hello");
+        let Dissected::Packet(p) = dissect(LinkType::ETHERNET, &pkt, pkt.len() as u32) else {
+            panic!("not a packet")
+        };
+        let Transport::Tcp(t) = p.transport else {
+            panic!("not tcp")
+        };
+        assert_eq!((t.src_port, t.dst_port, t.seq), (1234, 80, 1000));
+        assert_eq!((t.payload, t.missing), (&b"hello"[..], 0));
+        assert!(t.flags.has(TcpFlags::PSH));
+    }
+
+    #[test]
+    fn snaplen_cut_payload_is_missing_not_data() {
+        let pkt = tcp_packet(b"hello world");
+        let cut = &pkt[..pkt.len() - 6];
+        let Dissected::Packet(p) = dissect(LinkType::ETHERNET, cut, pkt.len() as u32) else {
+            panic!("not a packet")
+        };
+        let Transport::Tcp(t) = p.transport else {
+            panic!("not tcp")
+        };
+        assert_eq!((t.payload, t.missing), (&b"hello"[..], 6));
+    }
+
+    #[test]
+    fn short_frame_is_data_not_loss() {
+        // The IP header claims more than the frame holds, but the record
+        // says the frame was captured whole: the payload is what is there.
+        let pkt = tcp_packet(b"hello world");
+        let cut = &pkt[..pkt.len() - 6];
+        let Dissected::Packet(p) = dissect(LinkType::ETHERNET, cut, cut.len() as u32) else {
+            panic!("not a packet")
+        };
+        let Transport::Tcp(t) = p.transport else {
+            panic!("not tcp")
+        };
+        assert_eq!((t.payload, t.missing), (&b"hello"[..], 0));
+    }
+
+    #[test]
+    fn header_cut_inside_options_keeps_the_fixed_fields() {
+        let pkt = tcp_packet(b"");
+        // Cut so that only 16 bytes of the 20-byte TCP header remain.
+        let cut = &pkt[..pkt.len() - 4];
+        let Dissected::Packet(p) = dissect(LinkType::ETHERNET, cut, pkt.len() as u32) else {
+            panic!("not a packet")
+        };
+        let Transport::Tcp(t) = p.transport else {
+            panic!("not tcp")
+        };
+        assert_eq!((t.src_port, t.seq, t.payload.len()), (1234, 1000, 0));
+    }
+
+    #[test]
+    fn every_prefix_of_a_packet_dissects_without_panic() {
+        let pkt = tcp_packet(b"hello");
+        for cut in 0..pkt.len() {
+            for link in [
+                LinkType::ETHERNET,
+                LinkType::NULL,
+                LinkType::RAW,
+                LinkType::LINUX_SLL,
+                LinkType::LINUX_SLL2,
+            ] {
+                let _ = dissect(link, &pkt[..cut], pkt.len() as u32);
+            }
+        }
+    }
+}

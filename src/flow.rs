@@ -1,0 +1,701 @@
+//! Connections and flows: which stream a packet belongs to, and the life of
+//! each stream from first packet to final report.
+//!
+//! This module owns stream numbering, which follows Wireshark's `tcp.stream`
+//! and `udp.stream` (numbers in order of first appearance; a SYN whose
+//! sequence number differs from the one that opened the conversation starts
+//! a new stream on the same ports), the naming of directions (the `client`
+//! sent the SYN; without one, the first packet's sender is the client, or
+//! the receiver of a SYN-ACK), and the [`Tracker`] that feeds each TCP
+//! direction through an [`Assembler`] and hands the results to a [`Sink`].
+//! It does not decide what the bytes mean: sinks do.
+//!
+//! # Bounds
+//!
+//! * [`FlowLimits::max_streams`] streams are open at once (default 262,144).
+//!   When the table is full, the least recently active stream is finalized
+//!   early and counted in [`TrackerStats::evicted`].
+//! * A closed stream (FIN both ways, or RST) is finalized once
+//!   [`FlowLimits::linger`] of capture time has passed without a packet for
+//!   it; a UDP flow after [`FlowLimits::udp_idle`]. Packets that arrive for
+//!   a stream already finalized are counted in [`TrackerStats::late_packets`]
+//!   and otherwise ignored.
+//! * Out-of-order bytes are bounded per direction by [`Limits`] and over all
+//!   streams by a shared [`Budget`].
+//! * The numbering table keeps one small entry per connection ever seen, up
+//!   to [`FlowLimits::max_numbered`] (default 4,194,304); past that the
+//!   oldest are forgotten, and a packet of a forgotten connection would start
+//!   a new stream number.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::capture::Timestamp;
+use crate::dissect::{Packet, TcpFlags, Transport};
+use crate::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
+use crate::seq::SeqNum;
+
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// The transport protocol of a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP: a reassembled byte stream per direction.
+    Tcp,
+    /// UDP: datagrams per direction.
+    Udp,
+}
+
+/// A direction within a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// From the client (the SYN sender) to the server.
+    Client,
+    /// From the server to the client.
+    Server,
+}
+
+impl Dir {
+    /// 0 for client, 1 for server.
+    pub fn index(self) -> usize {
+        match self {
+            Dir::Client => 0,
+            Dir::Server => 1,
+        }
+    }
+
+    /// The other direction.
+    pub fn other(self) -> Dir {
+        match self {
+            Dir::Client => Dir::Server,
+            Dir::Server => Dir::Client,
+        }
+    }
+
+    /// Both directions, client first.
+    pub const BOTH: [Dir; 2] = [Dir::Client, Dir::Server];
+
+    /// `client` or `server`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Client => "client",
+            Dir::Server => "server",
+        }
+    }
+}
+
+/// Who a stream is between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StreamInfo {
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// Wireshark's `tcp.stream` / `udp.stream` number.
+    pub number: u64,
+    /// The client's address and port.
+    pub client: SocketAddr,
+    /// The server's address and port.
+    pub server: SocketAddr,
+    /// Record number of the stream's first packet.
+    pub first_record: u64,
+    /// Timestamp of the first packet.
+    pub first_ts: Timestamp,
+}
+
+/// Counters for a whole stream, handed to [`Sink::close`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamStats {
+    /// Per direction: client, server.
+    pub dirs: [HalfStats; 2],
+    /// Timestamp of the last packet.
+    pub last_ts: Timestamp,
+    /// Record number of the last packet.
+    pub last_record: u64,
+    /// Whether the stream was finalized before it ended, to bound memory.
+    pub evicted: bool,
+}
+
+/// Per-packet facts a sink may want (timing analyses look at every packet,
+/// pure ACKs included).
+#[derive(Clone, Copy, Debug)]
+pub struct PacketMeta {
+    /// Record number.
+    pub record: u64,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// TCP flags (empty for UDP).
+    pub flags: TcpFlags,
+    /// Payload length on the wire.
+    pub len: u32,
+    /// Acknowledgement number as a stream offset of the *other* direction,
+    /// when the ACK flag is set and that direction's start is known.
+    pub ack_offset: Option<u64>,
+    /// Stream offset of this segment's first payload byte (TCP), when known.
+    pub offset: Option<u64>,
+}
+
+/// A UDP datagram as delivered to a sink.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    /// The payload captured.
+    pub payload: &'a [u8],
+    /// Bytes cut by the snapshot length.
+    pub missing: u32,
+    /// Record number.
+    pub record: u64,
+    /// Capture time.
+    pub ts: Timestamp,
+}
+
+/// The consumer of reassembled streams. The tracker owns one `Stream` value
+/// per open stream and passes it back with every event for that stream, so
+/// a sink keeps per-stream state without a lookup of its own.
+pub trait Sink {
+    /// Per-stream state.
+    type Stream;
+    /// A stream begins.
+    fn open(&mut self, info: &StreamInfo) -> Self::Stream;
+    /// Every packet of the stream, before its data events.
+    fn packet(&mut self, _st: &mut Self::Stream, _dir: Dir, _meta: &PacketMeta) {}
+    /// Reassembly output for one TCP direction.
+    fn event(&mut self, st: &mut Self::Stream, dir: Dir, event: Event<'_>);
+    /// A UDP datagram.
+    fn datagram(&mut self, _st: &mut Self::Stream, _dir: Dir, _dg: &Datagram<'_>) {}
+    /// The stream is over; no more events for it.
+    fn close(&mut self, st: Self::Stream, info: &StreamInfo, stats: &StreamStats);
+}
+
+/// Bounds on the flow table.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowLimits {
+    /// Streams open at once.
+    pub max_streams: usize,
+    /// Connections remembered for numbering.
+    pub max_numbered: usize,
+    /// Capture time a closed TCP stream waits for stragglers, in ns.
+    pub linger: i64,
+    /// Capture time after which an idle UDP flow is finalized, in ns.
+    pub udp_idle: i64,
+    /// Per-direction reassembly bounds.
+    pub reassembly: Limits,
+    /// Out-of-order bytes over all streams.
+    pub max_buffered_total: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_streams: 262_144,
+            max_numbered: 4_194_304,
+            linger: 10_000_000_000,
+            udp_idle: 60_000_000_000,
+            reassembly: Limits::default(),
+            max_buffered_total: 64 << 20,
+        }
+    }
+}
+
+/// Whole-capture counters kept by the tracker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrackerStats {
+    /// TCP packets seen.
+    pub tcp_packets: u64,
+    /// UDP packets seen.
+    pub udp_packets: u64,
+    /// TCP streams.
+    pub tcp_streams: u64,
+    /// UDP flows.
+    pub udp_streams: u64,
+    /// Streams finalized early because the table was full.
+    pub evicted: u64,
+    /// Packets for streams already finalized.
+    pub late_packets: u64,
+    /// Peak number of streams open at once.
+    pub peak_open: u64,
+    /// Peak out-of-order bytes buffered over all streams.
+    pub peak_buffered: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    proto: Proto,
+    lo: SocketAddr,
+    hi: SocketAddr,
+}
+
+/// The numbering entry of a connection: cheap, kept long after the stream.
+struct Conversation {
+    stream: u64,
+    client: SocketAddr,
+    /// First sequence number seen per direction (client, server), for
+    /// Wireshark's port-reuse rule.
+    base_seq: [Option<u32>; 2],
+    last_seen: Timestamp,
+}
+
+struct Open<S> {
+    info: StreamInfo,
+    state: S,
+    halves: [Assembler; 2],
+    stats: StreamStats,
+    closed: bool,
+    last_seen: Timestamp,
+}
+
+/// Follows every stream of a capture and reports to a sink.
+pub struct Tracker<K: Sink> {
+    sink: K,
+    limits: FlowLimits,
+    budget: Budget,
+    conversations: FastMap<FlowKey, Conversation>,
+    numbered: VecDeque<(FlowKey, u64)>,
+    open: FastMap<u64, Open<K::Stream>>,
+    /// Finalized streams, one bit per stream number and protocol.
+    finalized: [Vec<u64>; 2],
+    lingering: VecDeque<(u64, Timestamp)>,
+    next_number: [u64; 2],
+    now: Timestamp,
+    stats: TrackerStats,
+}
+
+/// Stream numbers of the two protocols live in separate spaces; the
+/// tracker keys open streams by `number * 2 + proto`.
+fn slot(proto: Proto, number: u64) -> u64 {
+    number * 2 + u64::from(proto == Proto::Udp)
+}
+
+impl<K: Sink> Tracker<K> {
+    /// A tracker with the given bounds.
+    pub fn new(sink: K, limits: FlowLimits) -> Self {
+        Tracker {
+            sink,
+            budget: Budget {
+                used: 0,
+                max: limits.max_buffered_total,
+            },
+            limits,
+            conversations: FastMap::default(),
+            numbered: VecDeque::new(),
+            open: FastMap::default(),
+            finalized: [Vec::new(), Vec::new()],
+            lingering: VecDeque::new(),
+            next_number: [0, 0],
+            now: Timestamp::default(),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &K {
+        &self.sink
+    }
+
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut self.sink
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Feeds one dissected packet.
+    pub fn packet(&mut self, pkt: &Packet<'_>, record: u64, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+            self.expire();
+        }
+        match pkt.transport {
+            Transport::Tcp(tcp) => {
+                self.stats.tcp_packets += 1;
+                let src = SocketAddr::new(pkt.src, tcp.src_port);
+                let dst = SocketAddr::new(pkt.dst, tcp.dst_port);
+                let (number, dir) = self.number_tcp(src, dst, &tcp, ts);
+                let key = slot(Proto::Tcp, number);
+                if self.is_finalized(Proto::Tcp, number) {
+                    self.stats.late_packets += 1;
+                    return;
+                }
+                self.ensure_open(Proto::Tcp, number, src, dst, dir, record, ts);
+                let Some(open) = self.open.get_mut(&key) else {
+                    return;
+                };
+                open.last_seen = ts;
+                open.stats.last_ts = ts;
+                open.stats.last_record = record;
+                let d = dir.index();
+                let o = 1 - d;
+                let meta = PacketMeta {
+                    record,
+                    ts,
+                    flags: tcp.flags,
+                    len: tcp.wire_len(),
+                    ack_offset: None,
+                    offset: None,
+                };
+                let seg = SegmentIn {
+                    seq: tcp.seq,
+                    flags: tcp.flags,
+                    payload: tcp.payload,
+                    missing: tcp.missing,
+                    record,
+                    ts,
+                };
+                let limits = self.limits.reassembly;
+                let budget = &mut self.budget;
+                let sink = &mut self.sink;
+                let meta = PacketMeta {
+                    ack_offset: ack_offset(&open.halves[o], &tcp),
+                    offset: seq_offset(&open.halves[d], &tcp),
+                    ..meta
+                };
+                sink.packet(&mut open.state, dir, &meta);
+                let state = &mut open.state;
+                open.halves[d].segment(&seg, &limits, budget, &mut |e| sink.event(state, dir, e));
+                if tcp.flags.has(TcpFlags::ACK) {
+                    let other = dir.other();
+                    open.halves[o].peer_ack(tcp.ack, budget, &mut |e| sink.event(state, other, e));
+                }
+                self.stats.peak_buffered = self.stats.peak_buffered.max(budget.used as u64);
+                let was_closed = open.closed;
+                open.closed = tcp.flags.has(TcpFlags::RST)
+                    || (open.halves[0].finished() && open.halves[1].finished())
+                    || was_closed;
+                if open.closed && !was_closed {
+                    self.lingering.push_back((key, ts));
+                }
+            }
+            Transport::Udp(udp) => {
+                self.stats.udp_packets += 1;
+                let src = SocketAddr::new(pkt.src, udp.src_port);
+                let dst = SocketAddr::new(pkt.dst, udp.dst_port);
+                let (number, dir) = self.number_udp(src, dst, ts);
+                if self.is_finalized(Proto::Udp, number) {
+                    self.stats.late_packets += 1;
+                    return;
+                }
+                let key = slot(Proto::Udp, number);
+                let fresh = !self.open.contains_key(&key);
+                self.ensure_open(Proto::Udp, number, src, dst, dir, record, ts);
+                let Some(open) = self.open.get_mut(&key) else {
+                    return;
+                };
+                if fresh {
+                    self.lingering.push_back((key, ts));
+                }
+                open.last_seen = ts;
+                open.stats.last_ts = ts;
+                open.stats.last_record = record;
+                let half = &mut open.stats.dirs[dir.index()];
+                half.packets += 1;
+                if udp.missing > 0 {
+                    half.snaplen_cut += 1;
+                    half.snaplen_cut_bytes += u64::from(udp.missing);
+                }
+                half.segments += 1;
+                half.bytes += udp.payload.len() as u64;
+                let meta = PacketMeta {
+                    record,
+                    ts,
+                    flags: TcpFlags(0),
+                    len: udp.payload.len() as u32 + udp.missing,
+                    ack_offset: None,
+                    offset: None,
+                };
+                self.sink.packet(&mut open.state, dir, &meta);
+                let dg = Datagram {
+                    payload: udp.payload,
+                    missing: udp.missing,
+                    record,
+                    ts,
+                };
+                self.sink.datagram(&mut open.state, dir, &dg);
+            }
+        }
+    }
+
+    /// Ends the capture: finalizes every open stream in stream-number order
+    /// and returns the sink.
+    pub fn finish(mut self) -> (K, TrackerStats) {
+        let mut keys: Vec<u64> = self.open.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            self.finalize(key, false);
+        }
+        (self.sink, self.stats)
+    }
+
+    fn is_finalized(&self, proto: Proto, number: u64) -> bool {
+        let bits = &self.finalized[usize::from(proto == Proto::Udp)];
+        bits.get((number / 64) as usize)
+            .is_some_and(|w| w & (1 << (number % 64)) != 0)
+    }
+
+    fn mark_finalized(&mut self, proto: Proto, number: u64) {
+        let bits = &mut self.finalized[usize::from(proto == Proto::Udp)];
+        let word = (number / 64) as usize;
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        bits[word] |= 1 << (number % 64);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ensure_open(
+        &mut self,
+        proto: Proto,
+        number: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        dir: Dir,
+        record: u64,
+        ts: Timestamp,
+    ) {
+        let key = slot(proto, number);
+        if self.open.contains_key(&key) {
+            return;
+        }
+        if self.open.len() >= self.limits.max_streams {
+            self.evict_oldest();
+        }
+        let (client, server) = match dir {
+            Dir::Client => (src, dst),
+            Dir::Server => (dst, src),
+        };
+        let info = StreamInfo {
+            proto,
+            number,
+            client,
+            server,
+            first_record: record,
+            first_ts: ts,
+        };
+        let state = self.sink.open(&info);
+        self.open.insert(
+            key,
+            Open {
+                info,
+                state,
+                halves: [Assembler::new(), Assembler::new()],
+                stats: StreamStats::default(),
+                closed: false,
+                last_seen: ts,
+            },
+        );
+        self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
+    }
+
+    /// Assigns the `tcp.stream` number and direction of a TCP packet.
+    fn number_tcp(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        tcp: &crate::dissect::TcpSegment<'_>,
+        ts: Timestamp,
+    ) -> (u64, Dir) {
+        let key = flow_key(Proto::Tcp, src, dst);
+        let syn_only = tcp.flags.has(TcpFlags::SYN) && !tcp.flags.has(TcpFlags::ACK);
+        if let Some(conv) = self.conversations.get_mut(&key) {
+            let dir = if conv.client == src {
+                Dir::Client
+            } else {
+                Dir::Server
+            };
+            let reused = syn_only && conv.base_seq[dir.index()].is_some_and(|b| b != tcp.seq);
+            if !reused {
+                conv.last_seen = ts;
+                conv.base_seq[dir.index()].get_or_insert(tcp.seq);
+                return (conv.stream, dir);
+            }
+        }
+        // A new conversation (or a new one on reused ports).
+        let client = if tcp.flags.has(TcpFlags::SYN) && tcp.flags.has(TcpFlags::ACK) {
+            dst
+        } else {
+            src
+        };
+        let dir = if client == src {
+            Dir::Client
+        } else {
+            Dir::Server
+        };
+        let stream = self.next_number[0];
+        self.next_number[0] += 1;
+        self.stats.tcp_streams += 1;
+        let mut base_seq = [None, None];
+        base_seq[dir.index()] = Some(tcp.seq);
+        self.remember(
+            key,
+            Conversation {
+                stream,
+                client,
+                base_seq,
+                last_seen: ts,
+            },
+        );
+        (stream, dir)
+    }
+
+    fn number_udp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
+        let key = flow_key(Proto::Udp, src, dst);
+        if let Some(conv) = self.conversations.get_mut(&key) {
+            conv.last_seen = ts;
+            let dir = if conv.client == src {
+                Dir::Client
+            } else {
+                Dir::Server
+            };
+            return (conv.stream, dir);
+        }
+        let stream = self.next_number[1];
+        self.next_number[1] += 1;
+        self.stats.udp_streams += 1;
+        self.remember(
+            key,
+            Conversation {
+                stream,
+                client: src,
+                base_seq: [None, None],
+                last_seen: ts,
+            },
+        );
+        (stream, Dir::Client)
+    }
+
+    fn remember(&mut self, key: FlowKey, conv: Conversation) {
+        let stream = conv.stream;
+        self.conversations.insert(key, conv);
+        self.numbered.push_back((key, stream));
+        while self.conversations.len() > self.limits.max_numbered {
+            let Some((old, number)) = self.numbered.pop_front() else {
+                break;
+            };
+            if self
+                .conversations
+                .get(&old)
+                .is_some_and(|c| c.stream == number)
+            {
+                self.conversations.remove(&old);
+            }
+        }
+        if self.numbered.len() > 2 * self.limits.max_numbered.max(1) {
+            let convs = &self.conversations;
+            self.numbered
+                .retain(|(k, n)| convs.get(k).is_some_and(|c| c.stream == *n));
+        }
+    }
+
+    /// Finalizes closed streams whose linger time has passed and idle UDP
+    /// flows.
+    fn expire(&mut self) {
+        while let Some(&(key, since)) = self.lingering.front() {
+            let wait = if key % 2 == 1 {
+                self.limits.udp_idle
+            } else {
+                self.limits.linger
+            };
+            if self.now.0.saturating_sub(since.0) < wait {
+                break;
+            }
+            self.lingering.pop_front();
+            let Some(open) = self.open.get(&key) else {
+                continue;
+            };
+            let quiet = self.now.0.saturating_sub(open.last_seen.0);
+            if quiet >= wait {
+                self.finalize(key, false);
+            } else {
+                // Still active: look again once it has been quiet long enough.
+                self.lingering.push_back((key, open.last_seen));
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        // Evict a batch so that a full table costs O(1) amortized per packet.
+        let batch = (self.limits.max_streams / 16).max(1);
+        let mut by_age: Vec<(Timestamp, u64)> =
+            self.open.iter().map(|(k, o)| (o.last_seen, *k)).collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age.into_iter().take(batch) {
+            self.stats.evicted += 1;
+            self.finalize(key, true);
+        }
+    }
+
+    fn finalize(&mut self, key: u64, evicted: bool) {
+        let Some(mut open) = self.open.remove(&key) else {
+            return;
+        };
+        let sink = &mut self.sink;
+        let budget = &mut self.budget;
+        for dir in Dir::BOTH {
+            let state = &mut open.state;
+            open.halves[dir.index()].finish(budget, &mut |e| sink.event(state, dir, e));
+        }
+        if open.info.proto == Proto::Tcp {
+            for dir in Dir::BOTH {
+                open.stats.dirs[dir.index()] = *open.halves[dir.index()].stats();
+            }
+        }
+        open.stats.evicted = evicted;
+        self.mark_finalized(open.info.proto, open.info.number);
+        self.sink.close(open.state, &open.info, &open.stats);
+    }
+}
+
+fn ack_offset(peer: &Assembler, tcp: &crate::dissect::TcpSegment<'_>) -> Option<u64> {
+    if !tcp.flags.has(TcpFlags::ACK) {
+        return None;
+    }
+    let base = peer.base()?;
+    let d = SeqNum(tcp.ack).diff(SeqNum(base));
+    u64::try_from(d).ok()
+}
+
+fn seq_offset(half: &Assembler, tcp: &crate::dissect::TcpSegment<'_>) -> Option<u64> {
+    let syn = u32::from(tcp.flags.has(TcpFlags::SYN));
+    let base = half.base().unwrap_or(tcp.seq.wrapping_add(syn));
+    let d = SeqNum(tcp.seq).plus(syn).diff(SeqNum(base));
+    u64::try_from(d).ok()
+}
+
+fn flow_key(proto: Proto, a: SocketAddr, b: SocketAddr) -> FlowKey {
+    if (a.ip(), a.port()) <= (b.ip(), b.port()) {
+        FlowKey {
+            proto,
+            lo: a,
+            hi: b,
+        }
+    } else {
+        FlowKey {
+            proto,
+            lo: b,
+            hi: a,
+        }
+    }
+}
+
+/// Formats an address for tables: `1.2.3.4:80`, `[::1]:80`.
+pub fn endpoint(addr: &SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(_) => addr.to_string(),
+        IpAddr::V6(_) => format!("[{}]:{}", addr.ip(), addr.port()),
+    }
+}
+
+/// What a gap event means for reports.
+pub fn gap_reason_text(reason: GapReason) -> &'static str {
+    match reason {
+        GapReason::AckedUnseen => "acknowledged by the peer but not captured",
+        GapReason::BufferLimit => "out-of-order buffer bound reached",
+        GapReason::StreamEnd => "never captured before the stream ended",
+    }
+}
