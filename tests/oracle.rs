@@ -25,9 +25,11 @@ struct Half {
     datagrams: u64,
 }
 
+type Collected = (StreamInfo, [Half; 2], Option<StreamStats>);
+
 #[derive(Default)]
 struct Collect {
-    streams: BTreeMap<(Proto, u64), (StreamInfo, [Half; 2], Option<StreamStats>)>,
+    streams: BTreeMap<(Proto, u64), Collected>,
 }
 
 struct Key(Proto, u64);
