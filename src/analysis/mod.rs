@@ -1,0 +1,628 @@
+//! The sticky-packet analysis: every decoded message mapped onto the
+//! segments that carried it.
+//!
+//! This module owns the [`Analyzer`], a [`Sink`] that runs each direction of
+//! each stream through a framing [`Decoder`] and reports, per message, which
+//! capture records carried its bytes and whether it was split across
+//! segments, shared a segment with another message (coalesced), cut off by
+//! the end of the stream (truncated), broken (malformed) or holed by a
+//! capture gap; per direction, the totals. It also simulates a naive
+//! `recv()` reader ([`recv`]) and finds Nagle / delayed-ACK stalls
+//! ([`nagle`]). It does not print: completed messages and streams go to a
+//! [`Report`] implementation.
+//!
+//! ```text
+//! segments:  |#1 hello|#2 world|#3 musibii1     |      records on the wire
+//! messages:  |hello   |world   |musibii|1|             framing: line / length / ...
+//!                               ^^^^^^^^^^ segment #3 is coalesced
+//! ```
+//!
+//! Memory per direction is constant: a message in progress keeps its first
+//! [`MAX_RECORDS`] record numbers (for the Wireshark filter) in a buffer
+//! reused from message to message; nothing is allocated per message on the
+//! in-order path.
+
+pub mod nagle;
+pub mod recv;
+
+use crate::capture::Timestamp;
+use crate::decode::spec::FrameSpec;
+use crate::decode::{Decoder, End, Label, Step};
+use crate::flow::{Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
+use crate::reassembly::Event;
+
+/// Record numbers kept per message for its Wireshark filter; a message
+/// spanning more is filtered by record range.
+pub const MAX_RECORDS: usize = 32;
+
+/// What happened to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Whole, in one segment.
+    Ok,
+    /// Whole, but its bytes came in two or more segments.
+    Split,
+    /// A capture gap falls inside it.
+    Gap,
+    /// The stream ended before it did.
+    Truncated,
+    /// The decoder rejected it.
+    Malformed,
+}
+
+impl Status {
+    /// Whether the message is worth a user's attention.
+    pub fn is_flagged(self) -> bool {
+        self != Status::Ok
+    }
+
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Split => "split",
+            Status::Gap => "gap",
+            Status::Truncated => "truncated",
+            Status::Malformed => "malformed",
+        }
+    }
+}
+
+/// One decoded message (or UDP datagram's message), as reported.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Message {
+    /// 0-based index within its direction.
+    pub index: u64,
+    /// Stream offset of its first byte.
+    pub offset: u64,
+    /// Bytes of it that the stream holds (capture gaps excluded).
+    pub len: u64,
+    /// First capture record that carried it.
+    pub first_record: u64,
+    /// Last capture record that carried it.
+    pub last_record: u64,
+    /// When its first byte was captured.
+    pub first_ts: Timestamp,
+    /// When its last byte was captured.
+    pub last_ts: Timestamp,
+    /// Segments (or datagrams) that carried it.
+    pub segments: u64,
+    /// Whether it shares a segment with another message.
+    pub coalesced: bool,
+    /// Its status.
+    pub status: Status,
+    /// The protocol's label, if the decoder gives one.
+    pub label: Option<String>,
+    /// For truncated messages, the bytes still missing when the framing
+    /// says how many.
+    pub missing: Option<u64>,
+    /// For malformed messages, what the decoder said.
+    pub error: Option<String>,
+    /// A Wireshark display filter selecting its packets.
+    pub filter: String,
+}
+
+/// Totals for one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DirSummary {
+    /// Messages begun (a truncated last one included).
+    pub messages: u64,
+    /// Messages whose bytes came in two or more segments.
+    pub split_messages: u64,
+    /// Segments that carried bytes of two or more messages.
+    pub coalesced_segments: u64,
+    /// Messages cut off by the end of the stream.
+    pub truncated_messages: u64,
+    /// Messages the decoder rejected.
+    pub malformed_messages: u64,
+    /// Messages with a capture gap inside.
+    pub gap_messages: u64,
+    /// Packets that carried at least one new payload byte (retransmitted
+    /// copies not counted).
+    pub segments: u64,
+    /// Payload bytes delivered.
+    pub bytes: u64,
+    /// Capture gaps in the stream.
+    pub gaps: u64,
+    /// Bytes left undecoded after a decoder error or a lost place.
+    pub undecoded_bytes: u64,
+    /// Stream offset where decoding stopped, if it did.
+    pub decoding_stopped_at: Option<u64>,
+    /// Times decoding resumed after an error (delimiter framings).
+    pub resyncs: u64,
+    /// Nagle / delayed-ACK stalls found.
+    pub stalls: u64,
+    /// UDP only: datagrams holding more than one message.
+    pub multi_message_datagrams: u64,
+    /// UDP only: datagrams ending inside a message.
+    pub partial_datagrams: u64,
+    /// UDP only: datagrams larger than the simulated `recvfrom` size.
+    pub oversized_datagrams: u64,
+}
+
+/// Where analysis results go: called as messages and streams complete, so
+/// an implementation can stream them out with constant memory.
+pub trait Report {
+    /// A message completed (or ended truncated, malformed or holed).
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message);
+    /// A stream is done.
+    fn stream(&mut self, result: StreamResult);
+}
+
+/// Everything about one finished stream.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StreamResult {
+    /// Who and which.
+    #[serde(flatten)]
+    pub info: StreamInfo,
+    /// The framing used, per direction (client, server).
+    pub framing: String,
+    /// Per direction: client, server.
+    pub dirs: [DirSummary; 2],
+    /// The reassembly counters.
+    pub reassembly: StreamStats,
+    /// The naive reader simulation, per direction, when asked for.
+    pub recv: Option<[recv::RecvResult; 2]>,
+    /// Nagle / delayed-ACK stalls.
+    pub stalls: Vec<nagle::Stall>,
+}
+
+/// Analysis options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The framing for every stream.
+    pub framing: FrameSpec,
+    /// `recv()` sizes to simulate, if any.
+    pub recv: Option<recv::RecvSizes>,
+    /// Stall threshold for the Nagle analysis, in nanoseconds.
+    pub stall_threshold: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            framing: FrameSpec::None,
+            recv: None,
+            stall_threshold: nagle::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+/// The message in progress in one direction.
+#[derive(Default)]
+struct Current {
+    active: bool,
+    offset: u64,
+    len: u64,
+    first_record: u64,
+    last_record: u64,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    segments: u64,
+    coalesced: bool,
+    gap: bool,
+    records: Vec<u64>,
+}
+
+/// One direction's decoder and bookkeeping.
+struct DirState {
+    decoder: Box<dyn Decoder>,
+    per_segment: bool,
+    cur: Current,
+    /// Offset of the next byte to feed.
+    pos: u64,
+    /// Decoding failed; waiting for a resync point (or for good).
+    lost: bool,
+    /// The segment (record) whose bytes were seen last, and how many
+    /// messages touched it.
+    seg_record: u64,
+    seg_messages: u32,
+    /// Index of the next message.
+    index: u64,
+    summary: DirSummary,
+    recv: Option<recv::RecvSim>,
+    nagle: nagle::Detector,
+    finished: bool,
+}
+
+impl DirState {
+    fn new(decoder: Box<dyn Decoder>, opts: &Options) -> Self {
+        DirState {
+            per_segment: decoder.segment_is_message(),
+            decoder,
+            cur: Current::default(),
+            pos: 0,
+            lost: false,
+            seg_record: 0,
+            seg_messages: 0,
+            index: 0,
+            summary: DirSummary::default(),
+            recv: opts.recv.as_ref().map(recv::RecvSim::new),
+            nagle: nagle::Detector::new(opts.stall_threshold),
+            finished: false,
+        }
+    }
+}
+
+/// Per-stream analysis state.
+pub struct StreamState {
+    info: StreamInfo,
+    dirs: [DirState; 2],
+}
+
+/// The analysis sink. See the module documentation.
+pub struct Analyzer<R: Report> {
+    opts: Options,
+    report: R,
+}
+
+impl<R: Report> Analyzer<R> {
+    /// An analyzer sending results to `report`.
+    pub fn new(opts: Options, report: R) -> Self {
+        Analyzer { opts, report }
+    }
+
+    /// The report.
+    pub fn report(&self) -> &R {
+        &self.report
+    }
+
+    /// Takes the report back.
+    pub fn into_report(self) -> R {
+        self.report
+    }
+}
+
+/// The context a direction needs to report a message.
+struct Ctx<'a, R: Report> {
+    report: &'a mut R,
+    info: &'a StreamInfo,
+    dir: Dir,
+}
+
+impl DirState {
+    /// Bytes `bytes` at `offset`, from capture record `record`.
+    fn data<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, bytes: &[u8], record: u64, ts: Timestamp) {
+        if record != self.seg_record {
+            self.end_segment(ctx);
+            self.seg_record = record;
+            self.summary.segments += 1;
+        }
+        self.summary.bytes += bytes.len() as u64;
+        if let Some(r) = &mut self.recv {
+            r.data(self.pos, bytes.len() as u64);
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.lost {
+                match self.decoder.resync(rest) {
+                    Some(skip) if self.decoder.can_resync() => {
+                        let skip = skip.min(rest.len());
+                        self.summary.undecoded_bytes += skip as u64;
+                        self.pos += skip as u64;
+                        rest = &rest[skip..];
+                        self.lost = false;
+                        self.summary.resyncs += 1;
+                        self.summary.decoding_stopped_at = None;
+                        continue;
+                    }
+                    _ => {
+                        self.summary.undecoded_bytes += rest.len() as u64;
+                        self.pos += rest.len() as u64;
+                        return;
+                    }
+                }
+            }
+            self.touch(record, ts);
+            match self.decoder.decode(rest) {
+                Ok(Step::NeedMore) => {
+                    self.cur.len += rest.len() as u64;
+                    self.pos += rest.len() as u64;
+                    rest = &[];
+                }
+                Ok(Step::Frame { consumed, label }) => {
+                    let consumed = consumed.clamp(1, rest.len());
+                    if consumed < rest.len() {
+                        // The next message starts in this same segment.
+                        self.cur.coalesced = true;
+                    }
+                    self.cur.len += consumed as u64;
+                    self.pos += consumed as u64;
+                    rest = &rest[consumed..];
+                    let status = self.complete_status();
+                    self.emit(ctx, status, label, None, None);
+                }
+                Err(e) => {
+                    self.lost = true;
+                    self.summary.decoding_stopped_at = Some(e.offset);
+                    let error = e.to_string();
+                    self.emit(ctx, Status::Malformed, None, None, Some(error));
+                }
+            }
+        }
+    }
+
+    /// Notes that the message in progress has bytes in segment `record`,
+    /// starting it if needed.
+    fn touch(&mut self, record: u64, ts: Timestamp) {
+        let cur = &mut self.cur;
+        if !cur.active {
+            *cur = Current {
+                active: true,
+                offset: self.pos,
+                first_record: record,
+                first_ts: ts,
+                records: std::mem::take(&mut cur.records),
+                ..Current::default()
+            };
+            cur.records.clear();
+        }
+        if cur.last_record != record || cur.segments == 0 {
+            cur.segments += 1;
+            cur.last_record = record;
+            if cur.records.len() < MAX_RECORDS {
+                cur.records.push(record);
+            }
+            self.seg_messages += 1;
+            if self.seg_messages >= 2 {
+                cur.coalesced = true;
+            }
+        }
+        cur.last_ts = ts;
+    }
+
+    fn complete_status(&self) -> Status {
+        if self.cur.gap {
+            Status::Gap
+        } else if self.cur.segments > 1 {
+            Status::Split
+        } else {
+            Status::Ok
+        }
+    }
+
+    /// The current segment is over: count it as coalesced if two or more
+    /// messages had bytes in it; end a per-segment message.
+    fn end_segment<R: Report>(&mut self, ctx: &mut Ctx<'_, R>) {
+        if self.seg_messages >= 2 {
+            self.summary.coalesced_segments += 1;
+        }
+        self.seg_messages = 0;
+        if self.per_segment && self.cur.active && !self.lost {
+            let status = self.complete_status();
+            self.emit(ctx, status, None, None, None);
+        }
+    }
+
+    fn gap<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, len: u64) {
+        self.end_segment(ctx);
+        self.seg_record = 0;
+        self.summary.gaps += 1;
+        if let Some(r) = &mut self.recv {
+            r.gap(self.pos, len);
+        }
+        self.pos += len;
+        if self.lost {
+            return;
+        }
+        if self.decoder.skip(len) {
+            if self.cur.active {
+                self.cur.gap = true;
+            }
+            return;
+        }
+        // The decoder lost its place: the message in progress ends here.
+        if self.cur.active {
+            self.emit(ctx, Status::Gap, None, None, None);
+        }
+        self.lost = true;
+        self.summary.decoding_stopped_at = Some(self.pos - len);
+    }
+
+    /// A UDP datagram: decoded on its own, with a fresh decoder.
+    fn datagram<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, opts: &Options, dg: &Datagram<'_>) {
+        let [client, server] = opts.framing.decoders();
+        self.decoder = if ctx.dir == Dir::Client { client } else { server };
+        self.lost = false;
+        self.cur.active = false;
+        let before = self.summary.messages;
+        let wire = dg.payload.len() as u64 + u64::from(dg.missing);
+        if let Some(r) = &mut self.recv {
+            if r.datagram(wire) {
+                self.summary.oversized_datagrams += 1;
+            }
+        }
+        self.data(ctx, dg.payload, dg.record, dg.ts);
+        let complete = self.summary.messages - before;
+        let partial = !self.lost && self.cur.active;
+        self.finished = false;
+        self.finish(ctx);
+        self.finished = false;
+        self.seg_record = 0;
+        if complete >= 2 {
+            self.summary.multi_message_datagrams += 1;
+        }
+        if partial {
+            self.summary.partial_datagrams += 1;
+        }
+    }
+
+    fn finish<R: Report>(&mut self, ctx: &mut Ctx<'_, R>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.end_segment(ctx);
+        if self.lost {
+            return;
+        }
+        match self.decoder.finish() {
+            End::Clean => {}
+            End::Frame { label } => {
+                if self.cur.active {
+                    let status = self.complete_status();
+                    self.emit(ctx, status, label, None, None);
+                }
+            }
+            End::Truncated { missing } => {
+                if self.cur.active {
+                    self.emit(ctx, Status::Truncated, None, missing, None);
+                }
+            }
+        }
+    }
+
+    fn emit<R: Report>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        status: Status,
+        label: Option<Label>,
+        missing: Option<u64>,
+        error: Option<String>,
+    ) {
+        let cur = &mut self.cur;
+        cur.active = false;
+        let s = &mut self.summary;
+        s.messages += 1;
+        match status {
+            Status::Ok => {}
+            Status::Split => s.split_messages += 1,
+            Status::Gap => s.gap_messages += 1,
+            Status::Truncated => s.truncated_messages += 1,
+            Status::Malformed => s.malformed_messages += 1,
+        }
+        if cur.segments > 1 && status != Status::Split {
+            s.split_messages += 1;
+        }
+        if let Some(r) = &mut self.recv {
+            r.message(cur.offset, cur.len);
+        }
+        let message = Message {
+            index: self.index,
+            offset: cur.offset,
+            len: cur.len,
+            first_record: cur.first_record,
+            last_record: cur.last_record,
+            first_ts: cur.first_ts,
+            last_ts: cur.last_ts,
+            segments: cur.segments,
+            coalesced: cur.coalesced,
+            status,
+            label: label.map(|l| l.as_str().to_string()),
+            missing,
+            error,
+            filter: wireshark_filter(ctx.info, &cur.records, cur.segments, cur.first_record, cur.last_record),
+        };
+        self.index += 1;
+        ctx.report.message(ctx.info, ctx.dir, &message);
+    }
+}
+
+/// A Wireshark display filter selecting a message's packets.
+pub fn wireshark_filter(
+    info: &StreamInfo,
+    records: &[u64],
+    segments: u64,
+    first: u64,
+    last: u64,
+) -> String {
+    let proto = match info.proto {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    };
+    if segments as usize <= records.len() && !records.is_empty() {
+        let list: Vec<String> = records.iter().map(u64::to_string).collect();
+        format!(
+            "{proto}.stream eq {} && frame.number in {{{}}}",
+            info.number,
+            list.join(" ")
+        )
+    } else {
+        format!(
+            "{proto}.stream eq {} && frame.number >= {first} && frame.number <= {last}",
+            info.number
+        )
+    }
+}
+
+impl<R: Report> Sink for Analyzer<R> {
+    type Stream = StreamState;
+
+    fn open(&mut self, info: &StreamInfo) -> StreamState {
+        let [c, s] = self.opts.framing.decoders();
+        StreamState {
+            info: *info,
+            dirs: [DirState::new(c, &self.opts), DirState::new(s, &self.opts)],
+        }
+    }
+
+    fn packet(&mut self, st: &mut StreamState, dir: Dir, meta: &PacketMeta) {
+        if let Some(ack) = meta.ack_offset {
+            st.dirs[dir.other().index()]
+                .nagle
+                .peer_ack(ack, meta.len == 0, meta.ts, meta.record);
+        }
+        if let (true, Some(offset)) = (meta.len > 0, meta.offset) {
+            st.dirs[dir.index()]
+                .nagle
+                .segment(offset, meta.len, meta.ts, meta.record);
+        }
+    }
+
+    fn event(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        let d = &mut st.dirs[dir.index()];
+        let mut ctx = Ctx {
+            report: &mut self.report,
+            info: &st.info,
+            dir,
+        };
+        match event {
+            Event::Data {
+                bytes, record, ts, ..
+            } => d.data(&mut ctx, bytes, record, ts),
+            Event::Gap { len, .. } => d.gap(&mut ctx, len),
+            Event::Conflict { .. } => {}
+        }
+    }
+
+    fn datagram(&mut self, st: &mut StreamState, dir: Dir, dg: &Datagram<'_>) {
+        let d = &mut st.dirs[dir.index()];
+        let mut ctx = Ctx {
+            report: &mut self.report,
+            info: &st.info,
+            dir,
+        };
+        d.datagram(&mut ctx, &self.opts, dg);
+    }
+
+    fn close(&mut self, mut st: StreamState, info: &StreamInfo, stats: &StreamStats) {
+        for dir in Dir::BOTH {
+            let mut ctx = Ctx {
+                report: &mut self.report,
+                info,
+                dir,
+            };
+            st.dirs[dir.index()].finish(&mut ctx);
+        }
+        let recv = match (&st.dirs[0].recv, &st.dirs[1].recv) {
+            (Some(c), Some(s)) => Some([c.result(), s.result()]),
+            _ => None,
+        };
+        let mut stalls = Vec::new();
+        for dir in Dir::BOTH {
+            let d = &mut st.dirs[dir.index()];
+            let found = d.nagle.take(dir);
+            d.summary.stalls = found.len() as u64;
+            stalls.extend(found);
+        }
+        self.report.stream(StreamResult {
+            info: *info,
+            framing: self.opts.framing.to_string(),
+            dirs: [st.dirs[0].summary, st.dirs[1].summary],
+            reassembly: *stats,
+            recv,
+            stalls,
+        });
+    }
+}
