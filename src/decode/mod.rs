@@ -34,6 +34,7 @@
 
 pub mod delimiter;
 pub mod fixed;
+pub mod json_header;
 pub mod length;
 pub mod none;
 pub mod proto;
