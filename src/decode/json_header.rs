@@ -37,6 +37,12 @@
 //!   gigabyte is only a number: nothing is allocated for it.
 //!
 //! The framing cannot resynchronise after an error.
+//!
+//! # Labels
+//!
+//! With [`JsonHeaderConfig::label_key`] set, each frame is labelled with
+//! that header key's value when it is a string or a number (`"op":"put"`
+//! gives `put`); frames without the key have no label.
 
 use serde_json::{Map, Value};
 
@@ -182,7 +188,7 @@ impl JsonHeaderDecoder {
                 },
             ));
         }
-        let frame = acc + u64::from(self.config.width.bytes());
+        let frame = acc.saturating_add(u64::from(self.config.width.bytes()));
         if frame > self.config.max_frame {
             return Err(DecodeError::new(
                 at,
@@ -428,6 +434,26 @@ mod tests {
                 "{header}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn header_limit_near_the_top_of_u64() {
+        let config = JsonHeaderConfig {
+            width: PrefixWidth::Eight,
+            signed: false,
+            max_header: u64::MAX,
+            ..JsonHeaderConfig::default()
+        };
+        let error = JsonHeaderDecoder::new(config)
+            .decode(&[0xff; 8])
+            .unwrap_err();
+        assert_eq!(
+            error.kind,
+            DecodeErrorKind::TooLong {
+                len: u64::MAX,
+                max: DEFAULT_MAX_FRAME
+            }
+        );
     }
 
     #[test]

@@ -337,7 +337,9 @@ impl LengthDecoder {
             });
         }
         let field_end = i128::from(self.config.offset) + i128::from(width);
-        let len = value + i128::from(self.config.adjust) + field_end;
+        let len = value
+            .saturating_add(i128::from(self.config.adjust))
+            .saturating_add(field_end);
         if len < field_end {
             return Err(DecodeErrorKind::BadLength {
                 value,
@@ -592,6 +594,20 @@ mod tests {
         assert!(matches!(error.kind, DecodeErrorKind::BadLength { .. }));
         // The decoder stays failed.
         assert_eq!(decoder.decode(b"0001x"), Err(error));
+    }
+
+    #[test]
+    fn ascii_field_wider_than_any_integer() {
+        let digits = NonZeroU8::new(255).unwrap();
+        let mut decoder = LengthDecoder::new(LengthConfig {
+            adjust: i64::MAX,
+            ..LengthConfig::new(LengthField::Ascii { digits })
+        });
+        let error = decoder.decode(&[b'9'; 255]).unwrap_err();
+        assert!(matches!(
+            error.kind,
+            DecodeErrorKind::TooLong { len: u64::MAX, .. }
+        ));
     }
 
     #[test]

@@ -27,13 +27,16 @@
 //! SIZE, N  = DIGITS [ K | M | G ]                            1024-based: 64K, 16M
 //! ```
 //!
-//! Defaults: `length` is a 4-byte big-endian
-//! unsigned length of the bytes that follow it (`length` = `length:4`);
-//! `json-header` is a 4-byte little-endian signed header length (Python's
-//! `struct.pack('i', n)` on x86), a JSON header of at most 64K and a body of
-//! `total_size` bytes; every `max` is [`DEFAULT_MAX_FRAME`] (16M). `line`
-//! is `delim:\n|\r\n`. In `NAME` values of `json-header` the same escapes as
-//! in delimiters apply.
+//! Defaults: `length` is a 4-byte big-endian unsigned length of the bytes
+//! that follow it (`length` = `length:4`); `json-header` is a 4-byte
+//! little-endian signed header length (Python's `struct.pack('i', n)` on
+//! x86), a JSON header of at most 64K and a body of `total_size` bytes;
+//! every `max` is [`DEFAULT_MAX_FRAME`] (16M). `line` is `delim:\n|\r\n`.
+//! `NAME` values of `json-header` take the same escapes as delimiters. A
+//! protocol is any name in [`proto::PROTOCOLS`].
+//!
+//! The `Display` form is canonical: defaults are left out and options come
+//! in a fixed order (`length:signed,max=16M,2` prints as `length:2,signed`).
 //!
 //! Option order does not matter, except that the delimiters of `delim` and
 //! the size of `fixed` come first; an option given twice, or options that
