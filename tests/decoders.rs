@@ -900,6 +900,22 @@ proptest! {
     }
 
     #[test]
+    fn spec_parser_never_panics_and_round_trips(
+        spec in "(none|line|delim|length|fixed|json-header|x)(:([a-z0-9=,|\\\\+-]|max|width|endian|little|ascii|varint|strip|offset|adjust|signed|key|label|0x|\\\\r|\\\\n|é){0,12})?",
+    ) {
+        match FrameSpec::parse(&spec) {
+            Ok(parsed) => {
+                let canonical = parsed.to_string();
+                prop_assert_eq!(FrameSpec::parse(&canonical), Ok(parsed), "{}", canonical);
+            }
+            Err(error) => {
+                prop_assert_eq!(&error.spec, &spec);
+                prop_assert!(error.at <= spec.chars().count());
+            }
+        }
+    }
+
+    #[test]
     fn fixed_and_none_are_split_invariant(
         size in 1usize..12,
         input in prop::collection::vec(any::<u8>(), 0..200),
