@@ -32,9 +32,28 @@
 //! stream whole or one byte at a time gives the same boundaries, labels and
 //! errors (tested for every decoder, and checked by the fuzz targets).
 
+pub mod delimiter;
+pub mod fixed;
+pub mod json_header;
+pub mod length;
+pub mod none;
+pub mod proto;
 pub mod spec;
 
 use std::fmt;
+
+/// The maximum frame size, in bytes, of every decoder that is not told
+/// otherwise: 16 MiB.
+pub const DEFAULT_MAX_FRAME: u64 = 16 * 1024 * 1024;
+
+/// The error a decoder reports once a capture gap has cost it its place (see
+/// [`Decoder::skip`]): `len` bytes went missing at stream offset `offset`.
+pub(crate) fn lost_in_gap(offset: u64, len: u64) -> DecodeError {
+    DecodeError::new(
+        offset,
+        DecodeErrorKind::Protocol(format!("framing lost in a capture gap of {len} bytes")),
+    )
+}
 
 /// What a decoder made of one chunk of input.
 #[derive(Clone, Debug, PartialEq, Eq)]
