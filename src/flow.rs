@@ -107,6 +107,7 @@ pub struct StreamInfo {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStats {
     /// Per direction: client, server.
+    #[serde(serialize_with = "crate::analysis::per_dir")]
     pub dirs: [HalfStats; 2],
     /// Timestamp of the last packet.
     pub last_ts: Timestamp,

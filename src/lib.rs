@@ -10,11 +10,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod dissect;
 pub mod flow;
 pub mod pipeline;
+pub mod report;
 pub mod reassembly;
 pub mod seq;

@@ -159,13 +159,37 @@ pub struct StreamResult {
     /// The framing used, per direction (client, server).
     pub framing: String,
     /// Per direction: client, server.
+    #[serde(serialize_with = "per_dir")]
     pub dirs: [DirSummary; 2],
     /// The reassembly counters.
     pub reassembly: StreamStats,
     /// The naive reader simulation, per direction, when asked for.
+    #[serde(serialize_with = "per_dir_opt")]
     pub recv: Option<[recv::RecvResult; 2]>,
     /// Nagle / delayed-ACK stalls.
     pub stalls: Vec<nagle::Stall>,
+}
+
+/// Serializes a client/server pair as `{"client": .., "server": ..}`.
+pub fn per_dir<T: serde::Serialize, S: serde::Serializer>(
+    pair: &[T; 2],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("client", &pair[0])?;
+    m.serialize_entry("server", &pair[1])?;
+    m.end()
+}
+
+fn per_dir_opt<T: serde::Serialize, S: serde::Serializer>(
+    pair: &Option<[T; 2]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match pair {
+        Some(p) => per_dir(p, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Analysis options.

@@ -23,6 +23,9 @@ pub enum Command {
     Flows(FlowsArgs),
     /// The reassembled bytes of one stream.
     Follow(FollowArgs),
+    /// Frame every stream's messages and show which were split, coalesced,
+    /// truncated or malformed, and what a naive recv() reader saw.
+    Analyze(AnalyzeArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -79,6 +82,58 @@ pub struct FlowsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+/// Output formats for `analyze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    /// Readable tables.
+    Table,
+    /// One JSON document (schema in the README).
+    Json,
+    /// One JSON object per line, streamed: messages, then each stream.
+    Jsonl,
+}
+
+/// What a framing analysis needs: the framing and the simulations.
+#[derive(Debug, Args)]
+pub struct AnalysisArgs {
+    /// The framing, e.g. `line`, `length:4`, `length:2`, `fixed:16`,
+    /// `json-header`, `none`, or a protocol (`resp`, `http1`, ...). See
+    /// the list below.
+    #[arg(long, value_name = "SPEC")]
+    pub frame: Option<String>,
+    /// Simulate a naive reader doing these recv() sizes: `1024`, or a list
+    /// such as `5,5,10,5`.
+    #[arg(long, value_name = "SIZES")]
+    pub recv: Option<String>,
+    /// Gaps between a direction's data segments shorter than this are not
+    /// called Nagle / delayed-ACK stalls (milliseconds).
+    #[arg(long, default_value_t = 30.0, value_name = "MS")]
+    pub stall_threshold: f64,
+    /// Exit with code 1 when messages of these kinds are found
+    /// (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    pub fail_on: Vec<crate::report::FailOn>,
+}
+
+/// `framescope analyze`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
 }
 
 /// Which directions `follow` prints.

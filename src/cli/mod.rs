@@ -5,6 +5,7 @@
 //! Exit codes: 0 success; 1 `--fail-on` found what it looks for; 2 the input
 //! could not be read at all (or bad usage).
 
+mod analyze;
 mod args;
 mod flows;
 mod follow;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
+pub use args::{parse_size, Cli, Command};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -22,6 +23,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Flows(a) => flows::run(a),
         Command::Follow(a) => follow::run(a),
+        Command::Analyze(a) => analyze::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,478 @@
+//! Rendering analysis results: readable tables, one JSON document, or JSON
+//! lines streamed as messages and streams complete.
+//!
+//! This module owns the output schemas (documented in the README) and the
+//! [`Report`] implementations: [`Collector`] keeps what the table and JSON
+//! outputs print, within bounds; [`JsonLines`] writes each record as it
+//! comes and keeps nothing.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::analysis::nagle;
+use crate::analysis::recv::{ReaderResult, RecvResult};
+use crate::analysis::{DirSummary, Message, Report, StreamResult};
+use crate::flow::{endpoint, Dir, Proto, StreamInfo};
+
+/// Identifies the JSON documents' layout.
+pub const SCHEMA: &str = "framescope.analyze/1";
+
+/// A message with the stream and direction it belongs to, as serialized.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageRow {
+    /// Stream number.
+    pub stream: u64,
+    /// `tcp` or `udp`.
+    pub proto: Proto,
+    /// `client` or `server`.
+    pub dir: Dir,
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// Keeps results for the table and JSON outputs: every stream's summary
+/// (small), and messages up to a bound.
+pub struct Collector {
+    /// Streams, in the order they finished.
+    pub streams: Vec<StreamResult>,
+    /// Messages kept.
+    pub messages: Vec<MessageRow>,
+    /// Messages not kept because of the bound.
+    pub messages_dropped: u64,
+    keep_all: bool,
+    max_messages: usize,
+    /// Flagged messages kept per stream direction when not keeping all.
+    flagged_per_dir: usize,
+    flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
+    /// Callback for live output of each flagged message.
+    on_flagged: Option<Box<dyn FnMut(&MessageRow) + Send>>,
+}
+
+impl Collector {
+    /// Keeps every message (up to `max_messages`) when `keep_all`, else
+    /// the first `flagged_per_dir` flagged messages of each direction.
+    pub fn new(keep_all: bool, max_messages: usize, flagged_per_dir: usize) -> Self {
+        Collector {
+            streams: Vec::new(),
+            messages: Vec::new(),
+            messages_dropped: 0,
+            keep_all,
+            max_messages,
+            flagged_per_dir,
+            flagged_seen: Default::default(),
+            on_flagged: None,
+        }
+    }
+
+    /// Calls `f` with every flagged message as soon as it completes.
+    pub fn on_flagged(&mut self, f: Box<dyn FnMut(&MessageRow) + Send>) {
+        self.on_flagged = Some(f);
+    }
+
+    /// Sorts streams by protocol and number, messages likewise.
+    pub fn sort(&mut self) {
+        self.streams
+            .sort_by_key(|s| (s.info.proto, s.info.number));
+        self.messages
+            .sort_by_key(|m| (m.proto, m.stream, m.dir.index(), m.message.index));
+    }
+
+    /// Whether any message has one of `statuses`, or (with `coalesced`)
+    /// shares a segment.
+    pub fn totals(&self) -> DirSummary {
+        let mut t = DirSummary::default();
+        for s in &self.streams {
+            for d in &s.dirs {
+                t.messages += d.messages;
+                t.split_messages += d.split_messages;
+                t.coalesced_segments += d.coalesced_segments;
+                t.truncated_messages += d.truncated_messages;
+                t.malformed_messages += d.malformed_messages;
+                t.gap_messages += d.gap_messages;
+                t.segments += d.segments;
+                t.bytes += d.bytes;
+                t.gaps += d.gaps;
+                t.undecoded_bytes += d.undecoded_bytes;
+                t.stalls += d.stalls;
+                t.multi_message_datagrams += d.multi_message_datagrams;
+                t.partial_datagrams += d.partial_datagrams;
+                t.oversized_datagrams += d.oversized_datagrams;
+            }
+        }
+        t
+    }
+}
+
+impl Report for Collector {
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
+        let flagged = message.status.is_flagged() || message.coalesced;
+        let row = || MessageRow {
+            stream: stream.number,
+            proto: stream.proto,
+            dir,
+            message: message.clone(),
+        };
+        if flagged {
+            if let Some(f) = &mut self.on_flagged {
+                f(&row());
+            }
+        }
+        let keep = if self.keep_all {
+            true
+        } else if flagged {
+            let seen = self
+                .flagged_seen
+                .entry((stream.proto, stream.number, dir))
+                .or_default();
+            *seen += 1;
+            *seen <= self.flagged_per_dir
+        } else {
+            false
+        };
+        if !keep {
+            return;
+        }
+        if self.messages.len() >= self.max_messages {
+            self.messages_dropped += 1;
+            return;
+        }
+        self.messages.push(row());
+    }
+
+    fn stream(&mut self, result: StreamResult) {
+        self.streams.push(result);
+    }
+}
+
+/// Writes one JSON object per line as results arrive: `{"type":"message",..}`
+/// per message, `{"type":"stream",..}` per stream. Keeps nothing.
+pub struct JsonLines<W: Write> {
+    out: W,
+    /// The first write error; later writes are skipped.
+    pub error: Option<io::Error>,
+    /// Whether to write non-flagged messages too.
+    pub all_messages: bool,
+}
+
+impl<W: Write> JsonLines<W> {
+    /// Writes to `out`.
+    pub fn new(out: W, all_messages: bool) -> Self {
+        JsonLines {
+            out,
+            error: None,
+            all_messages,
+        }
+    }
+
+    /// Writes one tagged record.
+    pub fn write<T: Serialize>(&mut self, kind: &str, value: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        #[derive(Serialize)]
+        struct Tagged<'a, T> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            #[serde(flatten)]
+            value: &'a T,
+        }
+        let r = serde_json::to_writer(&mut self.out, &Tagged { kind, value })
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+    }
+
+    /// Flushes and returns the writer's error, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Report for JsonLines<W> {
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
+        if !self.all_messages && !(message.status.is_flagged() || message.coalesced) {
+            return;
+        }
+        let row = MessageRow {
+            stream: stream.number,
+            proto: stream.proto,
+            dir,
+            message: message.clone(),
+        };
+        self.write("message", &row);
+    }
+
+    fn stream(&mut self, result: StreamResult) {
+        self.write("stream", &result);
+    }
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+fn right(v: impl ToString) -> Cell {
+    Cell::new(v).set_alignment(CellAlignment::Right)
+}
+
+/// The per-direction summary table.
+pub fn summary_table(streams: &[StreamResult]) -> Table {
+    let mut t = table();
+    t.set_header(vec![
+        "stream", "dir", "from", "to", "messages", "split", "coalesced segs", "truncated",
+        "malformed", "gap msgs", "segments", "bytes", "stalls", "notes",
+    ]);
+    for s in streams {
+        for dir in Dir::BOTH {
+            let d = &s.dirs[dir.index()];
+            if d.bytes == 0 && d.messages == 0 && d.gaps == 0 {
+                continue;
+            }
+            let (from, to) = match dir {
+                Dir::Client => (&s.info.client, &s.info.server),
+                Dir::Server => (&s.info.server, &s.info.client),
+            };
+            let proto = match s.info.proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            };
+            t.add_row(vec![
+                Cell::new(format!("{proto} {}", s.info.number)),
+                Cell::new(dir.name()),
+                Cell::new(endpoint(from)),
+                Cell::new(endpoint(to)),
+                right(d.messages),
+                right(d.split_messages),
+                right(d.coalesced_segments),
+                right(d.truncated_messages),
+                right(d.malformed_messages),
+                right(d.gap_messages),
+                right(d.segments),
+                right(d.bytes),
+                right(d.stalls),
+                Cell::new(notes(s, dir)),
+            ]);
+        }
+    }
+    t
+}
+
+fn notes(s: &StreamResult, dir: Dir) -> String {
+    let d = &s.dirs[dir.index()];
+    let h = &s.reassembly.dirs[dir.index()];
+    let mut n = Vec::new();
+    if d.gaps > 0 {
+        n.push(format!("{} capture gaps ({} B)", d.gaps, h.gap_bytes));
+    }
+    if let Some(at) = d.decoding_stopped_at {
+        n.push(format!(
+            "decoding stopped at offset {at}, {} B undecoded",
+            d.undecoded_bytes
+        ));
+    } else if d.undecoded_bytes > 0 {
+        n.push(format!(
+            "{} B skipped, {} resyncs",
+            d.undecoded_bytes, d.resyncs
+        ));
+    }
+    if h.retransmissions > 0 {
+        n.push(format!("{} retransmissions", h.retransmissions));
+    }
+    if h.conflict_bytes > 0 {
+        n.push(format!("{} conflicting bytes", h.conflict_bytes));
+    }
+    if d.multi_message_datagrams > 0 {
+        n.push(format!("{} datagrams hold several messages", d.multi_message_datagrams));
+    }
+    if d.partial_datagrams > 0 {
+        n.push(format!("{} datagrams end mid-message", d.partial_datagrams));
+    }
+    if d.oversized_datagrams > 0 {
+        n.push(format!("{} datagrams larger than recvfrom()", d.oversized_datagrams));
+    }
+    n.join("; ")
+}
+
+/// The table of messages.
+pub fn message_table(rows: &[MessageRow]) -> Table {
+    let mut t = table();
+    t.set_header(vec![
+        "stream", "dir", "#", "offset", "len", "records", "segs", "status", "label", "detail",
+    ]);
+    for r in rows {
+        let m = &r.message;
+        let records = if m.first_record == m.last_record {
+            m.first_record.to_string()
+        } else {
+            format!("{}-{}", m.first_record, m.last_record)
+        };
+        let mut status = m.status.name().to_string();
+        if m.coalesced {
+            status.push_str(", coalesced");
+        }
+        let detail = match (&m.error, m.missing) {
+            (Some(e), _) => e.clone(),
+            (None, Some(missing)) => format!("{missing} bytes missing"),
+            _ if m.status.is_flagged() || m.coalesced => m.filter.clone(),
+            _ => String::new(),
+        };
+        t.add_row(vec![
+            Cell::new(r.stream),
+            Cell::new(r.dir.name()),
+            right(m.index),
+            right(m.offset),
+            right(m.len),
+            Cell::new(records),
+            right(m.segments),
+            Cell::new(status),
+            Cell::new(m.label.as_deref().unwrap_or("")),
+            Cell::new(detail),
+        ]);
+    }
+    t
+}
+
+/// The naive-reader tables for one stream direction.
+pub fn recv_text(info: &StreamInfo, dir: Dir, r: &RecvResult) -> String {
+    let mut out = String::new();
+    for (name, reader) in [("keeping up", &r.keeping_up), ("lagging", &r.lagging)] {
+        if reader.reads.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "recv({}) by a reader {name}, stream {} {}: {} exact, {} glued, {} cut, {} empty{}\n",
+            r.sizes,
+            info.number,
+            dir.name(),
+            reader.exact,
+            reader.glued,
+            reader.cut,
+            reader.empty,
+            if reader.unread_bytes > 0 {
+                format!(", {} bytes left unread", reader.unread_bytes)
+            } else {
+                String::new()
+            }
+        ));
+        out.push_str(&reads_table(reader).to_string());
+        out.push('\n');
+    }
+    if r.truncated_datagrams > 0 {
+        out.push_str(&format!(
+            "recvfrom({}) would truncate {} datagrams of stream {} {}\n",
+            r.sizes,
+            r.truncated_datagrams,
+            info.number,
+            dir.name()
+        ));
+    }
+    out
+}
+
+const MAX_READ_ROWS: usize = 50;
+
+fn reads_table(r: &ReaderResult) -> Table {
+    let mut t = table();
+    t.set_header(vec!["read", "size", "offset", "returned", "messages", "verdict"]);
+    for (i, read) in r.reads.iter().take(MAX_READ_ROWS).enumerate() {
+        let msgs: Vec<String> = read.messages.iter().map(u64::to_string).collect();
+        t.add_row(vec![
+            right(i),
+            right(read.size),
+            right(read.offset),
+            right(read.len),
+            Cell::new(msgs.join(" ")),
+            Cell::new(format!("{:?}", read.verdict).to_lowercase()),
+        ]);
+    }
+    if r.reads.len() > MAX_READ_ROWS {
+        t.add_row(vec![Cell::new(format!(
+            "... {} more reads (see --format json)",
+            r.reads.len() - MAX_READ_ROWS
+        ))]);
+    }
+    t
+}
+
+/// The stall list, with the advice.
+pub fn stalls_text(streams: &[StreamResult]) -> String {
+    let mut t = table();
+    t.set_header(vec![
+        "stream", "dir", "held segment", "after", "released by ACK", "ACK delay", "stalled",
+    ]);
+    let mut any = false;
+    for s in streams {
+        for st in &s.stalls {
+            any = true;
+            t.add_row(vec![
+                Cell::new(s.info.number),
+                Cell::new(st.dir.name()),
+                right(format!("#{} @{}", st.record, st.offset)),
+                right(format!("#{}", st.previous_record)),
+                right(format!("#{}", st.ack_record)),
+                right(format!("{:.1} ms", st.ack_delay * 1e3)),
+                right(format!("{:.1} ms", st.stalled * 1e3)),
+            ]);
+        }
+    }
+    if !any {
+        return String::new();
+    }
+    format!("Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n", nagle::ADVICE)
+}
+
+/// What `--fail-on` looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Truncated, malformed or holed messages.
+    Anomalies,
+    /// Any flagged message (split and coalesced included) or stall.
+    Any,
+    /// Split messages.
+    Split,
+    /// Messages sharing a segment.
+    Coalesced,
+    /// Truncated messages.
+    Truncated,
+    /// Malformed messages.
+    Malformed,
+    /// Messages holed by a capture gap.
+    Gap,
+    /// Nagle / delayed-ACK stalls.
+    Stall,
+}
+
+/// Whether a finished run trips `--fail-on`.
+pub fn fails(totals: &DirSummary, what: &[FailOn]) -> bool {
+    what.iter().any(|w| match w {
+        FailOn::Any => {
+            totals.split_messages
+                + totals.coalesced_segments
+                + totals.truncated_messages
+                + totals.malformed_messages
+                + totals.gap_messages
+                + totals.stalls
+                > 0
+        }
+        FailOn::Anomalies => {
+            totals.truncated_messages + totals.malformed_messages + totals.gap_messages > 0
+        }
+        FailOn::Split => totals.split_messages > 0,
+        FailOn::Coalesced => totals.coalesced_segments > 0,
+        FailOn::Truncated => totals.truncated_messages > 0,
+        FailOn::Malformed => totals.malformed_messages > 0,
+        FailOn::Gap => totals.gap_messages > 0,
+        FailOn::Stall => totals.stalls > 0,
+    })
+}
