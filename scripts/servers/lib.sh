@@ -220,3 +220,87 @@ fs_summarize() {
 fs_ensure_base() {
     fs_ensure_pkgs tcpdump tshark python3 iproute2 "$@"
 }
+
+# fs_nginx_start PORT LISTEN_FLAGS
+# Start nginx (foreground master, 1 worker) serving a small document root from
+# $FS_TMP/www on 127.0.0.1:PORT. LISTEN_FLAGS e.g. "" or "http2" (nginx 1.22
+# syntax for cleartext HTTP/2 with prior knowledge: `listen ADDR:PORT http2;`).
+# Files: index.html, small.txt, data.json (gzip-able -> chunked), big.bin
+# (300 KB), old.txt (mtime 2024-01-01 for a 304), /echo accepts POST bodies.
+# Uses port PORT+1000 too (internal, not captured).
+fs_nginx_start() {
+    local port="$1" flags="${2:-}" d="$FS_TMP"
+    # /echo is proxied to a second server block on PORT+1000 (outside the
+    # capture filter): the proxy reads the whole request body before it
+    # answers. A plain `return 200` answers early and discards the body, and
+    # over HTTP/2 that ends the stream with RST_STREAM while curl is still
+    # uploading ("(92) Stream error" from curl 7.88, intermittently).
+    local inner=$((port + 1000))
+    fs_port_free "$inner"
+    mkdir -p "$d/www" "$d/nginx-temp"
+    python3 - "$d/www" <<'PY'
+import os, sys, json
+w = sys.argv[1]
+open(os.path.join(w, "index.html"), "w").write(
+    "<!doctype html><html><head><title>framescope</title></head>"
+    "<body><h1>framescope test page</h1></body></html>\n")
+open(os.path.join(w, "small.txt"), "w").write("small file\n")
+rows = [{"id": i, "name": f"row-{i}", "tags": ["a", "b", "c"], "value": i * 3.5} for i in range(1200)]
+open(os.path.join(w, "data.json"), "w").write(json.dumps(rows, indent=1) + "\n")
+open(os.path.join(w, "big.bin"), "wb").write(bytes((i * 13 + 5) % 256 for i in range(300 * 1024)))
+open(os.path.join(w, "old.txt"), "w").write("unchanged since 2024\n")
+PY
+    touch -d '2024-01-01 00:00:00 UTC' "$d/www/old.txt"
+    chmod -R a+rX "$d/www"
+    cat > "$d/nginx.conf" <<CONF
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log $d/access.log;
+    client_body_temp_path $d/nginx-temp/body;
+    proxy_temp_path $d/nginx-temp/proxy;
+    fastcgi_temp_path $d/nginx-temp/fastcgi;
+    uwsgi_temp_path $d/nginx-temp/uwsgi;
+    scgi_temp_path $d/nginx-temp/scgi;
+    types {
+        text/html html;
+        text/plain txt;
+        application/json json;
+        application/octet-stream bin;
+    }
+    default_type application/octet-stream;
+    keepalive_requests 1000;
+    keepalive_timeout 30s;
+    server_tokens on;
+    server {
+        listen 127.0.0.1:$port $flags;
+        server_name localhost;
+        root $d/www;
+        # gzip drops Content-Length: an HTTP/1.1 response becomes chunked
+        gzip on;
+        gzip_types application/json text/plain;
+        gzip_min_length 256;
+        location = /echo {
+            client_max_body_size 10m;
+            proxy_http_version 1.1;
+            proxy_pass http://127.0.0.1:$inner/echo;
+        }
+    }
+    server {
+        listen 127.0.0.1:$inner;
+        location / {
+            client_max_body_size 10m;
+            return 200 "received\n";
+        }
+    }
+}
+CONF
+    nginx -t -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 \
+        || { nginx -t -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;'; fs_die "bad nginx config"; }
+    nginx -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' &
+    # SIGQUIT = graceful shutdown of the master and its worker
+    fs_track_pid $! nginx QUIT
+    fs_wait_port "$port" $!
+}
