@@ -133,8 +133,10 @@ def shell_join(cmd):
 
 def tcp_streams(pcap):
     cmd = [TSHARK, "-n", "-r", pcap, "-T", "fields", "-e", "tcp.stream"]
-    ids = sorted({int(x) for x in run(cmd).split() if x.strip()})
-    return ids, cmd
+    vals = run(cmd).split("\n")
+    ids = sorted({int(x) for x in vals if x.strip()})
+    tcp_frames = sum(1 for x in vals if x.strip())
+    return ids, cmd, tcp_frames
 
 
 def follow_streams(pcap, ids):
@@ -566,7 +568,7 @@ def main():
         data = f.read()
 
     version = run([TSHARK, "-v"]).split("\n")[0].strip()
-    ids, streams_cmd = tcp_streams(pcap)
+    ids, streams_cmd, tcp_frames = tcp_streams(pcap)
     fol = follow_streams(pcap, ids)
     commands = {
         "tcp_streams": shell_join(streams_cmd[:3] + [rel] + streams_cmd[4:]) + " | sort -un | wc -l",
@@ -588,6 +590,7 @@ def main():
     framer = FRAMERS[a.proto]
     out_streams = []
     totals = collections.defaultdict(lambda: collections.Counter())
+    by_value = collections.defaultdict(lambda: collections.defaultdict(collections.Counter))
     mismatches = []
     for s in ids:
         st = fol.get(s, {"nodes": [None, None], "chunks": []})
@@ -622,6 +625,7 @@ def main():
                 entry["tshark"][fld][dname] = {"count": sum(cnt.values()),
                                                "by_value": dict(sorted(cnt.items()))}
                 totals["tshark:" + fld][dname] += sum(cnt.values())
+                by_value["tshark:" + fld][dname].update(cnt)
         if pdml is not None:
             entry["tshark"]["top_level"] = {}
             for dname, sport in (("client_to_server", cli_port), ("server_to_client", a.port)):
@@ -629,6 +633,7 @@ def main():
                 entry["tshark"]["top_level"][dname] = {"count": sum(cnt.values()),
                                                        "by_value": dict(sorted(cnt.items()))}
                 totals["tshark:top_level"][dname] += sum(cnt.values())
+                by_value["tshark:top_level"][dname].update(cnt)
         ctx = {}
         for dname in ("client_to_server", "server_to_client"):
             cnt, partial = framer(bufs[dname], dname, ctx)
@@ -636,6 +641,7 @@ def main():
                                        "by_kind": dict(sorted(cnt.items())),
                                        "trailing_partial_bytes": partial}
             totals["derived"][dname] += sum(cnt.values())
+            by_value["derived"][dname].update(cnt)
             # comparison
             if a.proto == "resp":
                 t = entry["tshark"]["top_level"][dname]["count"]
@@ -663,6 +669,7 @@ def main():
         "packages": a.server_pkgs.split(),
         "traffic": a.traffic,
         "commands": commands,
+        "packets": tcp_frames,
         "tcp_streams": len(ids),
         "totals": {
             "bytes": {
@@ -671,6 +678,8 @@ def main():
             },
             **{k: dict(v) for k, v in totals.items()},
         },
+        "totals_by_value": {k: {d: dict(sorted(c.items())) for d, c in v.items()}
+                            for k, v in by_value.items()},
         "tshark_vs_derived_mismatches": mismatches,
         "notes": spec["notes"] + a.note,
         "streams": out_streams,
