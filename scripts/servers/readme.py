@@ -19,7 +19,7 @@ QUIRKS = {
         "tshark 4.0 RESP: the `resp` layer appears once per segment with RESP data and "
         "holds all values found there, so it counts segments, not messages. Values "
         "spanning segments are re-parsed on every later segment: the 200 KB SET is "
-        "counted 5 times (one per segment), COMMAND DOCS once per segment.",
+        "counted once per segment it spans (5 or 6 depending on the run), COMMAND DOCS likewise.",
         "tshark 4.0 RESP does not know RESP3 types (`%` map etc.): the HELLO 3 "
         "session's server side gives thousands of bogus top-level items.",
         "tshark 4.0 RESP does not decode inline commands (`PING\\r\\n` without `*`): "
