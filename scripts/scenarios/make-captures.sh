@@ -107,6 +107,8 @@ for name in "${SCENARIOS[@]}"; do
     echo "   $(stat -c %s "$pcap") bytes -> ${pcap#"$ROOT/"}"
 done
 
+"$PY" "$HERE/scenarios.py" readme --out "$OUT"   # the table in captures/scenarios/README.md
+
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "checks failed for: ${failed[*]}" >&2
     exit 1

@@ -35,7 +35,7 @@ sys.path.insert(0, HERE)
 import pcapwire  # noqa: E402
 
 HOST = "127.0.0.1"
-SMALL = 64  # record the bytes of calls at most this long
+SMALL = 16  # record the bytes of calls at most this long
 
 # --------------------------------------------------------------------------
 # Scenario table. Ports are fixed and outside Linux's default ephemeral range
@@ -134,9 +134,10 @@ SCENARIOS: dict[str, dict] = {
             "params": {"length_field_offset": 0, "length_field_length": 4, "byte_order": "big", "signed": False,
                        "length_adjustment": 0, "initial_bytes_to_strip": 0, "length_includes_header": False},
         },
-        "demonstrates": "Without TCP_NODELAY: phase A, 200 small messages in a tight burst are coalesced "
-        "by Nagle into far fewer segments; phase B, write-write-read requests (header and body as two "
-        "writes) stall on the peer's delayed ACK.",
+        "demonstrates": "Without TCP_NODELAY: phase A, 200 small messages in a tight burst on a fresh "
+        "connection; phase B, 20 write-write-read requests (header and body as two writes) each stall "
+        "~40 ms on the peer's delayed ACK; phase C, the same 200-message burst once the peer delays its "
+        "ACKs: Nagle sends the first write alone and holds the rest.",
     },
     "nagle-off": {
         "port": 61111,
@@ -146,8 +147,9 @@ SCENARIOS: dict[str, dict] = {
             "params": {"length_field_offset": 0, "length_field_length": 4, "byte_order": "big", "signed": False,
                        "length_adjustment": 0, "initial_bytes_to_strip": 0, "length_includes_header": False},
         },
-        "demonstrates": "Same traffic as nagle-on with TCP_NODELAY on both sides: segments follow the "
-        "writes and write-write-read requests do not stall.",
+        "demonstrates": "Same traffic as nagle-on (phases A, B, C) with TCP_NODELAY on both sides: "
+        "write-write-read requests do not stall and small writes are not held back by Nagle (a long "
+        "burst can still be merged when the congestion window is full).",
     },
 }
 
@@ -672,39 +674,53 @@ def _nagle_server(port, ready, srv: Side, nodelay: bool):
             del buf[: 4 + n]
             yield body
 
+    def phase_of(k: int) -> str:
+        if k < NAGLE_BURST:
+            return "A"
+        if k < NAGLE_BURST + NAGLE_REQUESTS:
+            return "B"
+        return "C"
+
     eof = False
     while not eof:
-        d = srv.recv(conn, 65536, phase="A" if count < NAGLE_BURST else "B")
+        d = srv.recv(conn, 65536, phase=phase_of(count))
         if not d:
             eof = True
         buf += d
         for body in frames():
             count += 1
-            if count == NAGLE_BURST:
-                r = f"got {count}".encode()
-                srv.message(srv.out_off, 4 + len(r), phase="A", reply_to=count - 1)
-                srv.send(conn, struct.pack("!I", len(r)) + r, call="sendall", phase="A")
-            elif count > NAGLE_BURST:
+            ph = phase_of(count - 1)
+            if ph == "B":
                 r = f"ok {count - NAGLE_BURST - 1:04d}".encode()
-                srv.message(srv.out_off, 4 + len(r), phase="B", reply_to=count - 1)
-                srv.send(conn, struct.pack("!I", len(r)) + r, call="sendall", phase="B")
+            elif count in (NAGLE_BURST, 2 * NAGLE_BURST + NAGLE_REQUESTS):
+                r = f"got {count}".encode()
+            else:
+                continue
+            srv.message(srv.out_off, 4 + len(r), phase=ph, reply_to=count - 1)
+            srv.send(conn, struct.pack("!I", len(r)) + r, call="sendall", phase=ph)
     conn.close()
     ls.close()
+
+
+def _nagle_burst(s, cli: Side, phase: str, first: int):
+    """A tight burst of small length-prefixed messages, one write each, then
+    wait for the peer's single reply."""
+    for i in range(first, first + NAGLE_BURST):
+        b = nagle_body(i)
+        cli.message(cli.out_off, 4 + len(b), phase=phase, msg=i)
+        cli.send(s, struct.pack("!I", len(b)) + b, call="sendall", phase=phase, msg=i)
+    t0 = time.time()
+    hdr = cli.recv_exact(s, 4, phase=phase)
+    cli.recv_exact(s, struct.unpack("!I", hdr)[0], phase=phase)
+    cli.notes[f"phase_{phase.lower()}_reply_wait_ms"] = round((time.time() - t0) * 1000, 3)
 
 
 def _nagle_client(port, ready, cli: Side, nodelay: bool):
     wait_ready(ready)
     s = connect_tcp(port)
     cli.set_nodelay(s, nodelay)
-    # Phase A: a tight burst of small messages, one write each.
-    for i in range(NAGLE_BURST):
-        b = nagle_body(i)
-        cli.message(cli.out_off, 4 + len(b), phase="A", msg=i)
-        cli.send(s, struct.pack("!I", len(b)) + b, call="sendall", phase="A", msg=i)
-    t0 = time.time()
-    hdr = cli.recv_exact(s, 4, phase="A")
-    cli.recv_exact(s, struct.unpack("!I", hdr)[0], phase="A")
-    cli.notes["phase_a_reply_wait_ms"] = round((time.time() - t0) * 1000, 3)
+    # Phase A: burst on a fresh connection (the receiver still acks quickly).
+    _nagle_burst(s, cli, "A", 0)
     # Phase B: write-write-read.
     rtts = []
     for j in range(NAGLE_REQUESTS):
@@ -718,6 +734,9 @@ def _nagle_client(port, ready, cli: Side, nodelay: bool):
         cli.recv_exact(s, struct.unpack("!I", hdr)[0], phase="B", request=j)
         rtts.append(round((time.time() - t0) * 1000, 3))
     cli.notes["phase_b_rtt_ms"] = rtts
+    # Phase C: the same burst again, now that request/response traffic has
+    # put the receiver into delayed-ACK ("pingpong") mode.
+    _nagle_burst(s, cli, "C", NAGLE_BURST + NAGLE_REQUESTS)
     s.close()
 
 
@@ -821,6 +840,33 @@ def tshark_cross_check(pcap: str, port: int, transport: str, directions: dict) -
     return {"tool": "tshark", "match": got == mine}
 
 
+def compact_json(v, indent: int = 0, width: int = 200) -> str:
+    """Indented JSON whose small objects and lists stay on one line (one
+    record per line), so the truth files are both diffable and short."""
+    flat = json.dumps(v, separators=(", ", ": "), ensure_ascii=False)
+    if len(flat) + indent <= width or not isinstance(v, (dict, list)) or not v:
+        return flat
+    if isinstance(v, dict) and all(not isinstance(x, (dict, list)) or
+                                   (isinstance(x, dict) and len(json.dumps(x)) < 120) for x in v.values()):
+        return flat  # a record: one line
+    pad = " " * (indent + 1)
+    if isinstance(v, dict):
+        items = [f"{pad}{json.dumps(k)}: {compact_json(x, indent + 1, width)}" for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    if all(not isinstance(x, (dict, list)) for x in v):  # long list of scalars: wrap
+        lines, cur = [], ""
+        for x in v:
+            t = json.dumps(x)
+            if cur and len(cur) + len(t) + 2 + indent > width:
+                lines.append(cur)
+                cur = ""
+            cur = f"{cur}, {t}" if cur else t
+        lines.append(cur)
+        return "[\n" + ",\n".join(pad + line for line in lines) + "\n" + " " * indent + "]"
+    items = [pad + compact_json(x, indent + 1, width) for x in v]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+
+
 def finalize(name: str, state: str, pcap: str, out_path: str) -> int:
     sc = SCENARIOS[name]
     port = sc["port"]
@@ -889,8 +935,7 @@ def finalize(name: str, state: str, pcap: str, out_path: str) -> int:
     if truth["cross_check"].get("match") is False:
         checks["tshark agrees with the stdlib parser"] = {"ok": False, "detail": "segment lists differ"}
     with open(out_path, "w") as f:
-        json.dump(truth, f, indent=1)
-        f.write("\n")
+        f.write(compact_json(truth) + "\n")
     bad = [k for k, v in checks.items() if not v["ok"]]
     for k, v in checks.items():
         print(f"  [{'ok' if v['ok'] else 'FAIL'}] {k}: {v.get('detail', '')}")
@@ -1060,12 +1105,35 @@ def sum_udp(t, srv, cli):
     )
 
 
-def _nagle(t, srv, cli, expect_coalescing: bool):
+def _burst_stats(c2s: dict, segs: list, phase: str, cli: dict) -> dict:
+    ms = [m for m in c2s["messages"] if m["phase"] == phase]
+    lo, hi = ms[0]["offset"], ms[-1]["offset"] + ms[-1]["length"]
+    seg = [s for s in segs if lo <= s["offset"] < hi]
+    multi = [s for s in seg if len(s["writes"]) > 1]
+    writes = [w for w in c2s["writes"] if w.get("phase") == phase]
+    reads = [r["returned"] for r in c2s["receiver_reads"] if r.get("phase") == phase and r["returned"]]
+    gaps = [round((b["t_rel"] - a["t_rel"]) * 1000, 3) for a, b in zip(seg, seg[1:])]
+    return {
+        "messages": len(ms), "writes": len(writes), "bytes": hi - lo, "stream_range": [lo, hi],
+        "writes_span_ms": round((writes[-1]["t_rel"] - writes[0]["t_rel"]) * 1000, 3),
+        "data_segments": len(seg),
+        "segments_carrying_several_writes": len(multi),
+        "max_writes_in_one_segment": max((len(s["writes"]) for s in seg), default=0),
+        "writes_sent_alone_before_first_coalesced_segment": multi[0]["writes"][0] - writes[0]["i"] if multi else len(writes),
+        "wire_span_ms": round((seg[-1]["t_rel"] - seg[0]["t_rel"]) * 1000, 3),
+        "longest_gap_between_segments_ms": max(gaps, default=0.0),
+        "payload_lengths": [s["len"] for s in seg],
+        "receiver_recv_sizes": reads,
+        "reply_wait_ms": cli["notes"][f"phase_{phase.lower()}_reply_wait_ms"],
+    }
+
+
+def _nagle(t, srv, cli, nagle: bool):
     c2s = t["directions"]["client_to_server"]
     segs = [s for s in c2s["wire"]["segments"] if not s.get("retransmission")]
-    a_end = max(m["offset"] + m["length"] for m in c2s["messages"] if m["phase"] == "A")
-    seg_a = [s for s in segs if s["offset"] < a_end]
-    seg_b = [s for s in segs if s["offset"] >= a_end]
+    mb = [m for m in c2s["messages"] if m["phase"] == "B"]
+    b_lo, b_hi = mb[0]["offset"], mb[-1]["offset"] + mb[-1]["length"]
+    seg_b = [s for s in segs if b_lo <= s["offset"] < b_hi]
     writes_b = [w for w in c2s["writes"] if w.get("phase") == "B"]
     holds = []
     for j in range(NAGLE_REQUESTS):
@@ -1078,44 +1146,39 @@ def _nagle(t, srv, cli, expect_coalescing: bool):
                       "body_write_to_wire_ms": round((bs["t_rel"] - bw["t_rel"]) * 1000, 3)})
     rtts = cli["notes"]["phase_b_rtt_ms"]
     srt = sorted(rtts)
-    a_reads = [r for r in c2s["receiver_reads"] if r.get("phase") == "A" and r["returned"]]
-    multi_a = [s for s in seg_a if len(s["writes"]) > 1]
+    a = _burst_stats(c2s, segs, "A", cli)
+    c = _burst_stats(c2s, segs, "C", cli)
     summary = {
-        "phase_a": {"messages": NAGLE_BURST, "writes": NAGLE_BURST, "bytes": a_end, "data_segments": len(seg_a),
-                    "segments_carrying_several_writes": len(multi_a),
-                    "max_writes_in_one_segment": max((len(s["writes"]) for s in seg_a), default=0),
-                    "writes_sent_alone_before_first_coalesced_segment":
-                        multi_a[0]["writes"][0] if multi_a else NAGLE_BURST,
-                    "payload_lengths": [s["len"] for s in seg_a],
-                    "span_ms": round((seg_a[-1]["t_rel"] - seg_a[0]["t_rel"]) * 1000, 3),
-                    "receiver_recv_sizes": [r["returned"] for r in a_reads],
-                    "reply_wait_ms": cli["notes"]["phase_a_reply_wait_ms"]},
+        "phase_a": a,
         "phase_b": {"requests": NAGLE_REQUESTS, "writes": 2 * NAGLE_REQUESTS, "data_segments": len(seg_b),
                     "rtt_ms": rtts, "rtt_median_ms": srt[len(srt) // 2], "rtt_max_ms": srt[-1],
                     "requests_over_30ms": sum(1 for x in rtts if x > 30),
                     "header_body_on_wire": holds},
+        "phase_c": c,
     }
-    if expect_coalescing:
+    over = summary["phase_b"]["requests_over_30ms"]
+    if nagle:
         checks = {
-            "phase A: Nagle coalesced the burst": {"ok": len(seg_a) < NAGLE_BURST,
-                                                   "detail": f"{len(seg_a)} segments for {NAGLE_BURST} writes"},
-            "phase B: delayed-ACK stalls (>30 ms)": {"ok": summary["phase_b"]["requests_over_30ms"] > 0,
-                                                     "detail": f"{summary['phase_b']['requests_over_30ms']} of "
-                                                               f"{NAGLE_REQUESTS}, median {srt[len(srt) // 2]} ms"},
+            "phase A: fewer segments than writes": {"ok": a["data_segments"] < NAGLE_BURST,
+                                                    "detail": f"{a['data_segments']} segments for {NAGLE_BURST} writes"},
+            "phase B: delayed-ACK stalls (>30 ms)": {"ok": over > 0,
+                                                     "detail": f"{over} of {NAGLE_REQUESTS}, median {srt[len(srt) // 2]} ms"},
+            "phase C: Nagle coalesced the burst": {"ok": c["data_segments"] < NAGLE_BURST / 4,
+                                                   "detail": f"{c['data_segments']} segments for {NAGLE_BURST} writes"},
         }
     else:
         checks = {
             # TCP_NODELAY removes Nagle, not the congestion window: once the
             # receiver stops acking every segment, writes queued behind a
-            # full window leave together. So phase A is not one segment per
-            # write throughout; only Nagle-style pairwise coalescing is absent.
+            # full window leave together, so a long burst is not one segment
+            # per write throughout. Only Nagle's pairwise coalescing is absent.
             "phase A: few segments carry several writes": {
-                "ok": len(multi_a) <= 5,
-                "detail": f"{len(seg_a)} segments for {NAGLE_BURST} writes, {len(multi_a)} carry several"},
+                "ok": a["segments_carrying_several_writes"] <= 5,
+                "detail": f"{a['data_segments']} segments for {NAGLE_BURST} writes, "
+                          f"{a['segments_carrying_several_writes']} carry several"},
             "phase B: one segment per write": {"ok": len(seg_b) == 2 * NAGLE_REQUESTS,
                                                "detail": f"{len(seg_b)} segments for {2 * NAGLE_REQUESTS} writes"},
-            "phase B: no stalls": {"ok": summary["phase_b"]["requests_over_30ms"] == 0,
-                                   "detail": f"max {srt[-1]} ms"},
+            "phase B: no stalls": {"ok": over == 0, "detail": f"max {srt[-1]} ms"},
         }
     return summary, checks
 
@@ -1136,11 +1199,110 @@ SUMMARIES = {
 
 
 # --------------------------------------------------------------------------
+# README table, regenerated from the truth files
+# --------------------------------------------------------------------------
+
+BEGIN_MARK = "<!-- BEGIN GENERATED TABLE (scripts/scenarios/scenarios.py readme) -->"
+END_MARK = "<!-- END GENERATED TABLE -->"
+
+
+def _lens(xs, cap=8):
+    xs = list(xs)
+    head = ", ".join(str(x) for x in xs[:cap])
+    return f"[{head}{', ...' if len(xs) > cap else ''}]"
+
+
+def _wire_cell(t: dict) -> str:
+    out = []
+    for key, label in (("client_to_server", "c→s"), ("server_to_client", "s→c")):
+        w = t["directions"][key]["wire"]
+        n = w["data_segments"]
+        if not n:
+            continue
+        unit = "datagrams" if t["transport"] == "udp" else "segs"
+        extra = f", {w['retransmissions']} retx" if w.get("retransmissions") else ""
+        out.append(f"{label}: {n} {unit} {_lens(w['payload_lengths'], 6)}{extra}")
+    return "<br>".join(out)
+
+
+def _naive_cell(t: dict) -> str:
+    n, s = t["scenario"], t["naive_reader"]
+    if n == "unframed-lagging-reader":
+        return ", ".join(f"recv({r['requested']})→{r['text']!r}" for r in s["reads"])
+    if n == "big-reply-small-recv":
+        return (f"recv(4096)→{s['naive_recv']['returned']} of {s['reply_bytes']} bytes; "
+                f"further recv(4096)→{s['further_recv_4096_would_return']}")
+    if n == "remote-command":
+        parts = []
+        for r in s["reads"]:
+            src = "+".join(f"{p['reply_to']}[{p['from']}:{p['to']}]" for p in r["contains"])
+            parts.append(f"`{r['command']}`→{r['returned']} ({src})")
+        return "; ".join(parts)
+    if n in ("length-prefix", "length-prefix-two-writes", "native-int-header"):
+        txt = f"exact reader: {s['recv_calls']} recv calls, all messages framed"
+        if n == "native-int-header":
+            txt += "; as big-endian the lengths read " + ", ".join(str(x["if_read_big_endian"]) for x in s["length_fields"])
+        return txt
+    if n == "json-header":
+        return (f"header reads {s['header_reads'][:-1]}, {s['body_reads']} body recv(≤1024) calls; "
+                f"all {len(s['received'])} files md5-ok")
+    if n == "ndjson":
+        return (f"{len(s['recvs'])} recv(4096): {s['recvs_with_several_lines']} carry several lines, "
+                f"{s['recvs_ending_mid_line']} end mid-line; naive json.loads fails on "
+                f"{s['naive_json_loads_failures']}")
+    if n == "udp-recvfrom":
+        return "recvfrom(1024)→" + ", ".join(f"{r['returned']}{' (MSG_TRUNC)' if r['truncated'] else ''}"
+                                           for r in s["recvfrom"])
+    if n in ("nagle-on", "nagle-off"):
+        a, b, c = s["phase_a"], s["phase_b"], s["phase_c"]
+        return (f"A: 200 writes→{a['data_segments']} segs; "
+                f"B: RTT median {b['rtt_median_ms']} ms, max {b['rtt_max_ms']} ms; "
+                f"C: 200 writes→{c['data_segments']} segs, longest gap {c['longest_gap_between_segments_ms']} ms")
+    return ""
+
+
+SHORT = {
+    "unframed-lagging-reader": "4 writes, 4 segments; a late reader's recv(10) glues two messages",
+    "big-reply-small-recv": "one recv(4096) sees a third of a 10240-byte reply",
+    "remote-command": "recv(1024) per command: output spills into later commands' answers",
+    "length-prefix": "!I length + body, one write each; 70000-byte message spans segments",
+    "length-prefix-two-writes": "header and body as two writes, Nagle on",
+    "native-int-header": "struct.pack('i') little-endian length header",
+    "json-header": "file transfer: int32 header length, JSON header, body",
+    "ndjson": "one line per write (NODELAY), busy reader gets lines glued/split",
+    "udp-recvfrom": "datagrams of 100/1024/1500/4000 read with recvfrom(1024)",
+    "nagle-on": "Nagle + delayed ACK: coalesced bursts, ~40 ms write-write-read stalls",
+    "nagle-off": "same traffic with TCP_NODELAY: no stalls",
+}
+
+
+def readme_table(out_dir: str) -> str:
+    rows = ["| scenario | file | framing spec | demonstrates | wire (data segments per direction, payload lengths) "
+            "| what the reader got |", "|---|---|---|---|---|---|"]
+    for name in SCENARIOS:
+        path = os.path.join(out_dir, f"{name}.truth.json")
+        if not os.path.exists(path):
+            continue
+        t = json.load(open(path))
+        rows.append(f"| {name} | `{name}.pcap` | `{t['framing']['spec']}` | {SHORT[name]} | {_wire_cell(t)} "
+                     f"| {_naive_cell(t)} |")
+    return "\n".join(rows)
+
+
+def update_readme(out_dir: str) -> None:
+    path = os.path.join(out_dir, "README.md")
+    text = open(path).read()
+    a, b = text.index(BEGIN_MARK) + len(BEGIN_MARK), text.index(END_MARK)
+    dates = sorted(json.load(open(os.path.join(out_dir, f"{n}.truth.json")))["provenance"]["date_utc"]
+                   for n in SCENARIOS if os.path.exists(os.path.join(out_dir, f"{n}.truth.json")))
+    stamp = f"\n\nCaptured {dates[0][:10]} (UTC) on this machine's loopback (kernel {platform.release()}).\n\n"
+    text = text[:a] + stamp + readme_table(out_dir) + "\n\n" + text[b:]
+    open(path, "w").write(text)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["list", "server", "client", "finalize", "port"])
+    ap.add_argument("action", choices=["list", "server", "client", "finalize", "port", "readme"])
     ap.add_argument("name", nargs="?")
     ap.add_argument("--state", default="/var/tmp/sticky-scenarios")
     ap.add_argument("--pcap")
@@ -1148,6 +1310,9 @@ def main() -> int:
     a = ap.parse_args()
     if a.action == "list":
         print("\n".join(SCENARIOS))
+        return 0
+    if a.action == "readme":
+        update_readme(a.out or os.path.join(HERE, "..", "..", "captures", "scenarios"))
         return 0
     if a.name not in SCENARIOS:
         ap.error(f"unknown scenario {a.name!r}")
