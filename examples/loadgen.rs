@@ -1,0 +1,114 @@
+//! Load generator for the benchmark: many connections on 127.0.0.1
+//! exchanging length-prefixed messages, for a capture to be taken of.
+//!
+//! ```text
+//! loadgen many  PORT CONNS CONCURRENT MESSAGES SEED   # 10..2000-byte messages, 1..4 writes each
+//! loadgen bulk  PORT CONNS MESSAGES SEED              # 64 KiB..4 MiB messages, one write each
+//! ```
+//!
+//! Every message is a 4-byte big-endian length and a body; writes go out
+//! without TCP_NODELAY, so the kernel coalesces and splits them as it would
+//! for a real application. The server reads and discards, then closes.
+//! Deterministic for a given seed (xorshift).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+fn serve(listener: TcpListener, conns: usize) {
+    let mut handles = Vec::new();
+    for stream in listener.incoming().take(conns) {
+        let Ok(mut s) = stream else { continue };
+        handles.push(thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn client(port: u16, messages: usize, seed: u64, bulk: bool) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let mut rng = Rng(seed | 1);
+    let body = vec![0x5au8; 4 << 20];
+    for _ in 0..messages {
+        let len = if bulk {
+            rng.range(64 << 10, 4 << 20) as usize
+        } else {
+            rng.range(10, 2000) as usize
+        };
+        let mut msg = Vec::with_capacity(len + 4);
+        msg.extend_from_slice(&(len as u32).to_be_bytes());
+        msg.extend_from_slice(&body[..len]);
+        let pieces = if bulk { 1 } else { rng.range(1, 4) as usize };
+        let mut at = 0;
+        for p in 0..pieces {
+            let end = if p + 1 == pieces {
+                msg.len()
+            } else {
+                (at + rng.range(1, (msg.len() - at).max(2) as u64 - 1) as usize).min(msg.len())
+            };
+            s.write_all(&msg[at..end])?;
+            at = end;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let num = |i: usize| -> u64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
+    let bulk = args.get(1).map(String::as_str) == Some("bulk");
+    let port = num(2) as u16;
+    let conns = num(3).max(1) as usize;
+    let (concurrent, messages, seed) = if bulk {
+        (conns, num(4) as usize, num(5))
+    } else {
+        (num(4).max(1) as usize, num(5) as usize, num(6))
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    let server = thread::spawn(move || serve(listener, conns));
+    let next = Arc::new(AtomicUsize::new(0));
+    let per_conn = messages / conns;
+    let workers: Vec<_> = (0..concurrent)
+        .map(|_| {
+            let next = Arc::clone(&next);
+            thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= conns {
+                    break;
+                }
+                if let Err(e) = client(port, per_conn, seed.wrapping_add(i as u64 * 7919), bulk) {
+                    eprintln!("loadgen: connection {i}: {e}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let _ = server.join();
+}
