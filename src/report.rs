@@ -19,6 +19,9 @@ use crate::flow::{endpoint, Dir, Proto, StreamInfo};
 /// Identifies the JSON documents' layout.
 pub const SCHEMA: &str = "framescope.analyze/1";
 
+/// A callback that sees each flagged message as it completes.
+pub type FlaggedHook = Box<dyn FnMut(&MessageRow) + Send>;
+
 /// A message with the stream and direction it belongs to, as serialized.
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageRow {
@@ -48,7 +51,7 @@ pub struct Collector {
     flagged_per_dir: usize,
     flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
     /// Callback for live output of each flagged message.
-    on_flagged: Option<Box<dyn FnMut(&MessageRow) + Send>>,
+    on_flagged: Option<FlaggedHook>,
 }
 
 impl Collector {
@@ -68,7 +71,7 @@ impl Collector {
     }
 
     /// Calls `f` with every flagged message as soon as it completes.
-    pub fn on_flagged(&mut self, f: Box<dyn FnMut(&MessageRow) + Send>) {
+    pub fn on_flagged(&mut self, f: FlaggedHook) {
         self.on_flagged = Some(f);
     }
 
@@ -197,7 +200,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Report for JsonLines<W> {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        if !self.all_messages && !(message.status.is_flagged() || message.coalesced) {
+        if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
             return;
         }
         let row = MessageRow {
