@@ -258,6 +258,67 @@ pub struct Tracker<K: Sink> {
     next_number: [u64; 2],
     now: Timestamp,
     stats: TrackerStats,
+    shard: Shard,
+}
+
+/// A share of the flows: shard `index` of `count`. Flows are assigned by a
+/// fixed hash of their addresses and ports, so every run, thread or machine
+/// analysing shard K of N of a capture agrees on which flows are its own;
+/// stream numbers stay those of the whole capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based shard index.
+    pub index: u64,
+    /// Number of shards (at least 1).
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Parses `K/N` (1-based K, as users count: `--shard 1/4` .. `4/4`).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let err = || format!("{s:?}: a shard is K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(err)?;
+        let k: u64 = k.trim().parse().map_err(|_| err())?;
+        let n: u64 = n.trim().parse().map_err(|_| err())?;
+        if n == 0 || k == 0 || k > n {
+            return Err(err());
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
+
+    /// Whether the flow between `a` and `b` belongs to this shard.
+    pub fn owns(&self, proto: Proto, a: SocketAddr, b: SocketAddr) -> bool {
+        self.count <= 1 || flow_hash(&flow_key(proto, a, b)) % self.count == self.index
+    }
+}
+
+/// FNV-1a over a flow key: stable across runs and machines.
+fn flow_hash(key: &FlowKey) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&[u8::from(key.proto == Proto::Udp)]);
+    for addr in [key.lo, key.hi] {
+        match addr.ip() {
+            IpAddr::V4(v4) => eat(&v4.octets()),
+            IpAddr::V6(v6) => eat(&v6.octets()),
+        }
+        eat(&addr.port().to_be_bytes());
+    }
+    h
 }
 
 /// Stream numbers of the two protocols live in separate spaces; the
@@ -284,7 +345,19 @@ impl<K: Sink> Tracker<K> {
             next_number: [0, 0],
             now: Timestamp::default(),
             stats: TrackerStats::default(),
+            shard: Shard::default(),
         }
+    }
+
+    /// Follows only the flows of `shard`; the others are numbered, then
+    /// ignored.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    fn owns(&self, proto: Proto, a: SocketAddr, b: SocketAddr) -> bool {
+        self.shard.owns(proto, a, b)
     }
 
     /// The sink.
@@ -320,6 +393,9 @@ impl<K: Sink> Tracker<K> {
                 let dst = SocketAddr::new(pkt.dst, tcp.dst_port);
                 let (number, dir) = self.number_tcp(src, dst, &tcp, ts);
                 let key = slot(Proto::Tcp, number);
+                if !self.owns(Proto::Tcp, src, dst) {
+                    return;
+                }
                 if self.is_finalized(Proto::Tcp, number) {
                     self.stats.late_packets += 1;
                     return;
@@ -378,6 +454,9 @@ impl<K: Sink> Tracker<K> {
                 let src = SocketAddr::new(pkt.src, udp.src_port);
                 let dst = SocketAddr::new(pkt.dst, udp.dst_port);
                 let (number, dir) = self.number_udp(src, dst, ts);
+                if !self.owns(Proto::Udp, src, dst) {
+                    return;
+                }
                 if self.is_finalized(Proto::Udp, number) {
                     self.stats.late_packets += 1;
                     return;

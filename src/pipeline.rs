@@ -59,6 +59,30 @@ pub fn run<K: Sink>(
     filter: Option<&str>,
     tracker: &mut Tracker<K>,
 ) -> Result<CaptureSummary, InputError> {
+    run_observed(path, filter, tracker, &mut |_| {})
+}
+
+/// How far a read has come, for progress displays.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Records read.
+    pub records: u64,
+    /// Bytes of the file read.
+    pub bytes: u64,
+    /// Streams open now.
+    pub open_streams: usize,
+}
+
+/// Records between two calls of the progress observer.
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// [`run`], calling `observe` every [`PROGRESS_EVERY`] records.
+pub fn run_observed<K: Sink>(
+    path: &Path,
+    filter: Option<&str>,
+    tracker: &mut Tracker<K>,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<CaptureSummary, InputError> {
     let mut filter = filter.map(Filter::new).transpose()?;
     let mut reader = CaptureReader::open(path).map_err(|source| InputError::Open {
         path: path.display().to_string(),
@@ -70,6 +94,13 @@ pub fn run<K: Sink>(
             Ok(Some(rec)) => {
                 summary.records += 1;
                 feed(&rec, filter.as_mut(), tracker, &mut summary)?;
+                if summary.records % PROGRESS_EVERY == 0 {
+                    observe(Progress {
+                        records: summary.records,
+                        bytes: reader.bytes_read(),
+                        open_streams: tracker.open_streams(),
+                    });
+                }
             }
             Ok(None) => break,
             Err(e) => {
