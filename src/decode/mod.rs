@@ -32,6 +32,7 @@
 //! stream whole or one byte at a time gives the same boundaries, labels and
 //! errors (tested for every decoder, and checked by the fuzz targets).
 
+pub mod proto;
 pub mod spec;
 
 use std::fmt;
