@@ -384,11 +384,12 @@ mod tests {
         assert_eq!(d.decode(&[10, 1]), Ok(Step::NeedMore));
         assert!(d.skip(5));
         assert!(matches!(
-            d.decode(&[1, 2, 3]),
-            Ok(Step::Frame { consumed: 3, .. })
+            d.decode(&[1, 2, 3, 4, 9]),
+            Ok(Step::Frame { consumed: 4, .. })
         ));
         assert!(!d.skip(1));
         assert_eq!(d.decode(&[0]).unwrap_err().offset, 11);
+        assert!(!d.can_resync());
     }
 
     #[test]
