@@ -8,7 +8,8 @@ Each `<capture>.<stream>.chunks` file holds one TCP stream as tshark's
 
     record := kind:u8 len:u32be payload[len]
     kind   := 'c' (client to server) | 's' (server to client)
-            | 'g' (capture gap: len bytes missing, no payload)
+            | 'C' | 'S' (capture gap in that direction: len bytes
+              missing, no payload)
 
 The client is the side that does not use the service port listed below.
 """
@@ -37,7 +38,7 @@ CAPTURES = {
     "gosniffer_kafka.pcap": (9092, None, []),
     "zeek_smb_smb2readwrite.pcap": (445, None, []),
     "tcpdump_bgp-4byte-asn.pcap": (179, None, []),
-    "zeek_ldap_simpleauth.pcap": (389, None, []),
+    "zeek_ldap_simpleauth.pcap": (3268, None, []),
     "zeek_ldap_gap-data-missing.pcapng": (389, None, []),
     "ndpi_http2.pcapng": (29518, None, []),
 }
@@ -87,7 +88,8 @@ def main():
             for side, data in chunks:
                 m = GAP.match(data)
                 if m:
-                    rec += b"g" + struct.pack(">I", int(m.group(1)))
+                    kind = b"S" if side == server else b"C"
+                    rec += kind + struct.pack(">I", int(m.group(1)))
                     continue
                 kind = b"s" if side == server else b"c"
                 rec += kind + struct.pack(">I", len(data)) + data
