@@ -378,3 +378,513 @@ fn ldap_captures_match_tshark() {
     assert_eq!(out[S].end, None);
     assert_eq!(run("ldap", MAX, &events, &[1]), out);
 }
+
+// ------------------------------------------------------ hand-written vectors
+
+fn lens(dir: &Dir) -> Vec<u64> {
+    dir.frames.iter().map(|f| f.end - f.start).collect()
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// RFC 6455 §5.7: a masked "Hello" from the client, unmasked from the server.
+const WS_HELLO_MASKED: &[u8] = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+const WS_HELLO: &[u8] = b"\x81\x05Hello";
+const WS_CLOSE: &[u8] = b"\x88\x02\x03\xe8";
+
+fn http_chunked_with_trailers() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+              5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n",
+        ),
+        data(
+            S,
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              A\r\n0123456789\r\n0\r\n\r\n",
+        ),
+    ]
+}
+
+fn http_pipelined_head() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+              DELETE /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
+        ),
+        data(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+              HTTP/1.1 204 No Content\r\n\r\n\
+              HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n",
+        ),
+    ]
+}
+
+fn http10_until_close() -> Vec<Ev> {
+    vec![
+        data(C, b"GET / HTTP/1.0\r\n\r\n"),
+        data(S, b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\n<html>"),
+        data(S, b"</html>\r\n"),
+    ]
+}
+
+fn http_websocket_upgrade() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        ),
+        data(
+            S,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        ),
+        data(C, &cat(&[WS_HELLO_MASKED, b"\x89\x80\x01\x02\x03\x04"])),
+        data(S, &cat(&[WS_HELLO, b"\x8a\x00", WS_CLOSE])),
+        data(C, b"\x88\x82\x00\x00\x00\x00\x03\xe8"),
+    ]
+}
+
+fn http_connect_tunnel() -> Vec<Ev> {
+    vec![
+        data(C, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+        data(S, b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+        data(C, b"\x16\x03\x01\x00\x04abcd"),
+        data(S, b"\x16\x03\x03\x00\x02xy\x17\x03\x03\x00\x01z"),
+    ]
+}
+
+fn http_h2c_upgrade() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        ),
+        data(
+            S,
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\
+              \x00\x00\x00\x04\x00\x00\x00\x00\x00",
+        ),
+        data(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x01\x00\x00\x00\x00"),
+    ]
+}
+
+#[test]
+fn http1_chunked_with_trailers_and_interim_response() {
+    let out = run("http1", MAX, &http_chunked_with_trailers(), &[]);
+    assert_eq!(labels(&out[C]), ["POST"]);
+    assert_eq!(labels(&out[S]), ["100", "200"]);
+    assert_eq!(out[C].frames[0].end, bytes_of(&http_chunked_with_trailers(), C));
+    assert_eq!(lens(&out[S]), [25, 67]);
+    assert!(out.iter().all(|d| d.end == Some(End::Clean)));
+}
+
+#[test]
+fn http1_head_204_304_have_no_body_and_pipelining_keeps_order() {
+    let out = run("http1", MAX, &http_pipelined_head(), &[]);
+    assert_eq!(labels(&out[C]), ["HEAD", "GET", "DELETE", "GET"]);
+    assert_eq!(labels(&out[S]), ["200", "200", "204", "304"]);
+    assert_eq!(lens(&out[S]), [41, 43, 27, 49]);
+    assert_eq!(out[S].end, Some(End::Clean));
+}
+
+#[test]
+fn http1_body_to_close_ends_at_finish() {
+    let out = run("http1", MAX, &http10_until_close(), &[]);
+    assert_eq!(labels(&out[S]), ["200"]);
+    assert_eq!(lens(&out[S]), [bytes_of(&http10_until_close(), S)]);
+    assert!(matches!(out[S].end, Some(End::Frame { .. })));
+}
+
+#[test]
+fn http1_upgrade_switches_both_directions_to_websocket() {
+    let out = run("http1", MAX, &http_websocket_upgrade(), &[]);
+    assert_eq!(labels(&out[C]), ["GET", "text", "ping", "close"]);
+    assert_eq!(labels(&out[S]), ["101", "text", "pong", "close"]);
+    assert_eq!(lens(&out[C])[1..], [11, 6, 8]);
+}
+
+#[test]
+fn http1_connect_tunnel_carries_tls_records() {
+    let out = run("http1", MAX, &http_connect_tunnel(), &[]);
+    assert_eq!(labels(&out[C]), ["CONNECT", "handshake"]);
+    assert_eq!(labels(&out[S]), ["200", "handshake", "application_data"]);
+    // An opaque tunnel is one message to the close.
+    let opaque = [
+        data(C, b"CONNECT h:22 HTTP/1.1\r\n\r\n"),
+        data(S, b"HTTP/1.1 200 OK\r\n\r\n"),
+        data(C, b"SSH-2.0-OpenSSH\r\n"),
+        data(C, b"more"),
+    ];
+    let out = run("http1", MAX, &opaque, &[]);
+    assert_eq!(labels(&out[C]), ["CONNECT", "tunnel"]);
+    assert_eq!(lens(&out[C])[1], 21);
+}
+
+#[test]
+fn http1_h2c_upgrade_gives_http2_frames() {
+    let out = run("http1", MAX, &http_h2c_upgrade(), &[]);
+    assert_eq!(labels(&out[C]), ["GET", "preface", "SETTINGS"]);
+    assert_eq!(labels(&out[S]), ["101", "SETTINGS"]);
+}
+
+// RESP: a redis-cli session (pipelined), RESP3 replies, inline commands.
+
+fn resp_pipelined() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"*3\r\n$3\r\nset\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n\
+              *2\r\n$3\r\nGET\r\n$4\r\nnone\r\n*1\r\n$4\r\nEXEC\r\n*2\r\n$4\r\nECHO\r\n$4\r\na\r\nb\r\n",
+        ),
+        data(
+            S,
+            b"+OK\r\n$5\r\nvalue\r\n$-1\r\n*-1\r\n$4\r\na\r\nb\r\n",
+        ),
+        data(C, b"PING\r\nset a b\nfoo bar\r\n\r\n"),
+        data(S, b"+PONG\r\n+OK\r\n-ERR unknown command 'foo'\r\n:42\r\n"),
+    ]
+}
+
+fn resp3_replies() -> Vec<Ev> {
+    vec![
+        data(C, b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"),
+        data(
+            S,
+            b"%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n\
+              ~2\r\n+x\r\n+y\r\n_\r\n,3.14\r\n#t\r\n(12345678901234567890\r\n\
+              !21\r\nSYNTAX invalid syntax\r\n=15\r\ntxt:Some string\r\n\
+              >3\r\n$7\r\nmessage\r\n$3\r\nch1\r\n$2\r\nhi\r\n\
+              |1\r\n+key-popularity\r\n%2\r\n$1\r\na\r\n,0.1923\r\n$1\r\nb\r\n,0.0012\r\n\
+              *2\r\n:2039123\r\n:9543892\r\n\
+              $?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;1\r\nd\r\n;0\r\n\
+              *?\r\n:1\r\n*1\r\n:2\r\n.\r\n\
+              *1\r\n%?\r\n+a\r\n:1\r\n.\r\n",
+        ),
+    ]
+}
+
+#[test]
+fn resp_pipelined_commands_and_replies() {
+    let out = run("resp", MAX, &resp_pipelined(), &[]);
+    assert_eq!(
+        labels(&out[C]),
+        ["SET", "GET", "GET", "EXEC", "ECHO", "PING", "SET", "FOO", ""]
+    );
+    assert_eq!(labels(&out[S]), ["+", "$", "$", "*", "$", "+", "+", "-", ":"]);
+    assert_eq!(lens(&out[C])[..2], [33, 22]);
+    assert_eq!(lens(&out[S])[..5], [5, 11, 5, 5, 10]);
+}
+
+#[test]
+fn resp3_every_type_is_one_top_level_value() {
+    let out = run("resp", MAX, &resp3_replies(), &[]);
+    assert_eq!(labels(&out[C]), ["HELLO"]);
+    assert_eq!(
+        labels(&out[S]),
+        ["%", "~", "_", ",", "#", "(", "!", "=", ">", "|", "$", "*", "*"]
+    );
+    assert!(out[S].errors.is_empty());
+    assert_eq!(out[S].end, Some(End::Clean));
+}
+
+// PostgreSQL: psql's SSLRequest refused, then startup and a simple query;
+// an SSLRequest accepted, then TLS; a cancel request.
+
+fn pg_typed(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind];
+    m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn pg_untyped(code: u32, body: &[u8]) -> Vec<u8> {
+    let mut m = (body.len() as u32 + 8).to_be_bytes().to_vec();
+    m.extend_from_slice(&code.to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn pgsql_ssl_refused() -> Vec<Ev> {
+    vec![
+        data(C, &pg_untyped(80_877_103, b"")),
+        data(S, b"N"),
+        data(C, &pg_untyped(196_608, b"user\0postgres\0database\0db\0\0")),
+        data(
+            S,
+            &cat(&[
+                &pg_typed(b'R', &[0, 0, 0, 0]),
+                &pg_typed(b'S', b"server_version\x0016.2\0"),
+                &pg_typed(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]),
+                &pg_typed(b'Z', b"I"),
+            ]),
+        ),
+        data(C, &pg_typed(b'Q', b"select 1;\0")),
+        data(
+            S,
+            &cat(&[
+                &pg_typed(b'T', b"\0\x01?column?\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0"),
+                &pg_typed(b'D', b"\0\x01\0\0\0\x011"),
+                &pg_typed(b'C', b"SELECT 1\0"),
+                &pg_typed(b'Z', b"I"),
+            ]),
+        ),
+        data(C, &pg_typed(b'X', b"")),
+    ]
+}
+
+fn pgsql_ssl_accepted() -> Vec<Ev> {
+    vec![
+        data(C, &pg_untyped(80_877_103, b"")),
+        data(S, b"S"),
+        data(C, b"\x16\x03\x01\x00\x05hello"),
+        data(S, b"\x16\x03\x03\x00\x02hi\x14\x03\x03\x00\x01\x01"),
+        data(C, b"\x17\x03\x03\x00\x03abc"),
+    ]
+}
+
+#[test]
+fn pgsql_ssl_request_refused_then_startup() {
+    let out = run("pgsql", MAX, &pgsql_ssl_refused(), &[]);
+    assert_eq!(labels(&out[C]), ["ssl_request", "startup", "Q", "X"]);
+    assert_eq!(labels(&out[S]), ["N", "R", "S", "K", "Z", "T", "D", "C", "Z"]);
+    assert_eq!(lens(&out[S])[0], 1);
+}
+
+#[test]
+fn pgsql_ssl_accepted_switches_to_tls() {
+    let out = run("pgsql", MAX, &pgsql_ssl_accepted(), &[]);
+    assert_eq!(labels(&out[C]), ["ssl_request", "handshake", "application_data"]);
+    assert_eq!(labels(&out[S]), ["S", "handshake", "change_cipher_spec"]);
+    let cancel = [data(C, &pg_untyped(80_877_102, &[0, 0, 0, 7, 0, 0, 0, 9]))];
+    let out = run("pgsql", MAX, &cancel, &[]);
+    assert_eq!((labels(&out[C]), lens(&out[C])), (vec!["cancel"], vec![16]));
+}
+
+// memcached: storage commands with data blocks (one holding CRLF), a
+// multi-get, a miss, noreply, meta commands.
+
+fn memcached_session() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"set foo 0 0 3\r\nbar\r\nset crlf 1 60 4\r\na\r\nb\r\nget foo crlf\r\nget nope\r\n\
+              cas foo 0 0 2 12345 noreply\r\nhi\r\ndelete foo\r\nms k 2 T0\r\nhi\r\nmg k v\r\n\
+              incr n 1\r\nstats\r\n",
+        ),
+        data(
+            S,
+            b"STORED\r\nSTORED\r\nVALUE foo 0 3\r\nbar\r\nVALUE crlf 1 4\r\na\r\nb\r\nEND\r\n\
+              END\r\nDELETED\r\nHD\r\nVA 2 v\r\nhi\r\n7\r\nSTAT pid 1\r\nSTAT uptime 2\r\nEND\r\n",
+        ),
+    ]
+}
+
+#[test]
+fn memcached_commands_and_whole_replies() {
+    let out = run("memcached", MAX, &memcached_session(), &[]);
+    assert_eq!(
+        labels(&out[C]),
+        ["set", "set", "get", "get", "cas", "delete", "ms", "mg", "incr", "stats"]
+    );
+    assert_eq!(
+        labels(&out[S]),
+        ["STORED", "STORED", "VALUE", "END", "DELETED", "HD", "VA", "NUMBER", "STAT"]
+    );
+    assert_eq!(lens(&out[C])[..2], [20, 23]);
+    assert_eq!(lens(&out[S])[2], 47);
+}
+
+// The length-prefixed protocols.
+
+fn mqtt_session() -> Vec<Ev> {
+    let mut publish = vec![0x32, 0xcb, 0x01, 0x00, 0x01, b't', 0x00, 0x05];
+    publish.extend_from_slice(&[b'x'; 198]);
+    vec![
+        data(C, b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"),
+        data(S, b"\x20\x02\x00\x00"),
+        data(C, &cat(&[&publish, b"\x82\x06\x00\x01\x00\x01a\x01\xc0\x00"])),
+        data(S, b"\x40\x02\x00\x05\x90\x03\x00\x01\x01\xd0\x00"),
+        data(C, b"\xe0\x00"),
+    ]
+}
+
+#[test]
+fn mqtt_packets_with_multi_byte_lengths() {
+    let out = run("mqtt", MAX, &mqtt_session(), &[]);
+    assert_eq!(labels(&out[C]), ["CONNECT", "PUBLISH", "SUBSCRIBE", "PINGREQ", "DISCONNECT"]);
+    assert_eq!(labels(&out[S]), ["CONNACK", "PUBACK", "SUBACK", "PINGRESP"]);
+    assert_eq!(lens(&out[C])[1], 206);
+}
+
+fn websocket_frames() -> Vec<Ev> {
+    let mut medium = vec![0x82, 126, 0x01, 0x00];
+    medium.extend_from_slice(&[7u8; 256]);
+    let mut large = vec![0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0];
+    large.extend_from_slice(&[9u8; 65536]);
+    vec![
+        data(S, &cat(&[b"\x01\x03Hel", b"\x80\x02lo", &medium, &large, WS_CLOSE])),
+        data(C, WS_HELLO_MASKED),
+    ]
+}
+
+#[test]
+fn websocket_lengths_and_fragments() {
+    let out = run("websocket", MAX, &websocket_frames(), &[]);
+    assert_eq!(labels(&out[S]), ["text", "continuation", "binary", "binary", "close"]);
+    assert_eq!(lens(&out[S]), [5, 4, 260, 65546, 4]);
+    assert_eq!(labels(&out[C]), ["text"]);
+}
+
+fn http2_frames() -> Vec<Ev> {
+    vec![
+        data(
+            C,
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64\
+              \x00\x00\x03\x01\x00\x00\x00\x00\x01abc\x00\x00\x02\x09\x04\x00\x00\x00\x01de",
+        ),
+        data(S, b"\x00\x00\x00\x04\x01\x00\x00\x00\x00\x00\x00\x01\xfa\x00\x00\x00\x00\x00z"),
+    ]
+}
+
+#[test]
+fn http2_preface_then_frames() {
+    let out = run("http2", MAX, &http2_frames(), &[]);
+    assert_eq!(labels(&out[C]), ["preface", "SETTINGS", "HEADERS", "CONTINUATION"]);
+    assert_eq!(labels(&out[S]), ["SETTINGS", "0xfa"]);
+    // A capture that starts mid-connection has no preface.
+    let out = run("http2", MAX, &[data(C, b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")], &[]);
+    assert_eq!(labels(&out[C]), ["SETTINGS"]);
+}
+
+fn small_protocols() -> Vec<(&'static str, Vec<Ev>)> {
+    let keepalive: Vec<u8> = cat(&[&[0xff; 16], b"\x00\x13\x04"]);
+    let mut open_ext = cat(&[&[0xff; 16], b"\x00\x25\x01\x04\xfd\xe8\x00\xb4\x0a\x00\x00\x01\x08"]);
+    open_ext.extend_from_slice(b"\x02\x06\x06\x00\x01\x04\x00\x01");
+    let mut big_update = cat(&[&[0xff; 16], b"\x13\x88\x02"]);
+    big_update.extend_from_slice(&[0u8; 4981]);
+    vec![
+        (
+            "dns-tcp",
+            vec![
+                data(C, b"\x00\x0c\x12\x34\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+                data(S, b"\x00\x0c\x12\x34\x81\x80\x00\x00\x00\x00\x00\x00\x00\x00"),
+            ],
+        ),
+        (
+            "tls",
+            vec![
+                data(C, b"\x16\x03\x01\x00\x02ab\x15\x03\x03\x00\x02\x01\x00"),
+                data(S, b"\x18\x03\x03\x00\x00\x17\x03\x03\x00\x01z"),
+            ],
+        ),
+        (
+            "kafka",
+            vec![
+                data(C, b"\x00\x00\x00\x0a\x00\x12\x00\x03\x00\x00\x00\x07\x00\x00"),
+                data(S, b"\x00\x00\x00\x06\x00\x00\x00\x07\x00\x00"),
+            ],
+        ),
+        (
+            "nbss",
+            vec![
+                data(C, &cat(&[b"\x81\x00\x00\x04abcd", b"\x00\x00\x00\x02xy"])),
+                data(S, b"\x82\x00\x00\x00\x85\x00\x00\x00"),
+            ],
+        ),
+        (
+            "bgp",
+            vec![
+                data(C, &open_ext),
+                data(S, &cat(&[&open_ext, &keepalive])),
+                data(C, &cat(&[&keepalive, &big_update])),
+            ],
+        ),
+        (
+            "ldap",
+            vec![
+                data(C, b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00"),
+                data(
+                    S,
+                    b"\x30\x84\x00\x00\x00\x10\x02\x01\x01\x61\x84\x00\x00\x00\x07\x0a\x01\x00\x04\x00\x04\x00",
+                ),
+                data(C, b"\x30\x05\x02\x01\x02\x42\x00\x00\x00\x00\x03abc"),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn small_protocols_frame_and_label() {
+    let expect: &[(&str, &[&str], &[&str])] = &[
+        ("dns-tcp", &["query"], &["response"]),
+        ("tls", &["handshake", "alert"], &["heartbeat", "application_data"]),
+        ("kafka", &["ApiVersions"], &[""]),
+        ("nbss", &["request", "message"], &["positive", "keepalive"]),
+        ("bgp", &["OPEN", "KEEPALIVE", "UPDATE"], &["OPEN", "KEEPALIVE"]),
+        ("ldap", &["bindRequest", "unbindRequest", "sasl"], &["bindResponse"]),
+    ];
+    for ((name, events), (n, c, s)) in small_protocols().iter().zip(expect) {
+        assert_eq!(name, n);
+        let out = run(name, MAX, events, &[]);
+        assert_eq!(labels(&out[C]), *c, "{name}");
+        assert_eq!(labels(&out[S]), *s, "{name}");
+        assert!(out.iter().all(|d| d.errors.is_empty() && d.end == Some(End::Clean)), "{name}");
+    }
+}
+
+#[test]
+fn bgp_extended_messages_need_both_opens() {
+    let events = &small_protocols()[4].1;
+    // Without the server's OPEN, the 5000-byte UPDATE is too long.
+    let one_sided = [events[0].clone(), events[2].clone()];
+    let out = run("bgp", MAX, &one_sided, &[]);
+    assert_eq!(labels(&out[C]), ["OPEN", "KEEPALIVE"]);
+    let e = &out[C].errors[0];
+    assert_eq!(e.offset, 37 + 19 + 16);
+    assert!(matches!(e.kind, DecodeErrorKind::BadLength { value: 5000, .. }));
+}
+
+fn mysql_ssl() -> Vec<Ev> {
+    let mut greeting = vec![0x0a];
+    greeting.extend_from_slice(b"8.0.36\0");
+    greeting.extend_from_slice(&[0u8; 40]);
+    let mut ssl = vec![32, 0, 0, 1];
+    ssl.extend_from_slice(&0x0008_aa05u32.to_le_bytes());
+    ssl.extend_from_slice(&[0u8; 28]);
+    vec![
+        data(S, &cat(&[&[greeting.len() as u8, 0, 0, 0], &greeting])),
+        data(C, &ssl),
+        data(C, b"\x16\x03\x01\x00\x01x"),
+        data(S, b"\x16\x03\x03\x00\x01y"),
+    ]
+}
+
+#[test]
+fn mysql_ssl_request_switches_to_tls() {
+    let out = run("mysql", MAX, &mysql_ssl(), &[]);
+    assert_eq!(labels(&out[C]), ["ssl", "handshake"]);
+    assert_eq!(labels(&out[S]), ["handshake", "handshake"]);
+}
+
+#[test]
+fn mysql_16_mib_packets_are_joined_into_one_message() {
+    let mut first = vec![0xff, 0xff, 0xff, 0x00, 0x03];
+    first.resize(4 + 0xff_ffff, b'x');
+    let events = [
+        data(C, &first),
+        data(C, b"\x02\x00\x00\x01ab\x01\x00\x00\x00\x0e"),
+    ];
+    let out = run("mysql", 32 << 20, &events, &[]);
+    assert_eq!(labels(&out[C]), ["QUERY", "PING"]);
+    assert_eq!(lens(&out[C]), [4 + 0xff_ffff + 6, 5]);
+}

@@ -14,8 +14,9 @@
 //! Per-type minimum lengths are checked (KEEPALIVE is exactly 19 bytes).
 //! Label: `OPEN`, `UPDATE`, `NOTIFICATION`, `KEEPALIVE`, `ROUTE-REFRESH`.
 //!
-//! The marker makes resynchronisation possible: after an error, decoding
-//! resumes at the next run of sixteen 0xFF bytes.
+//! The marker makes resynchronisation possible: after an error (or a gap),
+//! decoding resumes at the first 0xFF byte that follows a byte other than
+//! 0xFF, a choice that depends on the bytes alone, never on chunking.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -40,8 +41,8 @@ struct Bgp {
     side: usize,
     /// Whether each side's OPEN advertised extended messages.
     extended: Rc<RefCell<[bool; 2]>>,
-    /// Consecutive 0xFF bytes seen while resynchronising.
-    run: usize,
+    /// Resynchronising inside a run of 0xFF bytes that already failed.
+    in_run: bool,
 }
 
 impl Bgp {
@@ -49,7 +50,7 @@ impl Bgp {
         Bgp {
             side,
             extended,
-            run: 0,
+            in_run: false,
         }
     }
 }
@@ -117,15 +118,11 @@ impl Framing for Bgp {
 
     fn resync(&mut self, input: &[u8]) -> Option<usize> {
         for (i, &b) in input.iter().enumerate() {
-            if b == 0xff {
-                self.run += 1;
-                let next = input.get(i + 1).copied();
-                if self.run >= 16 && next != Some(0xff) {
-                    self.run = 0;
-                    return Some((i + 1).saturating_sub(16));
-                }
-            } else {
-                self.run = 0;
+            if b != 0xff {
+                self.in_run = false;
+            } else if !self.in_run {
+                self.in_run = true;
+                return Some(i);
             }
         }
         None
@@ -135,8 +132,8 @@ impl Framing for Bgp {
         true
     }
 
-    fn lost(&mut self) {
-        self.run = 0;
+    fn failed(&mut self) {
+        self.in_run = true;
     }
 }
 

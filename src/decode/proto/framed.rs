@@ -101,8 +101,9 @@ pub(crate) trait Framing {
         false
     }
 
-    /// A capture gap of `len` bytes lost the decoder its place.
-    fn lost(&mut self) {}
+    /// Decoding failed (corrupt input, or a gap that lost the place); a
+    /// [`Framing::resync`] follows.
+    fn failed(&mut self) {}
 }
 
 #[derive(Debug)]
@@ -152,6 +153,7 @@ impl<F: Framing> Framed<F> {
     fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
         self.state = State::Failed(error.clone());
+        self.framing.failed();
         error
     }
 
@@ -267,7 +269,6 @@ impl<F: Framing> Decoder for Framed<F> {
                 return true;
             }
         }
-        self.framing.lost();
         let why = format!("framing lost in a capture gap of {len} bytes");
         self.fail(at, DecodeErrorKind::Protocol(why));
         false

@@ -26,7 +26,7 @@
 //!
 //! Labels: a command (an array whose first element is a bulk string, or an
 //! inline line) is labelled with its name, upper-cased (`SET`, `PING`);
-//! other client arrays `*`. A reply is labelled with its type byte (`+`,
+//! other client arrays `*`, an empty inline line nothing. A reply is labelled with its type byte (`+`,
 //! `-`, `:`, `$`, `*`, `%`, `>`, ...).
 //!
 //! After an error, decoding resumes at the next line that starts with a
@@ -150,13 +150,15 @@ impl Resp {
         self.len += n as u64;
     }
 
-    fn label(&self) -> Label {
+    fn label(&self) -> Option<Label> {
         if !self.client {
-            Label::from_bytes(&[self.top])
-        } else if self.name.is_empty() {
-            Label::new("*")
+            Some(Label::from_bytes(&[self.top]))
+        } else if !self.name.is_empty() {
+            Some(Label::from_bytes(&self.name))
+        } else if self.top == b'*' {
+            Some(Label::new("*"))
         } else {
-            Label::from_bytes(&self.name)
+            None
         }
     }
 
@@ -351,7 +353,7 @@ impl Resp {
         self.state = State::Idle;
         Ok(Step::Frame {
             consumed: used,
-            label: Some(self.label()),
+            label: self.label(),
         })
     }
 }
