@@ -15,8 +15,9 @@
 //! Label: `OPEN`, `UPDATE`, `NOTIFICATION`, `KEEPALIVE`, `ROUTE-REFRESH`.
 //!
 //! The marker makes resynchronisation possible: after an error (or a gap),
-//! decoding resumes at the first 0xFF byte that follows a byte other than
-//! 0xFF, a choice that depends on the bytes alone, never on chunking.
+//! decoding resumes at the first 0xFF byte, after the bytes examined, that
+//! follows a byte other than 0xFF: a choice that depends on the bytes
+//! alone, never on chunking.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,12 +58,23 @@ impl Bgp {
 
 impl Framing for Bgp {
     fn begin(&mut self) -> usize {
-        HEADER as usize
+        1
     }
 
     fn inspect(&mut self, head: &[u8]) -> Result<Inspect, Bad> {
-        if let Some(at) = head.iter().take(16).position(|&b| b != 0xff) {
-            return Err(Bad::header(at, "BGP marker is not 16 bytes of 0xFF"));
+        // The marker is checked byte by byte, so that a broken one is found
+        // (and resynchronisation starts) at its first wrong byte.
+        if head.len() <= 16 {
+            let at = head.len() - 1;
+            if byte(head, at) != 0xff {
+                return Err(Bad::header(at, "BGP marker is not 16 bytes of 0xFF"));
+            }
+            let next = if head.len() == 16 {
+                HEADER as usize
+            } else {
+                head.len() + 1
+            };
+            return Ok(Inspect::More(next));
         }
         let len = be(head, 16, 2);
         let kind = byte(head, 18);
@@ -132,8 +144,8 @@ impl Framing for Bgp {
         true
     }
 
-    fn failed(&mut self) {
-        self.in_run = true;
+    fn failed(&mut self, last: Option<u8>) {
+        self.in_run = last == Some(0xff);
     }
 }
 

@@ -90,7 +90,8 @@ pub(crate) trait Framing {
         None
     }
 
-    /// After an error, the offset in `input` of a plausible message start.
+    /// After an error, the offset in `input` of a plausible message start;
+    /// `input` starts right after the last byte examined.
     fn resync(&mut self, input: &[u8]) -> Option<usize> {
         let _ = input;
         None
@@ -101,9 +102,12 @@ pub(crate) trait Framing {
         false
     }
 
-    /// Decoding failed (corrupt input, or a gap that lost the place); a
-    /// [`Framing::resync`] follows.
-    fn failed(&mut self) {}
+    /// Decoding failed (corrupt input, or a gap that lost the place) with
+    /// `last` the last byte examined; [`Framing::resync`] follows, on the
+    /// bytes after it.
+    fn failed(&mut self, last: Option<u8>) {
+        let _ = last;
+    }
 }
 
 #[derive(Debug)]
@@ -134,6 +138,9 @@ pub(crate) struct Framed<F> {
     head: Vec<u8>,
     label: Option<Label>,
     state: State,
+    /// After a failure: the end of the bytes examined, where a resync may
+    /// start looking (the failed chunk is offered again to `resync`).
+    floor: u64,
 }
 
 impl<F: Framing> Framed<F> {
@@ -147,13 +154,14 @@ impl<F: Framing> Framed<F> {
             head: Vec::new(),
             label: None,
             state: State::Idle,
+            floor: 0,
         }
     }
 
     fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
         self.state = State::Failed(error.clone());
-        self.framing.failed();
+        self.framing.failed(self.head.last().copied());
         error
     }
 
@@ -179,8 +187,9 @@ impl<F: Framing> Framed<F> {
     }
 }
 
-impl<F: Framing> Decoder for Framed<F> {
-    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+impl<F: Framing> Framed<F> {
+    /// One decode call, without the failure bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let mut used = 0usize;
         loop {
             match self.state {
@@ -248,7 +257,22 @@ impl<F: Framing> Decoder for Framed<F> {
             }
         }
     }
+}
 
+impl<F: Framing> Decoder for Framed<F> {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        if step.is_err() {
+            // Nothing of a failed chunk counts as consumed.
+            self.floor = self.pos;
+            self.pos = call;
+        }
+        step
+    }
     fn finish(&mut self) -> End {
         match self.state {
             State::Idle => End::Clean,
@@ -271,6 +295,8 @@ impl<F: Framing> Decoder for Framed<F> {
         }
         let why = format!("framing lost in a capture gap of {len} bytes");
         self.fail(at, DecodeErrorKind::Protocol(why));
+        self.framing.failed(None);
+        self.floor = self.pos;
         false
     }
 
@@ -279,9 +305,12 @@ impl<F: Framing> Decoder for Framed<F> {
             self.pos += input.len() as u64;
             return None;
         }
-        match self.framing.resync(input) {
+        let start = usize::try_from(self.floor.saturating_sub(self.pos))
+            .unwrap_or(usize::MAX)
+            .min(input.len());
+        match self.framing.resync(input.get(start..).unwrap_or_default()) {
             Some(at) => {
-                let at = at.min(input.len());
+                let at = (start + at).min(input.len());
                 self.pos += at as u64;
                 self.state = State::Idle;
                 Some(at)

@@ -52,7 +52,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::line::{resync_line, Fed, Line};
+use super::line::{Fed, Line, Resume};
 use super::{http2, tls, websocket};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
 
@@ -153,7 +153,7 @@ pub(super) struct Http1 {
     phase: Phase,
     msg: Message,
     line: Line,
-    at_line_start: bool,
+    resume: Resume,
 }
 
 impl Http1 {
@@ -167,14 +167,13 @@ impl Http1 {
             phase: Phase::Idle,
             msg: Message::default(),
             line: Line::default(),
-            at_line_start: true,
+            resume: Resume::default(),
         }
     }
 
     fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
         self.phase = Phase::Failed(error.clone());
-        self.at_line_start = false;
         error
     }
 
@@ -358,6 +357,7 @@ impl Http1 {
     /// A body follows the header block.
     fn body(&mut self, phase: Phase) -> Result<Next, DecodeError> {
         self.line.clear();
+        self.msg.line_start = self.pos;
         self.phase = phase;
         Ok(Next::Body)
     }
@@ -375,45 +375,8 @@ impl Http1 {
         };
     }
 
-    fn chunk_size(&mut self) -> Result<(), DecodeError> {
-        let at = self.msg.line_start;
-        let text = self.line.text();
-        let size = text.split(|&b| b == b';').next().unwrap_or_default();
-        let size = trim(size);
-        if size.is_empty() || !size.iter().all(u8::is_ascii_hexdigit) {
-            return Err(self.bad_header(at, "invalid chunk size"));
-        }
-        let digits = trim_leading_zeros(size);
-        if digits.len() > 16 {
-            let kind = DecodeErrorKind::BadLength {
-                value: i128::MAX,
-                why: "chunk size does not fit in 64 bits",
-            };
-            return Err(self.fail(at, kind));
-        }
-        let n = digits
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 4) | u64::from(hex_value(b)));
-        // The chunk's data and its CRLF must fit.
-        let total = self.msg.len.saturating_add(n).saturating_add(2);
-        if n > 0 && total > self.max {
-            let max = self.max;
-            return Err(self.fail(at, DecodeErrorKind::TooLong { len: total, max }));
-        }
-        self.line.clear();
-        self.msg.line_start = self.pos;
-        self.phase = if n == 0 {
-            self.msg.head_bytes = 0;
-            Phase::Trailer
-        } else {
-            Phase::ChunkData(n)
-        };
-        Ok(())
-    }
-}
-
-impl Decoder for Http1 {
-    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+    /// One decode call, without the resume bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
@@ -464,7 +427,9 @@ impl Decoder for Http1 {
                             self.consume(rest.len());
                             return Ok(Step::NeedMore);
                         }
-                        Fed::TooLong => {
+                        Fed::TooLong(n) => {
+                            self.msg.head_bytes += n as u64;
+                            self.consume(n);
                             let at = self.msg.start;
                             let kind = DecodeErrorKind::TooLong {
                                 len: self.header_limit + 1,
@@ -550,7 +515,8 @@ impl Decoder for Http1 {
                         self.consume(rest.len());
                         return Ok(Step::NeedMore);
                     }
-                    Fed::TooLong => {
+                    Fed::TooLong(n) => {
+                        self.consume(n);
                         let at = self.msg.line_start;
                         let why = format!("chunk-size line longer than {CHUNK_LINE_LIMIT} bytes");
                         return Err(self.bad_header(at, &why));
@@ -564,6 +530,9 @@ impl Decoder for Http1 {
                 Phase::UntilClose => {
                     let total = self.msg.len.saturating_add(rest.len() as u64);
                     if total > self.max {
+                        // Fail at the first byte past the maximum.
+                        let past = self.max + 1 - self.msg.len;
+                        self.consume(past as usize);
                         let at = self.msg.start;
                         let kind = DecodeErrorKind::TooLong {
                             len: self.max + 1,
@@ -576,6 +545,61 @@ impl Decoder for Http1 {
                 }
             }
         }
+    }
+
+    fn chunk_size(&mut self) -> Result<(), DecodeError> {
+        let at = self.msg.line_start;
+        let text = self.line.text();
+        let size = text.split(|&b| b == b';').next().unwrap_or_default();
+        let size = trim(size);
+        if size.is_empty() || !size.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.bad_header(at, "invalid chunk size"));
+        }
+        let digits = trim_leading_zeros(size);
+        if digits.len() > 16 {
+            let kind = DecodeErrorKind::BadLength {
+                value: i128::MAX,
+                why: "chunk size does not fit in 64 bits",
+            };
+            return Err(self.fail(at, kind));
+        }
+        let n = digits
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 4) | u64::from(hex_value(b)));
+        // The chunk's data and its CRLF must fit.
+        let total = self.msg.len.saturating_add(n).saturating_add(2);
+        if n > 0 && total > self.max {
+            let max = self.max;
+            return Err(self.fail(at, DecodeErrorKind::TooLong { len: total, max }));
+        }
+        self.line.clear();
+        self.msg.line_start = self.pos;
+        self.phase = if n == 0 {
+            self.msg.head_bytes = 0;
+            Phase::Trailer
+        } else {
+            Phase::ChunkData(n)
+        };
+        Ok(())
+    }
+}
+
+impl Decoder for Http1 {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let Phase::Failed(error) = &self.phase {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        match &step {
+            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
+            Err(_) => {
+                self.resume.failed(self.pos);
+                self.pos = call;
+            }
+        }
+        step
     }
 
     fn finish(&mut self) -> End {
@@ -610,7 +634,7 @@ impl Decoder for Http1 {
         }
         let why = format!("framing lost in a capture gap of {len} bytes");
         self.fail(at, DecodeErrorKind::Protocol(why));
-        self.at_line_start = true;
+        self.resume.gap(self.pos);
         false
     }
 
@@ -624,7 +648,7 @@ impl Decoder for Http1 {
             Side::Request => |b: u8| b.is_ascii_uppercase(),
             Side::Response => |b: u8| b == b'H',
         };
-        match resync_line(input, &mut self.at_line_start, accept) {
+        match self.resume.find(input, self.pos, accept) {
             Some(at) => {
                 self.pos += at as u64;
                 self.phase = Phase::Idle;

@@ -9,6 +9,14 @@
 //! of it (what the protocol inspects), counts the rest, and refuses a line
 //! longer than a limit at exactly the same byte however the input is
 //! chunked, so that errors do not depend on chunking.
+//!
+//! [`Resume`] is how the line protocols resynchronise. A failed `decode`
+//! reports nothing consumed, so the caller offers the same chunk to
+//! `resync`: the decoder's position goes back to the start of that chunk,
+//! and a resume point is only taken at or after the *floor*, the end of the
+//! bytes examined when the error was found. That end depends on the bytes
+//! alone (a line's `\n`, a length limit, the offending byte), so resync
+//! points, like frames and errors, never depend on chunking.
 
 /// One line being read.
 #[derive(Debug, Default)]
@@ -24,8 +32,9 @@ pub(crate) enum Fed {
     Done(usize),
     /// The whole chunk was consumed; the line goes on.
     More,
-    /// The line is longer than the limit.
-    TooLong,
+    /// The line is longer than the limit, found after examining this many
+    /// bytes of the chunk.
+    TooLong(usize),
 }
 
 impl Line {
@@ -53,7 +62,7 @@ impl Line {
         if done {
             Fed::Done(end)
         } else if self.len >= limit {
-            Fed::TooLong
+            Fed::TooLong(end)
         } else {
             Fed::More
         }
@@ -76,22 +85,62 @@ impl Line {
     }
 }
 
-/// Finds where to resume after an error in a line protocol: the offset in
-/// `input` of the first line start whose first byte `accept`s. `at_start`
-/// says whether `input` begins a line and is updated for the next chunk.
-pub(crate) fn resync_line(
-    input: &[u8],
-    at_start: &mut bool,
-    accept: impl Fn(u8) -> bool,
-) -> Option<usize> {
-    for (i, &b) in input.iter().enumerate() {
-        if *at_start && accept(b) {
-            *at_start = false;
-            return Some(i);
+/// Where a failed line decoder may resume. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Resume {
+    /// Whether the byte before the next input is `\n` (or a gap boundary,
+    /// or the start of the stream).
+    last_lf: bool,
+    /// No resume point lies before this stream offset.
+    floor: u64,
+}
+
+impl Default for Resume {
+    fn default() -> Self {
+        Resume {
+            last_lf: true,
+            floor: 0,
         }
-        *at_start = b == b'\n';
     }
-    None
+}
+
+impl Resume {
+    /// A decode call consumed the first `consumed` bytes of `input`.
+    pub(crate) fn consumed(&mut self, input: &[u8], consumed: usize) {
+        if let Some(&b) = consumed.checked_sub(1).and_then(|i| input.get(i)) {
+            self.last_lf = b == b'\n';
+        }
+    }
+
+    /// Decoding failed once the bytes before stream offset `floor` were
+    /// examined.
+    pub(crate) fn failed(&mut self, floor: u64) {
+        self.floor = floor;
+    }
+
+    /// A capture gap ending at stream offset `end` lost the place: the byte
+    /// after it may start a line.
+    pub(crate) fn gap(&mut self, end: u64) {
+        self.floor = end;
+        self.last_lf = true;
+    }
+
+    /// The offset in `input` (which starts at stream offset `pos`) of the
+    /// first line start at or after the floor whose first byte `accept`s.
+    pub(crate) fn find(
+        &mut self,
+        input: &[u8],
+        pos: u64,
+        accept: impl Fn(u8) -> bool,
+    ) -> Option<usize> {
+        for (i, &b) in input.iter().enumerate() {
+            if self.last_lf && pos + i as u64 >= self.floor && accept(b) {
+                return Some(i);
+            }
+            self.last_lf = b == b'\n';
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -111,25 +160,27 @@ mod tests {
     #[test]
     fn the_limit_does_not_depend_on_chunking() {
         let mut whole = Line::default();
-        assert_eq!(whole.feed(b"abcdef\n", 64, 5), Fed::TooLong);
+        assert_eq!(whole.feed(b"abcdef\n", 64, 5), Fed::TooLong(5));
         let mut split = Line::default();
         assert_eq!(split.feed(b"abc", 64, 5), Fed::More);
-        assert_eq!(split.feed(b"def\n", 64, 5), Fed::TooLong);
+        assert_eq!(split.feed(b"def\n", 64, 5), Fed::TooLong(2));
         let mut fits = Line::default();
         assert_eq!(fits.feed(b"abcd\n", 64, 5), Fed::Done(5));
         assert!(fits.complete() && !fits.has_crlf());
     }
 
     #[test]
-    fn resync_finds_an_accepted_line_start() {
-        let mut at = false;
-        assert_eq!(
-            resync_line(b"xx\nbad\nGET", &mut at, |b| b == b'G'),
-            Some(7)
-        );
-        let mut at = false;
-        assert_eq!(resync_line(b"xx\n", &mut at, |b| b == b'G'), None);
-        assert!(at);
-        assert_eq!(resync_line(b"GET", &mut at, |b| b == b'G'), Some(0));
+    fn resume_points_respect_the_floor_and_line_starts() {
+        let mut r = Resume::default();
+        r.failed(4);
+        // "GET" at 0 lies before the floor; "bad" is not accepted.
+        assert_eq!(r.find(b"GET\nbad\nGET", 0, |b| b == b'G'), Some(8));
+        let mut r = Resume::default();
+        r.failed(0);
+        r.consumed(b"xx", 2);
+        assert_eq!(r.find(b"G\n", 10, |b| b == b'G'), None);
+        assert_eq!(r.find(b"GET", 12, |b| b == b'G'), Some(0));
+        r.gap(20);
+        assert_eq!(r.find(b"GET", 20, |b| b == b'G'), Some(0));
     }
 }

@@ -27,7 +27,7 @@
 //! or digit (replies).
 
 use super::http1::parse_decimal;
-use super::line::{resync_line, Fed, Line};
+use super::line::{Fed, Line, Resume};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
 
 /// Bytes of a line kept for inspection.
@@ -68,7 +68,7 @@ struct Memcached {
     line: Line,
     label: Option<Label>,
     multi: Multi,
-    at_line_start: bool,
+    resume: Resume,
 }
 
 enum Flow {
@@ -90,14 +90,13 @@ impl Memcached {
             line: Line::default(),
             label: None,
             multi: Multi::No,
-            at_line_start: true,
+            resume: Resume::default(),
         }
     }
 
     fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
         self.state = State::Failed(error.clone());
-        self.at_line_start = false;
         error
     }
 
@@ -205,8 +204,9 @@ impl Memcached {
     }
 }
 
-impl Decoder for Memcached {
-    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+impl Memcached {
+    /// One decode call, without the resume bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
@@ -232,7 +232,8 @@ impl Decoder for Memcached {
                             self.consume(rest.len());
                             return Ok(Step::NeedMore);
                         }
-                        Fed::TooLong => {
+                        Fed::TooLong(n) => {
+                            self.consume(n);
                             let (at, max) = (self.line_start, self.max);
                             let kind = DecodeErrorKind::TooLong { len: max + 1, max };
                             return Err(self.fail(at, kind));
@@ -278,6 +279,25 @@ impl Decoder for Memcached {
             }
         }
     }
+}
+
+impl Decoder for Memcached {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        match &step {
+            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
+            Err(_) => {
+                self.resume.failed(self.pos);
+                self.pos = call;
+            }
+        }
+        step
+    }
 
     fn finish(&mut self) -> End {
         match self.state {
@@ -301,7 +321,7 @@ impl Decoder for Memcached {
         }
         let why = format!("framing lost in a capture gap of {len} bytes");
         self.protocol(at, why);
-        self.at_line_start = true;
+        self.resume.gap(self.pos);
         false
     }
 
@@ -314,7 +334,7 @@ impl Decoder for Memcached {
                 b.is_ascii_uppercase() || b.is_ascii_digit()
             }
         };
-        match resync_line(input, &mut self.at_line_start, accept) {
+        match self.resume.find(input, self.pos, accept) {
             Some(at) => {
                 self.pos += at as u64;
                 self.state = State::Idle;

@@ -30,10 +30,11 @@
 //! `-`, `:`, `$`, `*`, `%`, `>`, ...).
 //!
 //! After an error, decoding resumes at the next line that starts with a
-//! type byte (server) or `*` or a letter (client).
+//! type byte (server) or `*` (client; an inline command is too easily
+//! confused with the payload of a bulk string to resume at).
 
 use super::http1::{decimal_i128, parse_decimal};
-use super::line::{resync_line, Fed, Line};
+use super::line::{Fed, Line, Resume};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
 
 /// The deepest nesting of aggregates accepted.
@@ -97,7 +98,7 @@ struct Resp {
     name: Vec<u8>,
     /// Inside a streamed string (`$?`): chunks (`;n`) follow.
     streamed_string: bool,
-    at_line_start: bool,
+    resume: Resume,
 }
 
 enum Flow {
@@ -130,14 +131,13 @@ impl Resp {
             capture: false,
             name: Vec::new(),
             streamed_string: false,
-            at_line_start: true,
+            resume: Resume::default(),
         }
     }
 
     fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
         self.state = State::Failed(error.clone());
-        self.at_line_start = false;
         error
     }
 
@@ -358,8 +358,9 @@ impl Resp {
     }
 }
 
-impl Decoder for Resp {
-    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+impl Resp {
+    /// One decode call, without the resume bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
@@ -402,11 +403,13 @@ impl Decoder for Resp {
                             self.consume(rest.len());
                             return Ok(Step::NeedMore);
                         }
-                        Fed::TooLong if is_counted(kind) => {
+                        Fed::TooLong(n) if is_counted(kind) => {
+                            self.consume(n);
                             let at = self.line_start;
                             return Err(self.protocol(at, "RESP length line too long"));
                         }
-                        Fed::TooLong => {
+                        Fed::TooLong(n) => {
+                            self.consume(n);
                             let at = self.line_start;
                             let len = self.max.saturating_add(1);
                             return Err(self.too_long(at, len));
@@ -427,7 +430,8 @@ impl Decoder for Resp {
                             self.consume(rest.len());
                             return Ok(Step::NeedMore);
                         }
-                        Fed::TooLong => {
+                        Fed::TooLong(n) => {
+                            self.consume(n);
                             let at = self.line_start;
                             return Err(self.too_long(at, limit + 1));
                         }
@@ -486,6 +490,25 @@ impl Decoder for Resp {
             }
         }
     }
+}
+
+impl Decoder for Resp {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        match &step {
+            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
+            Err(_) => {
+                self.resume.failed(self.pos);
+                self.pos = call;
+            }
+        }
+        step
+    }
 
     fn finish(&mut self) -> End {
         match self.state {
@@ -510,7 +533,7 @@ impl Decoder for Resp {
         }
         let why = format!("framing lost in a capture gap of {len} bytes");
         self.protocol(at, why);
-        self.at_line_start = true;
+        self.resume.gap(self.pos);
         false
     }
 
@@ -518,12 +541,12 @@ impl Decoder for Resp {
         let client = self.client;
         let accept = move |b: u8| {
             if client {
-                b == b'*' || b.is_ascii_alphabetic()
+                b == b'*'
             } else {
                 is_type(b)
             }
         };
-        match resync_line(input, &mut self.at_line_start, accept) {
+        match self.resume.find(input, self.pos, accept) {
             Some(at) => {
                 self.pos += at as u64;
                 self.state = State::Idle;
