@@ -22,6 +22,21 @@
 //! input is chunked and reports corrupt input as a [`DecodeError`] with the
 //! stream offset of the offending bytes.
 //!
+//! # Errors, gaps and resynchronisation
+//!
+//! A failed `decode` reports nothing of its chunk consumed, so a caller
+//! that wants to go on offers that same chunk to `resync`. Every decoder
+//! here rolls its position back to the start of the failed chunk and
+//! resumes only at or after the end of the bytes it had examined when it
+//! found the error: resume points, like frames and errors, depend on the
+//! bytes alone. The line protocols (HTTP/1, RESP, memcached) resume at the
+//! next line that starts like a message, BGP at the next marker; the other
+//! length-prefixed protocols cannot resynchronise. A capture gap (`skip`)
+//! is survived when it lies strictly inside a body of known length (at
+//! least one body byte after it); otherwise the place is lost and, where
+//! possible, decoding resumes at the first plausible message start after
+//! the gap.
+//!
 //! [`DecodeError`]: crate::decode::DecodeError
 
 use crate::decode::Decoder;
