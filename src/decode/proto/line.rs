@@ -1,0 +1,186 @@
+//! Bounded line scanning for the text protocols (HTTP/1, RESP, memcached).
+//!
+//! ```text
+//!  G E T   / i n d e x   H T T P / 1 . 1 \r \n
+//! └────── kept (at most `keep` bytes) ─────┘      counted up to `limit`
+//! ```
+//!
+//! A [`Line`] collects one line across chunks. It keeps at most `keep` bytes
+//! of it (what the protocol inspects), counts the rest, and refuses a line
+//! longer than a limit at exactly the same byte however the input is
+//! chunked, so that errors do not depend on chunking.
+//!
+//! [`Resume`] is how the line protocols resynchronise. A failed `decode`
+//! reports nothing consumed, so the caller offers the same chunk to
+//! `resync`: the decoder's position goes back to the start of that chunk,
+//! and a resume point is only taken at or after the *floor*, the end of the
+//! bytes examined when the error was found. That end depends on the bytes
+//! alone (a line's `\n`, a length limit, the offending byte), so resync
+//! points, like frames and errors, never depend on chunking.
+
+/// One line being read.
+#[derive(Debug, Default)]
+pub(crate) struct Line {
+    kept: Vec<u8>,
+    len: u64,
+}
+
+/// What feeding a chunk to a [`Line`] gave.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// The line ended (its `\n` included) after this many bytes of the chunk.
+    Done(usize),
+    /// The whole chunk was consumed; the line goes on.
+    More,
+    /// The line is longer than the limit, found after examining this many
+    /// bytes of the chunk.
+    TooLong(usize),
+}
+
+impl Line {
+    /// Starts a new line.
+    pub(crate) fn clear(&mut self) {
+        self.kept.clear();
+        self.len = 0;
+    }
+
+    /// Feeds bytes: keeps up to `keep` bytes of the line, refuses lines
+    /// longer than `limit` bytes (terminator included).
+    pub(crate) fn feed(&mut self, input: &[u8], keep: usize, limit: u64) -> Fed {
+        let room = limit.saturating_sub(self.len);
+        let window = input.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let scan = input.get(..window).unwrap_or_default();
+        let (end, done) = match scan.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (scan.len(), false),
+        };
+        let part = scan.get(..end).unwrap_or_default();
+        let want = keep.saturating_sub(self.kept.len()).min(part.len());
+        self.kept
+            .extend_from_slice(part.get(..want).unwrap_or_default());
+        self.len += end as u64;
+        if done {
+            Fed::Done(end)
+        } else if self.len >= limit {
+            Fed::TooLong(end)
+        } else {
+            Fed::More
+        }
+    }
+
+    /// The kept bytes without the line terminator (`\r\n` or `\n`).
+    pub(crate) fn text(&self) -> &[u8] {
+        let t = self.kept.strip_suffix(b"\n").unwrap_or(&self.kept);
+        t.strip_suffix(b"\r").unwrap_or(t)
+    }
+
+    /// Whether the kept bytes end with `\r\n` (the whole line was kept).
+    pub(crate) fn has_crlf(&self) -> bool {
+        self.kept.ends_with(b"\r\n")
+    }
+
+    /// Whether the whole line was kept.
+    pub(crate) fn complete(&self) -> bool {
+        self.kept.len() as u64 == self.len
+    }
+}
+
+/// Where a failed line decoder may resume. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Resume {
+    /// Whether the byte before the next input is `\n` (or a gap boundary,
+    /// or the start of the stream).
+    last_lf: bool,
+    /// No resume point lies before this stream offset.
+    floor: u64,
+}
+
+impl Default for Resume {
+    fn default() -> Self {
+        Resume {
+            last_lf: true,
+            floor: 0,
+        }
+    }
+}
+
+impl Resume {
+    /// A decode call consumed the first `consumed` bytes of `input`.
+    pub(crate) fn consumed(&mut self, input: &[u8], consumed: usize) {
+        if let Some(&b) = consumed.checked_sub(1).and_then(|i| input.get(i)) {
+            self.last_lf = b == b'\n';
+        }
+    }
+
+    /// Decoding failed once the bytes before stream offset `floor` were
+    /// examined.
+    pub(crate) fn failed(&mut self, floor: u64) {
+        self.floor = floor;
+    }
+
+    /// A capture gap ending at stream offset `end` lost the place: the byte
+    /// after it may start a line.
+    pub(crate) fn gap(&mut self, end: u64) {
+        self.floor = end;
+        self.last_lf = true;
+    }
+
+    /// The offset in `input` (which starts at stream offset `pos`) of the
+    /// first line start at or after the floor whose first byte `accept`s.
+    pub(crate) fn find(
+        &mut self,
+        input: &[u8],
+        pos: u64,
+        accept: impl Fn(u8) -> bool,
+    ) -> Option<usize> {
+        for (i, &b) in input.iter().enumerate() {
+            if self.last_lf && pos + i as u64 >= self.floor && accept(b) {
+                return Some(i);
+            }
+            self.last_lf = b == b'\n';
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_span_chunks_and_keep_a_prefix() {
+        let mut l = Line::default();
+        assert_eq!(l.feed(b"SET ke", 4, 100), Fed::More);
+        assert_eq!(l.feed(b"y\r\nrest", 4, 100), Fed::Done(3));
+        assert_eq!(l.text(), b"SET ");
+        assert_eq!(l.len, 9);
+        assert!(!l.complete());
+    }
+
+    #[test]
+    fn the_limit_does_not_depend_on_chunking() {
+        let mut whole = Line::default();
+        assert_eq!(whole.feed(b"abcdef\n", 64, 5), Fed::TooLong(5));
+        let mut split = Line::default();
+        assert_eq!(split.feed(b"abc", 64, 5), Fed::More);
+        assert_eq!(split.feed(b"def\n", 64, 5), Fed::TooLong(2));
+        let mut fits = Line::default();
+        assert_eq!(fits.feed(b"abcd\n", 64, 5), Fed::Done(5));
+        assert!(fits.complete() && !fits.has_crlf());
+    }
+
+    #[test]
+    fn resume_points_respect_the_floor_and_line_starts() {
+        let mut r = Resume::default();
+        r.failed(4);
+        // "GET" at 0 lies before the floor; "bad" is not accepted.
+        assert_eq!(r.find(b"GET\nbad\nGET", 0, |b| b == b'G'), Some(8));
+        let mut r = Resume::default();
+        r.failed(0);
+        r.consumed(b"xx", 2);
+        assert_eq!(r.find(b"G\n", 10, |b| b == b'G'), None);
+        assert_eq!(r.find(b"GET", 12, |b| b == b'G'), Some(0));
+        r.gap(20);
+        assert_eq!(r.find(b"GET", 20, |b| b == b'G'), Some(0));
+    }
+}

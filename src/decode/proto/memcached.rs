@@ -1,0 +1,357 @@
+//! memcached text protocol (protocol.txt), including the meta commands.
+//!
+//! ```text
+//!  client   get k1 k2\r\n                               a command line
+//!           set k 0 60 5 [noreply]\r\n hello \r\n        storage: line, data
+//!           cas k 0 60 5 99\r\n hello \r\n               block of <bytes>
+//!           ms k 5 T60\r\n hello \r\n                    (counted), CRLF
+//!  server   VALUE k1 0 5\r\n hello \r\n VALUE ... END\r\n   one reply to get
+//!           STAT pid 1\r\n STAT ... \r\n END\r\n             one reply to stats
+//!           VA 5 f\r\n hello \r\n                            meta value reply
+//!           STORED\r\n  NOT_FOUND\r\n  42\r\n  HD\r\n         one-line replies
+//! ```
+//!
+//! One message is one command with its data block, or one whole reply: a
+//! retrieval reply is every `VALUE` item up to and including `END` (a miss
+//! is `END` alone), a statistics reply every `STAT` (or `ITEM`) line up to
+//! and including `END`, a meta `VA` reply its line and data block, and
+//! anything else one line. tshark counts the lines of these replies
+//! instead. Lines keep at most 512 bytes for inspection (enough for every
+//! field a storage command has) and may be as long as the maximum frame.
+//! The binary protocol (first byte 0x80 or 0x81) is rejected.
+//!
+//! Labels: the command name (`get`, `set`, `ms`, ...) or the reply's first
+//! keyword (`VALUE`, `STAT`, `END`, `STORED`, `VA`, ...; `NUMBER` for an
+//! incr/decr result). After an error, decoding resumes at the next line
+//! that starts with a lower-case letter (commands) or an upper-case letter
+//! or digit (replies).
+
+use super::http1::parse_decimal;
+use super::line::{Fed, Line, Resume};
+use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
+
+/// Bytes of a line kept for inspection.
+const KEEP: usize = 512;
+
+/// The decoders of one connection: `[client, server]`.
+pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
+    [
+        Box::new(Memcached::new(true, max_frame)),
+        Box::new(Memcached::new(false, max_frame)),
+    ]
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    Line,
+    Data(u64),
+    DataEnd(u8),
+    Failed(DecodeError),
+}
+
+/// Which lines a multi-line reply in progress may still hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Multi {
+    No,
+    Values,
+    Stats,
+}
+
+struct Memcached {
+    client: bool,
+    max: u64,
+    pos: u64,
+    len: u64,
+    line_start: u64,
+    state: State,
+    line: Line,
+    label: Option<Label>,
+    multi: Multi,
+    resume: Resume,
+}
+
+enum Flow {
+    Continue,
+    Ended,
+}
+
+const STORAGE: &[&[u8]] = &[b"set", b"add", b"replace", b"append", b"prepend", b"cas"];
+
+impl Memcached {
+    fn new(client: bool, max: u64) -> Self {
+        Memcached {
+            client,
+            max,
+            pos: 0,
+            len: 0,
+            line_start: 0,
+            state: State::Idle,
+            line: Line::default(),
+            label: None,
+            multi: Multi::No,
+            resume: Resume::default(),
+        }
+    }
+
+    fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
+        let error = DecodeError::new(offset, kind);
+        self.state = State::Failed(error.clone());
+        error
+    }
+
+    fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
+        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.len += n as u64;
+    }
+
+    /// A data block of the size in field `index` of the line follows.
+    fn data(&mut self, index: usize) -> Result<Flow, DecodeError> {
+        let at = self.line_start;
+        if !self.line.complete() {
+            return Err(self.protocol(at, "memcached line with a data block too long"));
+        }
+        let size = self
+            .line
+            .text()
+            .split(|&b| b == b' ')
+            .filter(|t| !t.is_empty())
+            .nth(index);
+        let n = match size {
+            Some(t) if !t.is_empty() && t.iter().all(u8::is_ascii_digit) => parse_decimal(t),
+            _ => None,
+        };
+        let Some(n) = n else {
+            return Err(self.protocol(at, "missing or invalid data block size"));
+        };
+        let total = self.len.saturating_add(n).saturating_add(2);
+        if total > self.max {
+            let max = self.max;
+            return Err(self.fail(at, DecodeErrorKind::TooLong { len: total, max }));
+        }
+        self.state = if n == 0 {
+            State::DataEnd(0)
+        } else {
+            State::Data(n)
+        };
+        Ok(Flow::Continue)
+    }
+
+    fn line_done(&mut self) -> Result<Flow, DecodeError> {
+        let text = self.line.text();
+        let word = text
+            .split(|&b| b == b' ')
+            .find(|t| !t.is_empty())
+            .unwrap_or_default();
+        let word = word.to_vec();
+        if self.client {
+            self.label = (!word.is_empty()).then(|| Label::from_bytes(&word));
+            if STORAGE.contains(&word.as_slice()) {
+                return self.data(4);
+            }
+            if word == b"ms" {
+                return self.data(2);
+            }
+            return Ok(Flow::Ended);
+        }
+        match self.multi {
+            Multi::No => {
+                self.label = Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
+                    Label::new("NUMBER")
+                } else {
+                    Label::from_bytes(&word)
+                });
+                match word.as_slice() {
+                    b"VALUE" => {
+                        self.multi = Multi::Values;
+                        self.data(3)
+                    }
+                    b"VA" => self.data(1),
+                    b"STAT" | b"ITEM" => {
+                        self.multi = Multi::Stats;
+                        self.next_line()
+                    }
+                    _ => Ok(Flow::Ended),
+                }
+            }
+            _ if word == b"END" => Ok(Flow::Ended),
+            Multi::Values if word == b"VALUE" => self.data(3),
+            Multi::Values => {
+                let at = self.line_start;
+                Err(self.protocol(at, "expected VALUE or END in a retrieval reply"))
+            }
+            Multi::Stats => self.next_line(),
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Flow, DecodeError> {
+        self.line.clear();
+        self.line_start = self.pos;
+        self.state = State::Line;
+        Ok(Flow::Continue)
+    }
+
+    fn end(&mut self, used: usize) -> Result<Step, DecodeError> {
+        self.state = State::Idle;
+        Ok(Step::Frame {
+            consumed: used,
+            label: self.label.take(),
+        })
+    }
+}
+
+impl Memcached {
+    /// One decode call, without the resume bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        let mut used = 0usize;
+        loop {
+            let rest = input.get(used..).unwrap_or_default();
+            match self.state {
+                State::Failed(ref error) => return Err(error.clone()),
+                State::Idle => {
+                    let Some(&b) = rest.first() else {
+                        return Ok(Step::NeedMore);
+                    };
+                    if b == 0x80 || b == 0x81 {
+                        let at = self.pos;
+                        return Err(self.protocol(at, "memcached binary protocol is not supported"));
+                    }
+                    self.len = 0;
+                    self.label = None;
+                    self.multi = Multi::No;
+                    self.next_line()?;
+                }
+                State::Line => {
+                    let limit = self.max.saturating_sub(self.len);
+                    match self.line.feed(rest, KEEP, limit) {
+                        Fed::More => {
+                            self.consume(rest.len());
+                            return Ok(Step::NeedMore);
+                        }
+                        Fed::TooLong(n) => {
+                            self.consume(n);
+                            let (at, max) = (self.line_start, self.max);
+                            let kind = DecodeErrorKind::TooLong { len: max + 1, max };
+                            return Err(self.fail(at, kind));
+                        }
+                        Fed::Done(n) => {
+                            used += n;
+                            self.consume(n);
+                            if let Flow::Ended = self.line_done()? {
+                                return self.end(used);
+                            }
+                        }
+                    }
+                }
+                State::Data(left) => {
+                    let take = left.min(rest.len() as u64);
+                    used += take as usize;
+                    self.consume(take as usize);
+                    if take < left {
+                        self.state = State::Data(left - take);
+                        return Ok(Step::NeedMore);
+                    }
+                    self.state = State::DataEnd(0);
+                }
+                State::DataEnd(seen) => {
+                    let Some(&b) = rest.first() else {
+                        return Ok(Step::NeedMore);
+                    };
+                    let expected = if seen == 0 { b'\r' } else { b'\n' };
+                    if b != expected {
+                        let at = self.pos;
+                        return Err(self.protocol(at, "data block not followed by CRLF"));
+                    }
+                    used += 1;
+                    self.consume(1);
+                    if seen == 0 {
+                        self.state = State::DataEnd(1);
+                    } else if self.multi == Multi::Values {
+                        self.next_line()?;
+                    } else {
+                        return self.end(used);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Decoder for Memcached {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        match &step {
+            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
+            Err(_) => {
+                self.resume.failed(self.pos);
+                self.pos = call;
+            }
+        }
+        step
+    }
+
+    fn finish(&mut self) -> End {
+        match self.state {
+            State::Idle => End::Clean,
+            State::Data(left) if self.multi == Multi::No => End::Truncated {
+                missing: Some(left + 2),
+            },
+            _ => End::Truncated { missing: None },
+        }
+    }
+
+    fn skip(&mut self, len: u64) -> bool {
+        let at = self.pos;
+        self.pos = self.pos.saturating_add(len);
+        if let State::Data(left) = self.state {
+            if len < left {
+                self.state = State::Data(left - len);
+                self.len += len;
+                return true;
+            }
+        }
+        let why = format!("framing lost in a capture gap of {len} bytes");
+        self.protocol(at, why);
+        self.resume.gap(self.pos);
+        false
+    }
+
+    fn resync(&mut self, input: &[u8]) -> Option<usize> {
+        let client = self.client;
+        let accept = move |b: u8| {
+            if client {
+                b.is_ascii_lowercase()
+            } else {
+                b.is_ascii_uppercase() || b.is_ascii_digit()
+            }
+        };
+        match self.resume.find(input, self.pos, accept) {
+            Some(at) => {
+                self.pos += at as u64;
+                self.state = State::Idle;
+                Some(at)
+            }
+            None => {
+                self.pos += input.len() as u64;
+                None
+            }
+        }
+    }
+
+    fn can_resync(&self) -> bool {
+        true
+    }
+
+    fn max_frame(&self) -> u64 {
+        self.max
+    }
+}

@@ -1,0 +1,569 @@
+//! Redis serialization protocol, RESP2 and RESP3.
+//!
+//! ```text
+//!  *3\r\n  $3\r\n SET \r\n  $1\r\n k \r\n  $1\r\n v \r\n    one command: an array
+//!  └┬─┘    └┬─┘   └┬┘       element count, bulk length lines held (≤ 64 bytes),
+//!  count   length  payload  payloads counted, never copied
+//!
+//!  PING\r\n                                             an inline command
+//!  +OK\r\n   -ERR x\r\n   :42\r\n   $-1\r\n   *-1\r\n     RESP2 replies
+//!  _\r\n ,1.5\r\n #t\r\n (123\r\n !3\r\nerr\r\n =7\r\ntxt:abc\r\n
+//!  %1\r\n+k\r\n+v\r\n  ~1\r\n:1\r\n  >2\r\n...  |1\r\n+k\r\n+v\r\n +OK\r\n
+//!  $?\r\n;4\r\nabcd\r\n;0\r\n     *?\r\n:1\r\n.\r\n      RESP3 (streamed)
+//! ```
+//!
+//! One message is one top-level value, or one inline command line. An
+//! attribute (`|`) belongs to the value that follows it. Aggregates nest
+//! at most [`MAX_DEPTH`] deep, and an aggregate's announced element count
+//! must fit the maximum frame size at 3 bytes an element, so neither a
+//! depth bomb nor a huge count allocates anything.
+//!
+//! The client direction follows the server's reading: a message starting
+//! with `*` is an array, anything else an inline command (one line, at most
+//! 64 KiB). The server direction accepts every RESP2 and RESP3 type and
+//! rejects unknown type bytes. Lines must end in CRLF where they are held
+//! (lengths and counts); bulk payloads must be followed by CRLF.
+//!
+//! Labels: a command (an array whose first element is a bulk string, or an
+//! inline line) is labelled with its name, upper-cased (`SET`, `PING`);
+//! other client arrays `*`, an empty inline line nothing. A reply is labelled with its type byte (`+`,
+//! `-`, `:`, `$`, `*`, `%`, `>`, ...).
+//!
+//! After an error, decoding resumes at the next line that starts with a
+//! type byte (server) or `*` (client; an inline command is too easily
+//! confused with the payload of a bulk string to resume at).
+
+use super::http1::{decimal_i128, parse_decimal};
+use super::line::{Fed, Line, Resume};
+use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
+
+/// The deepest nesting of aggregates accepted.
+pub const MAX_DEPTH: usize = 64;
+/// The longest length or count line (type byte excluded).
+const NUMBER_LINE: u64 = 64;
+/// The longest inline command.
+const INLINE_LIMIT: u64 = 64 * 1024;
+
+/// The decoders of one connection: `[client, server]`.
+pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
+    [
+        Box::new(Resp::new(true, max_frame)),
+        Box::new(Resp::new(false, max_frame)),
+    ]
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    /// The next byte is a value's type byte.
+    Type,
+    /// The rest of a line whose type byte is given.
+    Line(u8),
+    Inline,
+    /// Bulk payload bytes left.
+    Bulk(u64),
+    /// Bytes of the CRLF after a bulk payload seen (0 or 1).
+    BulkEnd(u8),
+    Failed(DecodeError),
+}
+
+/// An open aggregate.
+#[derive(Debug)]
+struct Level {
+    left: u64,
+    attribute: bool,
+    streamed: bool,
+}
+
+/// One direction of a RESP connection.
+///
+/// Invariants: `stack.len() <= MAX_DEPTH`; `name.len() <= Label::CAPACITY`;
+/// `len <= max` outside `Failed` once a line or payload is complete.
+struct Resp {
+    client: bool,
+    max: u64,
+    pos: u64,
+    /// Bytes of the message so far.
+    len: u64,
+    line_start: u64,
+    state: State,
+    stack: Vec<Level>,
+    line: Line,
+    /// Type byte of the top-level value.
+    top: u8,
+    /// A top-level client array still waits for its first element.
+    first: bool,
+    /// The bulk payload being counted is the command name.
+    capture: bool,
+    name: Vec<u8>,
+    /// Inside a streamed string (`$?`): chunks (`;n`) follow.
+    streamed_string: bool,
+    resume: Resume,
+}
+
+enum Flow {
+    Continue,
+    Ended,
+}
+
+fn is_type(b: u8) -> bool {
+    b"+-:$*_,#!=(%~>|".contains(&b)
+}
+
+/// Types whose line holds a length or a count (held and checked).
+fn is_counted(b: u8) -> bool {
+    b"$!=*~>%|;.".contains(&b)
+}
+
+impl Resp {
+    fn new(client: bool, max: u64) -> Self {
+        Resp {
+            client,
+            max,
+            pos: 0,
+            len: 0,
+            line_start: 0,
+            state: State::Idle,
+            stack: Vec::new(),
+            line: Line::default(),
+            top: 0,
+            first: false,
+            capture: false,
+            name: Vec::new(),
+            streamed_string: false,
+            resume: Resume::default(),
+        }
+    }
+
+    fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
+        let error = DecodeError::new(offset, kind);
+        self.state = State::Failed(error.clone());
+        error
+    }
+
+    fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
+        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.len += n as u64;
+    }
+
+    fn label(&self) -> Option<Label> {
+        if !self.client {
+            Some(Label::from_bytes(&[self.top]))
+        } else if !self.name.is_empty() {
+            Some(Label::from_bytes(&self.name))
+        } else if self.top == b'*' {
+            Some(Label::new("*"))
+        } else {
+            None
+        }
+    }
+
+    /// The number on a length or count line; `Ok(None)` for `?`.
+    fn number(&mut self) -> Result<Option<i64>, DecodeError> {
+        let at = self.line_start;
+        if !self.line.has_crlf() {
+            return Err(self.protocol(at, "RESP line does not end in CRLF"));
+        }
+        let text = self.line.text();
+        if text == b"?" {
+            return Ok(None);
+        }
+        let (negative, digits) = match text.strip_prefix(b"-") {
+            Some(d) => (true, d),
+            None => (false, text),
+        };
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(self.protocol(at, "invalid RESP length or count"));
+        }
+        match parse_decimal(digits).and_then(|n| i64::try_from(n).ok()) {
+            Some(n) if negative => Ok(Some(-n)),
+            Some(n) => Ok(Some(n)),
+            None => {
+                let value = decimal_i128(digits);
+                let kind = DecodeErrorKind::BadLength {
+                    value: if negative { -value } else { value },
+                    why: "RESP length or count does not fit in 64 bits",
+                };
+                Err(self.fail(at, kind))
+            }
+        }
+    }
+
+    fn too_long(&mut self, at: u64, len: u64) -> DecodeError {
+        let max = self.max;
+        self.fail(at, DecodeErrorKind::TooLong { len, max })
+    }
+
+    /// A line (type byte `kind`) is complete.
+    fn line_done(&mut self, kind: u8) -> Result<Flow, DecodeError> {
+        let at = self.line_start;
+        if self.len > self.max {
+            let len = self.len;
+            return Err(self.too_long(at, len));
+        }
+        match kind {
+            b'$' | b'!' | b'=' | b';' => {
+                let Some(n) = self.number()? else {
+                    if kind == b'$' && !self.streamed_string {
+                        self.streamed_string = true;
+                        self.state = State::Type;
+                        return Ok(Flow::Continue);
+                    }
+                    return Err(self.protocol(at, "streamed length where none is allowed"));
+                };
+                if n == -1 && kind != b';' {
+                    return Ok(self.value_done());
+                }
+                if n < 0 {
+                    let kind = DecodeErrorKind::BadLength {
+                        value: i128::from(n),
+                        why: "negative RESP length",
+                    };
+                    return Err(self.fail(at, kind));
+                }
+                let n = n.unsigned_abs();
+                if kind == b';' && n == 0 {
+                    self.streamed_string = false;
+                    return Ok(self.value_done());
+                }
+                let total = self.len.saturating_add(n).saturating_add(2);
+                if total > self.max {
+                    return Err(self.too_long(at, total));
+                }
+                self.capture = self.client && kind == b'$' && self.first && self.stack.len() == 1;
+                self.state = if n == 0 {
+                    State::BulkEnd(0)
+                } else {
+                    State::Bulk(n)
+                };
+                Ok(Flow::Continue)
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                if self.stack.len() >= MAX_DEPTH {
+                    let why = format!("RESP aggregates nested deeper than {MAX_DEPTH}");
+                    return Err(self.protocol(at, why));
+                }
+                let Some(n) = self.number()? else {
+                    if kind == b'|' {
+                        return Err(self.protocol(at, "streamed attribute"));
+                    }
+                    self.push(kind, u64::MAX, true);
+                    return Ok(Flow::Continue);
+                };
+                if n == -1 {
+                    return Ok(self.value_done());
+                }
+                if n < 0 {
+                    let kind = DecodeErrorKind::BadLength {
+                        value: i128::from(n),
+                        why: "negative RESP count",
+                    };
+                    return Err(self.fail(at, kind));
+                }
+                let pairs = matches!(kind, b'%' | b'|');
+                let elements = n.unsigned_abs().saturating_mul(if pairs { 2 } else { 1 });
+                let least = self.len.saturating_add(elements.saturating_mul(3));
+                if least > self.max {
+                    return Err(self.too_long(at, least));
+                }
+                if elements == 0 {
+                    if kind == b'|' {
+                        self.state = State::Type;
+                        return Ok(Flow::Continue);
+                    }
+                    return Ok(self.value_done());
+                }
+                self.push(kind, elements, false);
+                Ok(Flow::Continue)
+            }
+            b'.' => {
+                if !self.line.text().is_empty() || !self.line.has_crlf() {
+                    return Err(self.protocol(at, "malformed end of a streamed aggregate"));
+                }
+                if !self.stack.last().is_some_and(|l| l.streamed) {
+                    return Err(self.protocol(at, "end of a streamed aggregate outside one"));
+                }
+                self.stack.pop();
+                Ok(self.value_done())
+            }
+            _ => Ok(self.value_done()),
+        }
+    }
+
+    fn push(&mut self, kind: u8, left: u64, streamed: bool) {
+        if self.stack.is_empty() && kind == b'*' && self.client {
+            self.first = true;
+        }
+        self.stack.push(Level {
+            left,
+            attribute: kind == b'|',
+            streamed,
+        });
+        self.state = State::Type;
+    }
+
+    /// A value is complete: close the aggregates it completes.
+    fn value_done(&mut self) -> Flow {
+        self.state = State::Type;
+        self.capture = false;
+        loop {
+            let depth = self.stack.len();
+            let Some(level) = self.stack.last_mut() else {
+                return Flow::Ended;
+            };
+            if depth == 1 {
+                self.first = false;
+            }
+            if level.streamed {
+                return Flow::Continue;
+            }
+            level.left = level.left.saturating_sub(1);
+            if level.left > 0 {
+                return Flow::Continue;
+            }
+            if self.stack.pop().is_some_and(|l| l.attribute) {
+                // The attributed value itself follows.
+                return Flow::Continue;
+            }
+        }
+    }
+
+    fn start(&mut self, first: u8) {
+        self.len = 0;
+        self.stack.clear();
+        self.name.clear();
+        self.first = false;
+        self.capture = false;
+        self.streamed_string = false;
+        self.top = first;
+        self.line.clear();
+        self.line_start = self.pos;
+        self.state = if self.client && first != b'*' {
+            State::Inline
+        } else {
+            State::Type
+        };
+    }
+
+    fn end(&mut self, used: usize) -> Result<Step, DecodeError> {
+        self.state = State::Idle;
+        Ok(Step::Frame {
+            consumed: used,
+            label: self.label(),
+        })
+    }
+}
+
+impl Resp {
+    /// One decode call, without the resume bookkeeping.
+    fn step(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        let mut used = 0usize;
+        loop {
+            let rest = input.get(used..).unwrap_or_default();
+            match self.state {
+                State::Failed(ref error) => return Err(error.clone()),
+                State::Idle => {
+                    let Some(&b) = rest.first() else {
+                        return Ok(Step::NeedMore);
+                    };
+                    self.start(b);
+                }
+                State::Type => {
+                    let Some(&b) = rest.first() else {
+                        return Ok(Step::NeedMore);
+                    };
+                    let streamed = self.stack.last().is_some_and(|l| l.streamed);
+                    let ok = if self.streamed_string {
+                        b == b';'
+                    } else {
+                        is_type(b) || (b == b'.' && streamed)
+                    };
+                    if !ok {
+                        let at = self.pos;
+                        return Err(self.protocol(at, format!("unknown RESP type byte {b:#04x}")));
+                    }
+                    self.line_start = self.pos;
+                    self.line.clear();
+                    used += 1;
+                    self.consume(1);
+                    self.state = State::Line(b);
+                }
+                State::Line(kind) => {
+                    let (keep, limit) = if is_counted(kind) {
+                        (NUMBER_LINE as usize, NUMBER_LINE)
+                    } else {
+                        (0, self.max.saturating_sub(self.len))
+                    };
+                    match self.line.feed(rest, keep, limit) {
+                        Fed::More => {
+                            self.consume(rest.len());
+                            return Ok(Step::NeedMore);
+                        }
+                        Fed::TooLong(n) if is_counted(kind) => {
+                            self.consume(n);
+                            let at = self.line_start;
+                            return Err(self.protocol(at, "RESP length line too long"));
+                        }
+                        Fed::TooLong(n) => {
+                            self.consume(n);
+                            let at = self.line_start;
+                            let len = self.max.saturating_add(1);
+                            return Err(self.too_long(at, len));
+                        }
+                        Fed::Done(n) => {
+                            used += n;
+                            self.consume(n);
+                            if let Flow::Ended = self.line_done(kind)? {
+                                return self.end(used);
+                            }
+                        }
+                    }
+                }
+                State::Inline => {
+                    let limit = INLINE_LIMIT.min(self.max);
+                    match self.line.feed(rest, Label::CAPACITY + 1, limit) {
+                        Fed::More => {
+                            self.consume(rest.len());
+                            return Ok(Step::NeedMore);
+                        }
+                        Fed::TooLong(n) => {
+                            self.consume(n);
+                            let at = self.line_start;
+                            return Err(self.too_long(at, limit + 1));
+                        }
+                        Fed::Done(n) => {
+                            used += n;
+                            self.consume(n);
+                            let text = self.line.text();
+                            let word = text
+                                .split(|b| b.is_ascii_whitespace())
+                                .find(|w| !w.is_empty())
+                                .unwrap_or_default();
+                            self.name = word
+                                .iter()
+                                .take(Label::CAPACITY)
+                                .map(u8::to_ascii_uppercase)
+                                .collect();
+                            return self.end(used);
+                        }
+                    }
+                }
+                State::Bulk(left) => {
+                    let take = left.min(rest.len() as u64);
+                    let taken = rest.get(..take as usize).unwrap_or_default();
+                    if self.capture {
+                        let room = Label::CAPACITY.saturating_sub(self.name.len());
+                        self.name
+                            .extend(taken.iter().take(room).map(u8::to_ascii_uppercase));
+                    }
+                    used += taken.len();
+                    self.consume(taken.len());
+                    if take < left {
+                        self.state = State::Bulk(left - take);
+                        return Ok(Step::NeedMore);
+                    }
+                    self.state = State::BulkEnd(0);
+                }
+                State::BulkEnd(seen) => {
+                    let Some(&b) = rest.first() else {
+                        return Ok(Step::NeedMore);
+                    };
+                    let expected = if seen == 0 { b'\r' } else { b'\n' };
+                    if b != expected {
+                        let at = self.pos;
+                        return Err(self.protocol(at, "RESP bulk payload not followed by CRLF"));
+                    }
+                    used += 1;
+                    self.consume(1);
+                    if seen == 0 {
+                        self.state = State::BulkEnd(1);
+                    } else if self.streamed_string {
+                        self.state = State::Type;
+                    } else if let Flow::Ended = self.value_done() {
+                        return self.end(used);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Decoder for Resp {
+    fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if let State::Failed(error) = &self.state {
+            return Err(error.clone());
+        }
+        let call = self.pos;
+        let step = self.step(input);
+        match &step {
+            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
+            Err(_) => {
+                self.resume.failed(self.pos);
+                self.pos = call;
+            }
+        }
+        step
+    }
+
+    fn finish(&mut self) -> End {
+        match self.state {
+            State::Idle => End::Clean,
+            State::Bulk(left) if self.stack.is_empty() && !self.streamed_string => End::Truncated {
+                missing: Some(left + 2),
+            },
+            _ => End::Truncated { missing: None },
+        }
+    }
+
+    fn skip(&mut self, len: u64) -> bool {
+        let at = self.pos;
+        self.pos = self.pos.saturating_add(len);
+        if let State::Bulk(left) = self.state {
+            if len < left {
+                self.state = State::Bulk(left - len);
+                self.len += len;
+                self.capture = false;
+                return true;
+            }
+        }
+        let why = format!("framing lost in a capture gap of {len} bytes");
+        self.protocol(at, why);
+        self.resume.gap(self.pos);
+        false
+    }
+
+    fn resync(&mut self, input: &[u8]) -> Option<usize> {
+        let client = self.client;
+        let accept = move |b: u8| {
+            if client {
+                b == b'*'
+            } else {
+                is_type(b)
+            }
+        };
+        match self.resume.find(input, self.pos, accept) {
+            Some(at) => {
+                self.pos += at as u64;
+                self.state = State::Idle;
+                Some(at)
+            }
+            None => {
+                self.pos += input.len() as u64;
+                None
+            }
+        }
+    }
+
+    fn can_resync(&self) -> bool {
+        true
+    }
+
+    fn max_frame(&self) -> u64 {
+        self.max
+    }
+}
