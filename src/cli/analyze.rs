@@ -116,7 +116,10 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             }
             for s in &c.streams {
                 if let Some(r) = &s.recv {
-                    for dir in Dir::BOTH.into_iter().filter(|d| s.dirs[d.index()].bytes > 0) {
+                    for dir in Dir::BOTH
+                        .into_iter()
+                        .filter(|d| s.dirs[d.index()].bytes > 0)
+                    {
                         let text = report::recv_text(&s.info, dir, &r[dir.index()]);
                         if !text.is_empty() {
                             writeln!(out, "\n{text}")?;
