@@ -75,6 +75,20 @@ impl Collector {
         self.on_flagged = Some(f);
     }
 
+    /// Adds another collector's results (from another shard of the same
+    /// capture).
+    pub fn merge(&mut self, other: Collector) {
+        self.streams.extend(other.streams);
+        self.messages_dropped += other.messages_dropped;
+        for m in other.messages {
+            if self.messages.len() < self.max_messages {
+                self.messages.push(m);
+            } else {
+                self.messages_dropped += 1;
+            }
+        }
+    }
+
     /// Sorts streams by protocol and number, messages likewise.
     pub fn sort(&mut self) {
         self.streams.sort_by_key(|s| (s.info.proto, s.info.number));

@@ -1,16 +1,17 @@
 //! `framescope analyze`: frame every stream and report the sticky-packet
 //! verdicts.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, Options};
 use crate::decode::spec::FrameSpec;
-use crate::flow::{Dir, Tracker};
-use crate::pipeline;
+use crate::flow::{Dir, Shard, Tracker, TrackerStats};
+use crate::pipeline::{self, CaptureSummary, Progress};
 use crate::report::{self, Collector, JsonLines, SCHEMA};
 
 impl AnalysisArgs {
@@ -35,6 +36,99 @@ impl AnalysisArgs {
     }
 }
 
+/// The sharding a worker of `jobs` uses within the user's `--shard`.
+fn worker_shard(user: Option<Shard>, worker: usize, jobs: usize) -> Shard {
+    let user = user.unwrap_or_default();
+    Shard {
+        index: user.index + user.count * worker as u64,
+        count: user.count * jobs as u64,
+    }
+}
+
+/// A progress bar on stderr for long reads of regular files, drawn only
+/// when stderr is a terminal.
+fn progress_bar(path: &std::path::Path) -> Option<ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let len = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
+    let bar = ProgressBar::new(len);
+    let style =
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+            .ok()?;
+    bar.set_style(style);
+    Some(bar)
+}
+
+/// Runs the analysis over the capture with `jobs` workers and returns the
+/// merged collector.
+fn collect(
+    args: &AnalyzeArgs,
+    opts: &Options,
+) -> Result<(Collector, CaptureSummary, TrackerStats)> {
+    let jobs = args.jobs.max(1);
+    if jobs > 1 && args.input.file.as_os_str() == "-" {
+        bail!("--jobs needs a file: standard input can be read only once");
+    }
+    let bar = progress_bar(&args.input.file);
+    let results: Vec<Result<(Collector, CaptureSummary, TrackerStats)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|worker| {
+                    let bar = if worker == 0 { bar.clone() } else { None };
+                    scope.spawn(move || {
+                        let collector = Collector::new(args.messages, args.max_messages, 10);
+                        let analyzer = Analyzer::new(opts.clone(), collector);
+                        let mut tracker = Tracker::new(analyzer, args.input.limits())
+                            .with_shard(worker_shard(args.input.shard, worker, jobs));
+                        let mut observe = |p: Progress| {
+                            if let Some(b) = &bar {
+                                b.set_position(p.bytes);
+                                b.set_message(format!(
+                                    "{} records, {} flows open",
+                                    p.records, p.open_streams
+                                ));
+                            }
+                        };
+                        let summary = pipeline::run_observed(
+                            &args.input.file,
+                            args.input.filter.as_deref(),
+                            &mut tracker,
+                            &mut observe,
+                        )?;
+                        let (analyzer, stats) = tracker.finish();
+                        Ok((analyzer.into_report(), summary, stats))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
+                })
+                .collect()
+        });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut merged: Option<(Collector, CaptureSummary, TrackerStats)> = None;
+    for r in results {
+        let (c, summary, stats) = r?;
+        match &mut merged {
+            None => merged = Some((c, summary, stats)),
+            Some((m, _, mstats)) => {
+                m.merge(c);
+                mstats.evicted += stats.evicted;
+                mstats.late_packets += stats.late_packets;
+                mstats.peak_open += stats.peak_open;
+                mstats.peak_buffered += stats.peak_buffered;
+            }
+        }
+    }
+    merged.ok_or_else(|| anyhow::anyhow!("no worker ran"))
+}
+
 pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let opts = args.analysis.options()?;
     let path = args.input.file.display().to_string();
@@ -46,7 +140,8 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     if args.format == AnalyzeFormat::Jsonl {
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
-        let mut tracker = Tracker::new(analyzer, args.input.limits());
+        let mut tracker = Tracker::new(analyzer, args.input.limits())
+            .with_shard(args.input.shard.unwrap_or_default());
         let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
         let read_something = super::warn_summary(&path, &summary);
         let (analyzer, totals) = tracker.finish();
@@ -59,14 +154,9 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(if read_something { 0 } else { 2 });
     }
 
-    let collector = Collector::new(args.messages, args.max_messages, 10);
     let framing = opts.framing.to_string();
-    let analyzer = Analyzer::new(opts, collector);
-    let mut tracker = Tracker::new(analyzer, args.input.limits());
-    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let (mut c, summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
-    let (analyzer, totals) = tracker.finish();
-    let mut c = analyzer.into_report();
     c.sort();
     let all = c.totals();
     let mut out = io::BufWriter::new(io::stdout().lock());

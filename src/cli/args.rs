@@ -48,6 +48,11 @@ pub struct InputArgs {
     /// Out-of-order segments buffered per direction.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub max_buffered_segments: usize,
+    /// Analyse only the flows that hash to shard K of N (e.g. `2/8`); stream
+    /// numbers stay those of the whole capture. For splitting a huge capture
+    /// over processes or machines.
+    #[arg(long, value_name = "K/N", value_parser = crate::flow::Shard::parse)]
+    pub shard: Option<crate::flow::Shard>,
 }
 
 impl InputArgs {
@@ -131,6 +136,10 @@ pub struct AnalyzeArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Threads: flows are hashed to workers, each reading the capture in
+    /// order and analysing its own flows.
+    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
