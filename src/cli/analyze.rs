@@ -5,6 +5,8 @@ use std::io::{self, Write};
 
 use anyhow::{Context, Result};
 
+mod pictures;
+
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, Options};
@@ -43,7 +45,13 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             "framescope: no --frame given: each TCP segment and UDP datagram is taken as one message"
         );
     }
+    if args.diagram && args.format != AnalyzeFormat::Table {
+        anyhow::bail!("--diagram draws with --format table only");
+    }
     if args.format == AnalyzeFormat::Jsonl {
+        if args.html.is_some() {
+            anyhow::bail!("--html needs --format table or json");
+        }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
         let mut tracker = Tracker::new(analyzer, args.input.limits());
@@ -61,12 +69,12 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
 
     let collector = Collector::new(args.messages, args.max_messages, 10);
     let framing = opts.framing.to_string();
-    let analyzer = Analyzer::new(opts, collector);
+    let analyzer = Analyzer::new(opts, (collector, pictures::timeline(args)));
     let mut tracker = Tracker::new(analyzer, args.input.limits());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let read_something = super::warn_summary(&path, &summary);
     let (analyzer, totals) = tracker.finish();
-    let mut c = analyzer.into_report();
+    let (mut c, timeline) = analyzer.into_report();
     c.sort();
     let all = c.totals();
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -107,7 +115,11 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 };
                 writeln!(out, "\n{what}:\n{}", report::message_table(&c.messages))?;
                 if c.messages_dropped > 0 {
-                    writeln!(out, "({} more not kept: --max-messages)", c.messages_dropped)?;
+                    writeln!(
+                        out,
+                        "({} more not kept: --max-messages)",
+                        c.messages_dropped
+                    )?;
                 }
             }
             for s in &c.streams {
@@ -125,6 +137,9 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 writeln!(out, "\n{stalls}")?;
             }
         }
+    }
+    if let Some(t) = timeline {
+        pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
     out.flush()?;
     if !read_something {
