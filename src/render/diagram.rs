@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Widths follow byte counts (at most 3 columns a byte, at least one
-//! column a box, and the median message at least 8 columns); a row longer
+//! column a box, and the median message at least 8 columns); a box
+//! narrower than its label is widened up to 16 columns; a row longer
 //! than the terminal continues in the next block. Flagged boxes are filled
 //! with `~` (or coloured), and tagged. This module is pure: data in,
 //! `String` out; the caller decides the width and colour.
@@ -22,6 +23,9 @@ use crate::analysis::{Message, Status};
 
 /// Width of the row names.
 const LABEL: usize = 9;
+
+/// Columns a small box may be widened to, to show its label.
+const MAX_LABEL: usize = 16;
 
 /// How to draw.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +45,8 @@ pub struct View<'a> {
     pub title: &'a str,
     /// Segments, in stream order.
     pub segments: &'a [Segment],
+    /// The direction's first bytes, for labels.
+    pub bytes: &'a [u8],
     /// Messages, in stream order.
     pub messages: &'a [Message],
     /// The lagging reader's reads, when simulated.
@@ -79,18 +85,15 @@ struct BoxSpec {
     style: Style,
 }
 
-fn message_box(segments: &[Segment], m: &Message) -> BoxSpec {
+/// A message's box, and its box in the flags row when it is flagged.
+fn message_boxes(bytes: &[u8], m: &Message) -> (BoxSpec, Option<BoxSpec>) {
     let end = m.offset + m.len;
-    let mut label = text(segments, m.offset, end, 40);
     let mut tags = Vec::new();
     if m.status.is_flagged() {
         tags.push(m.status.name());
     }
     if m.coalesced {
         tags.push("coalesced");
-    }
-    if !tags.is_empty() {
-        label = format!("{label} {}", tags.join("+"));
     }
     let style = match m.status {
         Status::Truncated | Status::Malformed => Style::Bad,
@@ -99,12 +102,19 @@ fn message_box(segments: &[Segment], m: &Message) -> BoxSpec {
         Status::Ok if m.coalesced => Style::Coalesced,
         Status::Ok => Style::Plain,
     };
-    BoxSpec {
+    let message = BoxSpec {
         start: m.offset,
         end,
-        label,
+        label: text(bytes, m.offset, end, 40),
+        style: Style::Plain,
+    };
+    let flag = (!tags.is_empty()).then(|| BoxSpec {
+        start: m.offset,
+        end,
+        label: tags.join("+"),
         style,
-    }
+    });
+    (message, flag)
 }
 
 /// Draws one direction. Empty when it has neither segments nor messages.
@@ -132,20 +142,24 @@ pub fn render(view: &View<'_>, opts: &Options) -> String {
             BoxSpec {
                 start: a,
                 end: b,
-                label: format!("#{} {}", s.record, text(view.segments, a, b, 40)),
+                label: format!("#{} {}", s.record, text(view.bytes, a, b, 40))
+                    .trim_end()
+                    .to_string(),
                 style: Style::Plain,
             }
         })
         .collect();
     let drawn_segments = seg_boxes.len();
     rows.push(("segments", seg_boxes));
-    rows.push((
-        "messages",
-        messages
-            .iter()
-            .map(|m| message_box(view.segments, m))
-            .collect(),
-    ));
+    let (boxes, flags): (Vec<_>, Vec<_>) = messages
+        .iter()
+        .map(|m| message_boxes(view.bytes, m))
+        .unzip();
+    rows.push(("messages", boxes));
+    let flags: Vec<BoxSpec> = flags.into_iter().flatten().collect();
+    if !flags.is_empty() {
+        rows.push(("flags", flags));
+    }
     let mut empty_reads = 0;
     if let Some(reads) = view.reads {
         let mut boxes = Vec::new();
@@ -154,15 +168,15 @@ pub fn render(view: &View<'_>, opts: &Options) -> String {
                 empty_reads += 1;
             } else if r.offset < end && r.offset + r.len > start {
                 let (a, b) = clip(r.offset, r.offset + r.len);
-                let mut label = text(view.segments, a, b, 40);
+                let mut label = text(view.bytes, a, b, 40);
                 let style = match r.verdict {
                     Verdict::Exact | Verdict::Empty => Style::Plain,
                     Verdict::Glued => {
-                        label.push_str(" glued");
+                        label = format!("{label} glued").trim_start().to_string();
                         Style::Split
                     }
                     Verdict::Cut => {
-                        label.push_str(" cut");
+                        label = format!("{label} cut").trim_start().to_string();
                         Style::Bad
                     }
                 };
@@ -193,12 +207,23 @@ pub fn render(view: &View<'_>, opts: &Options) -> String {
     lens.sort_unstable();
     let readable = lens.get(lens.len() / 2).map_or(0.0, |&m| 8.0 / m as f64);
     let scale = fit.max(readable).min(3.0);
+    let mut widths: Vec<usize> = cuts
+        .windows(2)
+        .map(|w| (((w[1] - w[0]) as f64 * scale).round() as usize).max(1))
+        .collect();
+    // A box between two neighbouring cuts is widened to show its label.
+    for b in rows.iter().flat_map(|(_, bs)| bs) {
+        let i = cuts.partition_point(|&c| c < b.start);
+        if cuts.get(i + 1) == Some(&b.end) {
+            widths[i] = widths[i].max(b.label.chars().count().min(MAX_LABEL));
+        }
+    }
     let mut pos = Vec::with_capacity(cuts.len());
     let mut col = 0usize;
-    for (i, &c) in cuts.iter().enumerate() {
+    for (i, _) in cuts.iter().enumerate() {
         pos.push(col);
-        if let Some(&next) = cuts.get(i + 1) {
-            col += 1 + (((next - c) as f64 * scale).round() as usize).max(1);
+        if let Some(w) = widths.get(i) {
+            col += 1 + w;
         }
     }
     let grid_width = col + 1;
@@ -234,13 +259,24 @@ pub fn render(view: &View<'_>, opts: &Options) -> String {
         drawn_segments,
         messages.len()
     );
-    let blocks = grid_width.div_ceil(avail);
-    for block in 0..blocks {
+    // Blocks end on a cut where one fits, so boxes are seldom broken.
+    let mut blocks = Vec::new();
+    let mut from = 0;
+    while from + 1 < grid_width {
+        let limit = from + avail - 1;
+        let to = match pos.iter().rev().find(|&&p| p > from && p <= limit) {
+            Some(&p) if limit < grid_width - 1 => p,
+            _ => limit.min(grid_width - 1),
+        };
+        blocks.push((from, to + 1));
+        from = to;
+    }
+    let last = blocks.len();
+    for (block, &(from, to)) in blocks.iter().enumerate() {
         if block > 0 {
             out.push('\n');
         }
-        let from = block * avail;
-        let to = (from + avail).min(grid_width);
+        let blocks = last;
         for (name, cells) in &grids {
             let mut line = format!("{name:<LABEL$}");
             let mut style = Style::Plain;
@@ -281,7 +317,7 @@ pub fn render(view: &View<'_>, opts: &Options) -> String {
 pub fn legend(color: bool) -> String {
     if color {
         format!(
-            "key: {}split{} {}coalesced{} {}truncated/malformed/cut{} {}capture gap{}; recv() glued is {}yellow{}\n",
+            "key: #N capture record; {}split{} {}coalesced{} {}truncated/malformed/cut{} {}capture gap{}; recv() glued is {}yellow{}\n",
             Style::Split.ansi(), "\x1b[0m",
             Style::Coalesced.ansi(), "\x1b[0m",
             Style::Bad.ansi(), "\x1b[0m",
@@ -289,6 +325,142 @@ pub fn legend(color: bool) -> String {
             Style::Split.ansi(), "\x1b[0m",
         )
     } else {
-        "key: ~~~ flagged box (split, coalesced, truncated, malformed, gap; recv() glued or cut); #N capture record\n".to_string()
+        "key: #N capture record; flags: split = one message in several segments, coalesced = shares a segment, truncated/malformed/gap; recv() glued or cut = a naive reader's read was not one message\n".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    fn seg(record: u64, offset: u64, len: u64) -> Segment {
+        Segment {
+            record,
+            offset,
+            len,
+            ts: Timestamp(0),
+        }
+    }
+
+    fn msg(index: u64, offset: u64, len: u64, status: Status, coalesced: bool) -> Message {
+        Message {
+            index,
+            offset,
+            len,
+            first_record: 0,
+            last_record: 0,
+            first_ts: Timestamp(0),
+            last_ts: Timestamp(0),
+            segments: 1,
+            coalesced,
+            status,
+            label: None,
+            missing: None,
+            error: None,
+            filter: String::new(),
+        }
+    }
+
+    fn read(offset: u64, len: u64, verdict: Verdict) -> Read {
+        Read {
+            size: 5,
+            offset,
+            len,
+            messages: Vec::new(),
+            verdict,
+        }
+    }
+
+    const OPTS: Options = Options {
+        width: 100,
+        color: false,
+        max_messages: 40,
+    };
+
+    #[test]
+    fn seed_scenario_with_the_lagging_reader() {
+        let segments = [seg(4, 0, 5), seg(6, 5, 5), seg(8, 10, 7), seg(10, 17, 1)];
+        let messages = [
+            msg(0, 0, 5, Status::Ok, false),
+            msg(1, 5, 5, Status::Ok, false),
+            msg(2, 10, 7, Status::Ok, false),
+            msg(3, 17, 1, Status::Ok, false),
+        ];
+        let reads = [
+            read(0, 5, Verdict::Exact),
+            read(5, 5, Verdict::Exact),
+            read(10, 8, Verdict::Glued),
+            read(18, 0, Verdict::Empty),
+        ];
+        let view = View {
+            title: "seed",
+            segments: &segments,
+            bytes: b"helloworldmusibii1",
+            messages: &messages,
+            reads: Some(&reads),
+            more_messages: 0,
+            more_segments: 0,
+        };
+        assert_eq!(
+            render(&view, &OPTS),
+            "\
+seed: bytes 0..18, 4 segments, 4 messages
+segments |#4 hello       |#6 world       |#8 musibii           |#10 1|
+messages |hello          |world          |musibii              |1    |
+recv()   |hello          |world          |musibii1 glued~~~~~~~~~~~~~| +1 empty
+"
+        );
+    }
+
+    #[test]
+    fn line_framing_marks_split_coalesced_and_truncated_and_wraps() {
+        // Segments "ab\ncd" and "\nef\ngh": "cd\n" is split, both
+        // segments coalesced, "gh" truncated.
+        let segments = [seg(1, 0, 5), seg(2, 5, 6)];
+        let messages = [
+            msg(0, 0, 3, Status::Ok, true),
+            msg(1, 3, 3, Status::Split, true),
+            msg(2, 6, 3, Status::Ok, true),
+            msg(3, 9, 2, Status::Truncated, false),
+        ];
+        let view = View {
+            title: "lines",
+            segments: &segments,
+            bytes: b"ab\ncd\nef\ngh",
+            messages: &messages,
+            reads: None,
+            more_messages: 2,
+            more_segments: 0,
+        };
+        let opts = Options { width: 40, ..OPTS };
+        assert_eq!(
+            render(&view, &opts),
+            "\
+lines: bytes 0..11, 2 segments, 4 messages
+segments |#1 ab.cd       |#2 .ef.gh
+messages |ab.      |cd.      |ef.      |
+flags    |coalesced|split+coa|coalesced|
+
+segments           |
+messages |gh       |
+flags    |truncated|
+... and 2 more messages, 0 more segments (--diagram-messages)
+"
+        );
+    }
+
+    #[test]
+    fn nothing_to_draw_is_empty() {
+        let view = View {
+            title: "empty",
+            segments: &[],
+            bytes: b"",
+            messages: &[],
+            reads: None,
+            more_messages: 0,
+            more_segments: 0,
+        };
+        assert_eq!(render(&view, &OPTS), "");
     }
 }

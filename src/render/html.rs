@@ -73,6 +73,8 @@ document.addEventListener('click',e=>{if(e.target.matches('rect.seg,rect.msg'))s
 function page(id,delta){const s=document.getElementById(id);const ps=s.querySelectorAll('svg.page');let cur=+s.dataset.page+delta;
 if(cur<0||cur>=ps.length)return;s.dataset.page=cur;ps.forEach((p,i)=>p.style.display=i===cur?'':'none');
 s.querySelector('.pageno').textContent=(cur+1)+' / '+ps.length;}
+document.addEventListener('DOMContentLoaded',()=>{const b=document.body.dataset,q=s=>document.querySelectorAll(s).length;
+b.segs=q('rect.seg');b.msgs=q('rect.msg');b.flagged=q('rect.msg.flagged');});
 "#;
 
 enum Shape<'a> {

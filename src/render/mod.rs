@@ -2,11 +2,12 @@
 //! terminal ([`diagram`]) or as one self-contained HTML page ([`html`]).
 //!
 //! This module owns [`Timeline`], a [`Report`] that keeps, per stream
-//! direction, the segments (record, offset, length, time and the first
-//! [`PREVIEW`] bytes) and the messages the pictures draw. It keeps at most
-//! `max_per_dir` segments and messages of each direction and
-//! [`MAX_TOTAL`] of each over all streams; the rest are counted, and the
-//! pictures say "and K more". It does not decide verdicts (that is
+//! direction, the segments (record, offset, length, time), the messages
+//! the pictures draw, and optionally the direction's first bytes to label
+//! the boxes. It keeps at most `max_per_dir` segments and messages of each
+//! direction and [`MAX_TOTAL`] of each over all streams; the rest are
+//! counted, and the pictures say "and K more". Bytes kept are bounded per
+//! direction by the caller and by [`MAX_BYTES_TOTAL`] overall. It does not decide verdicts (that is
 //! [`crate::analysis`]) and does not print.
 
 pub mod diagram;
@@ -18,8 +19,8 @@ use crate::analysis::{Message, Report, StreamResult};
 use crate::capture::Timestamp;
 use crate::flow::{Dir, Proto, StreamInfo};
 
-/// Payload bytes kept per segment, to label the boxes.
-pub const PREVIEW: usize = 32;
+/// Payload bytes kept over all streams, to label the boxes.
+pub const MAX_BYTES_TOTAL: usize = 32 << 20;
 
 /// Segments (and messages) kept over all streams.
 pub const MAX_TOTAL: usize = 200_000;
@@ -35,8 +36,6 @@ pub struct Segment {
     pub len: u64,
     /// When it was captured.
     pub ts: Timestamp,
-    /// Its first [`PREVIEW`] bytes.
-    pub preview: Vec<u8>,
 }
 
 /// What is kept of one direction.
@@ -50,6 +49,8 @@ pub struct DirTimeline {
     pub more_segments: u64,
     /// Messages not kept.
     pub more_messages: u64,
+    /// The direction's first bytes (up to the first gap), for labels.
+    pub bytes: Vec<u8>,
     /// The record of the last segment not kept, so that its later chunks
     /// are not counted twice.
     dropped_record: Option<u64>,
@@ -69,19 +70,24 @@ pub struct Timeline {
     streams: Vec<StreamTimeline>,
     index: HashMap<(Proto, u64), usize>,
     max_per_dir: usize,
+    bytes_per_dir: usize,
     kept_segments: usize,
     kept_messages: usize,
+    kept_bytes: usize,
 }
 
 impl Timeline {
-    /// Keeps up to `max_per_dir` segments and messages per direction.
-    pub fn new(max_per_dir: usize) -> Self {
+    /// Keeps up to `max_per_dir` segments and messages and the first
+    /// `bytes_per_dir` bytes of each direction.
+    pub fn new(max_per_dir: usize, bytes_per_dir: usize) -> Self {
         Timeline {
             streams: Vec::new(),
             index: HashMap::new(),
             max_per_dir,
+            bytes_per_dir,
             kept_segments: 0,
             kept_messages: 0,
+            kept_bytes: 0,
         }
     }
 
@@ -130,62 +136,58 @@ impl Report for Timeline {
     ) {
         let full = self.kept_segments >= MAX_TOTAL;
         let max = self.max_per_dir;
+        let room = self
+            .bytes_per_dir
+            .min(MAX_BYTES_TOTAL.saturating_sub(self.kept_bytes));
         let d = self.dir(stream, dir);
-        if let Some(last) = d.segments.last_mut() {
-            if last.record == record && last.offset + last.len == offset {
-                last.len += bytes.len() as u64;
-                let room = PREVIEW.saturating_sub(last.preview.len());
-                last.preview
-                    .extend_from_slice(&bytes[..room.min(bytes.len())]);
-                return;
-            }
+        let mut kept = 0;
+        if d.bytes.len() as u64 == offset && d.bytes.len() < room {
+            kept = bytes.len().min(room - d.bytes.len());
+            d.bytes.extend_from_slice(&bytes[..kept]);
         }
-        if full || d.segments.len() >= max {
+        let merged = match d.segments.last_mut() {
+            Some(last) if last.record == record && last.offset + last.len == offset => {
+                last.len += bytes.len() as u64;
+                true
+            }
+            _ => false,
+        };
+        if merged {
+        } else if full || d.segments.len() >= max {
             if d.dropped_record != Some(record) {
                 d.dropped_record = Some(record);
                 d.more_segments += 1;
             }
-            return;
+        } else {
+            d.segments.push(Segment {
+                record,
+                offset,
+                len: bytes.len() as u64,
+                ts,
+            });
+            self.kept_segments += 1;
         }
-        d.segments.push(Segment {
-            record,
-            offset,
-            len: bytes.len() as u64,
-            ts,
-            preview: bytes[..PREVIEW.min(bytes.len())].to_vec(),
-        });
-        self.kept_segments += 1;
+        self.kept_bytes += kept;
     }
 }
 
-/// The bytes `[start, end)` as far as the segments' previews hold them,
-/// printable ASCII kept and other bytes shown as `.`, at most `max` chars.
-pub fn text(segments: &[Segment], start: u64, end: u64, max: usize) -> String {
-    let mut out = String::new();
-    let mut at = start;
-    let first = segments.partition_point(|s| s.offset + s.len <= start);
-    for s in segments.iter().skip(first) {
-        if out.len() >= max || at >= end || s.offset > at {
-            break;
-        }
-        let from = (at - s.offset) as usize;
-        let Some(bytes) = s.preview.get(from..) else {
-            break;
-        };
-        let take = bytes.len().min((end - at) as usize).min(max - out.len());
-        out.extend(bytes[..take].iter().map(|&b| {
+/// The bytes `[start, end)` of a direction as far as its kept first
+/// `bytes` hold them, printable ASCII kept and other bytes shown as `.`,
+/// at most `max` characters.
+pub fn text(bytes: &[u8], start: u64, end: u64, max: usize) -> String {
+    let len = bytes.len() as u64;
+    let (a, z) = (start.min(len) as usize, end.min(len) as usize);
+    bytes[a..z]
+        .iter()
+        .take(max)
+        .map(|&b| {
             if b.is_ascii_graphic() || b == b' ' {
                 b as char
             } else {
                 '.'
             }
-        }));
-        at += take as u64;
-        if from + take < (s.len as usize).min(end.saturating_sub(s.offset) as usize) {
-            break;
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 /// The terminal's width in columns: the `COLUMNS` variable, else the
@@ -211,22 +213,45 @@ pub fn use_color() -> bool {
 mod tests {
     use super::*;
 
-    fn seg(record: u64, offset: u64, bytes: &[u8]) -> Segment {
-        Segment {
-            record,
-            offset,
-            len: bytes.len() as u64,
-            ts: Timestamp(0),
-            preview: bytes.to_vec(),
+    fn info() -> StreamInfo {
+        StreamInfo {
+            proto: Proto::Tcp,
+            number: 0,
+            client: "10.0.0.1:1".parse().expect("addr"),
+            server: "10.0.0.2:2".parse().expect("addr"),
+            first_record: 1,
+            first_ts: Timestamp(0),
         }
     }
 
     #[test]
-    fn text_spans_segments_and_stops_at_missing_bytes() {
-        let s = [seg(1, 0, b"hello"), seg(2, 5, b"wor\nld"), seg(4, 20, b"x")];
-        assert_eq!(text(&s, 3, 9, 80), "lowor.");
-        assert_eq!(text(&s, 0, 30, 80), "hellowor.ld");
-        assert_eq!(text(&s, 0, 30, 4), "hell");
-        assert_eq!(text(&s, 20, 21, 4), "x");
+    fn text_shows_kept_bytes_only() {
+        assert_eq!(text(b"hellowor\nld", 3, 9, 80), "lowor.");
+        assert_eq!(text(b"hello", 0, 30, 80), "hello");
+        assert_eq!(text(b"hello", 0, 30, 4), "hell");
+        assert_eq!(text(b"hello", 7, 9, 4), "");
+    }
+
+    #[test]
+    fn segments_merge_per_record_and_everything_is_bounded() {
+        let mut t = Timeline::new(2, 8);
+        let i = info();
+        let ts = Timestamp(0);
+        t.segment(&i, Dir::Client, 4, 0, b"hel", ts);
+        t.segment(&i, Dir::Client, 4, 3, b"lo", ts);
+        t.segment(&i, Dir::Client, 6, 5, b"world", ts);
+        t.segment(&i, Dir::Client, 8, 10, b"musibii", ts);
+        t.segment(&i, Dir::Client, 8, 17, b"!", ts);
+        t.segment(&i, Dir::Client, 10, 18, b"1", ts);
+        let s = t.into_streams();
+        let d = &s[0].dirs[0];
+        let got: Vec<(u64, u64, u64)> = d
+            .segments
+            .iter()
+            .map(|s| (s.record, s.offset, s.len))
+            .collect();
+        assert_eq!(got, [(4, 0, 5), (6, 5, 5)]);
+        assert_eq!(d.more_segments, 2);
+        assert_eq!(d.bytes, b"hellowor");
     }
 }

@@ -13,6 +13,9 @@ use crate::report::Collector;
 /// Segments and messages kept per direction for the HTML page.
 const HTML_PER_DIR: usize = 5_000;
 
+/// Bytes kept per direction to label the diagram's boxes.
+const DIAGRAM_BYTES: usize = 16 << 10;
+
 /// The timeline to fill, when a picture is asked for. The diagram keeps
 /// eight segments per message drawn, so that split messages are covered.
 pub(super) fn timeline(args: &AnalyzeArgs) -> Option<Timeline> {
@@ -22,7 +25,8 @@ pub(super) fn timeline(args: &AnalyzeArgs) -> Option<Timeline> {
         0
     };
     let html = if args.html.is_some() { HTML_PER_DIR } else { 0 };
-    (args.diagram || args.html.is_some()).then(|| Timeline::new(diagram.max(html)))
+    let bytes = if args.diagram { DIAGRAM_BYTES } else { 0 };
+    (args.diagram || args.html.is_some()).then(|| Timeline::new(diagram.max(html), bytes))
 }
 
 /// Prints the diagram to `out` and writes the HTML page.
@@ -77,6 +81,7 @@ pub(super) fn write(
             let view = diagram::View {
                 title: &title,
                 segments: &d.segments,
+                bytes: &d.bytes,
                 messages: &d.messages,
                 reads,
                 more_messages: d.more_messages,
