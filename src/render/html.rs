@@ -16,6 +16,7 @@
 //! `coalesced`. A stream's shapes are drawn [`PAGE`] at a time, in time
 //! order, with paging buttons, so that large captures stay responsive.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::StreamTimeline;
@@ -26,7 +27,6 @@ use crate::flow::{endpoint, Dir, Proto};
 /// Shapes drawn per page of a stream's timeline.
 pub const PAGE: usize = 500;
 
-const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 70.0;
 const PLOT: f64 = 1100.0;
 
@@ -48,17 +48,18 @@ pub fn escape(s: &str) -> String {
 
 const STYLE: &str = r#"
 body{font:14px/1.4 system-ui,sans-serif;margin:1em;color:#222;display:flex;gap:1em}
-main{flex:1;min-width:0}
+main{flex:1;min-width:0;overflow-x:auto}
 aside{width:22em;position:sticky;top:1em;align-self:flex-start}
 pre#detail{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.6em;min-height:8em;border:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 td:nth-child(-n+4),th{text-align:left}
-svg{background:#fff;border:1px solid #ddd;width:100%;height:auto}
+svg{background:#fff;border:1px solid #ddd}
+
 rect.seg{fill:#8aa4c8}
 rect.msg{fill:#9bc89b;stroke:#fff;stroke-width:.5}
-rect.split{fill:#e8b923}
 rect.coalesced{fill:#3cb6c8}
+rect.split{fill:#e8b923}
 rect.truncated,rect.malformed{fill:#d9363e}
 rect.gap{fill:#b04fc4}
 rect:hover{stroke:#000;stroke-width:1.5}
@@ -97,18 +98,86 @@ impl Shape<'_> {
     }
 }
 
+impl Shape<'_> {
+    /// Which of the four lanes it is drawn in.
+    fn lane(&self) -> usize {
+        match self {
+            Shape::Seg(d, _) => d.index() * 2,
+            Shape::Msg(d, _) => d.index() * 2 + 1,
+        }
+    }
+}
+
+/// Columns of one shape where several start at the same time.
+const SLOT: f64 = 5.0;
+
+/// Where a time falls: proportional to time, plus room for the shapes
+/// that start at each earlier instant, so that shapes captured together
+/// sit side by side instead of on top of each other, and all four lanes
+/// stay aligned.
+struct Layout {
+    a: Timestamp,
+    span: f64,
+    /// Distinct start times, with the room taken before each.
+    times: Vec<(Timestamp, f64)>,
+    extra: f64,
+}
+
+impl Layout {
+    fn new(shapes: &[Shape<'_>], a: Timestamp, z: Timestamp) -> Self {
+        let mut count: HashMap<(usize, Timestamp), usize> = HashMap::new();
+        for sh in shapes {
+            *count.entry((sh.lane(), sh.start())).or_default() += 1;
+        }
+        let mut need: Vec<(Timestamp, usize)> =
+            count.into_iter().map(|((_, t), n)| (t, n)).collect();
+        need.sort_unstable();
+        let mut times: Vec<(Timestamp, f64)> = Vec::new();
+        let mut extra = 0.0;
+        for (t, n) in need {
+            match times.last_mut() {
+                Some((last, _)) if *last == t => {}
+                _ => times.push((t, extra)),
+            }
+            // Each instant gets the room of its most crowded lane.
+            let room = n as f64 * SLOT;
+            let before = times.last().map_or(0.0, |&(_, e)| e);
+            extra = extra.max(before + room);
+        }
+        Layout {
+            a,
+            span: secs(z, a).max(1e-6),
+            times,
+            extra,
+        }
+    }
+
+    fn x(&self, t: Timestamp) -> f64 {
+        let i = self.times.partition_point(|&(s, _)| s < t);
+        let room = match self.times.get(i) {
+            Some(&(s, e)) if s == t => e,
+            _ => self.times.get(i).map_or(self.extra, |&(_, e)| e),
+        };
+        LEFT + secs(t, self.a) / self.span * PLOT + room
+    }
+
+    fn width(&self) -> f64 {
+        LEFT + PLOT + self.extra + 20.0
+    }
+}
+
 fn secs(ts: Timestamp, t0: Timestamp) -> f64 {
     ts.secs_since(t0)
 }
 
-fn shape(out: &mut String, sh: &Shape<'_>, x: impl Fn(Timestamp) -> f64, t0: Timestamp) {
+/// Draws one shape at `x`, `w` wide.
+fn shape(out: &mut String, sh: &Shape<'_>, x: f64, w: f64, t0: Timestamp) {
     match sh {
         Shape::Seg(dir, s) => {
             let y = if *dir == Dir::Client { 22.0 } else { 152.0 };
             let _ = write!(
                 out,
-                r#"<rect class="seg" x="{:.1}" y="{y}" width="3" height="22" data-dir="{}" data-record="{}" data-offset="{}" data-len="{}" data-time="{:.6}"><title>segment #{} ({}) offset {} len {} at +{:.6} s</title></rect>"#,
-                x(s.ts) - 1.5,
+                r#"<rect class="seg" x="{x:.1}" y="{y}" width="{w:.1}" height="22" data-dir="{}" data-record="{}" data-offset="{}" data-len="{}" data-time="{:.6}"><title>segment #{} ({}) offset {} len {} at +{:.6} s</title></rect>"#,
                 dir.name(),
                 s.record,
                 s.offset,
@@ -123,7 +192,6 @@ fn shape(out: &mut String, sh: &Shape<'_>, x: impl Fn(Timestamp) -> f64, t0: Tim
         }
         Shape::Msg(dir, m) => {
             let y = if *dir == Dir::Client { 52.0 } else { 122.0 };
-            let (x1, x2) = (x(m.first_ts), x(m.last_ts));
             let mut class = String::from("msg ");
             class.push_str(m.status.name());
             if m.coalesced {
@@ -140,9 +208,7 @@ fn shape(out: &mut String, sh: &Shape<'_>, x: impl Fn(Timestamp) -> f64, t0: Tim
             };
             let _ = write!(
                 out,
-                r#"<rect class="{class}" x="{:.1}" y="{y}" width="{:.1}" height="18" data-dir="{}" data-index="{}" data-status="{}{}" data-offset="{}" data-len="{}" data-records="{}-{}" data-segments="{}" data-first-time="{:.6}" data-last-time="{:.6}" data-label="{}" data-detail="{}" data-filter="{}"><title>{} message {} ({}{}) offset {} len {}, records {}-{}, +{:.6}..{:.6} s {}{}&#10;{}</title></rect>"#,
-                x1 - 1.5,
-                (x2 - x1).max(0.0) + 3.0,
+                r#"<rect class="{class}" x="{x:.1}" y="{y}" width="{w:.1}" height="18" data-dir="{}" data-index="{}" data-status="{}{}" data-offset="{}" data-len="{}" data-records="{}-{}" data-segments="{}" data-first-time="{:.6}" data-last-time="{:.6}" data-label="{}" data-detail="{}" data-filter="{}"><title>{} message {} ({}{}) offset {} len {}, records {}-{}, +{:.6}..{:.6} s {}{}&#10;{}</title></rect>"#,
                 dir.name(),
                 m.index,
                 m.status.name(),
@@ -207,8 +273,8 @@ fn timeline(out: &mut String, st: &StreamTimeline) {
     for (i, chunk) in shapes.chunks(PAGE).enumerate() {
         let a = chunk.iter().map(Shape::start).min().unwrap_or(t0);
         let z = chunk.iter().map(Shape::end).max().unwrap_or(a);
-        let span = secs(z, a).max(1e-6);
-        let x = |ts: Timestamp| LEFT + secs(ts, a) / span * PLOT;
+        let layout = Layout::new(chunk, a, z);
+        let width = layout.width();
         let hidden = if i == 0 {
             ""
         } else {
@@ -216,18 +282,26 @@ fn timeline(out: &mut String, st: &StreamTimeline) {
         };
         let _ = write!(
             out,
-            r#"<svg class="page" data-page="{i}" viewBox="0 0 {WIDTH} 200" xmlns="http://www.w3.org/2000/svg"{hidden}>"#
+            r#"<svg class="page" data-page="{i}" width="{width:.0}" height="200" viewBox="0 0 {width:.0} 200" xmlns="http://www.w3.org/2000/svg"{hidden}>"#
         );
         let _ = write!(
             out,
-            r##"<text class="lane" x="4" y="37">client</text><text class="lane" x="4" y="67">msgs</text><text class="lane" x="4" y="137">msgs</text><text class="lane" x="4" y="167">server</text><line x1="{LEFT}" y1="95" x2="{}" y2="95" stroke="#999"/><text class="lane" x="{LEFT}" y="110">+{:.6} s</text><text class="lane" x="{}" y="110" text-anchor="end">+{:.6} s</text>"##,
-            LEFT + PLOT,
+            r##"<text class="lane" x="4" y="37">client</text><text class="lane" x="4" y="67">msgs</text><text class="lane" x="4" y="137">msgs</text><text class="lane" x="4" y="167">server</text><line x1="{LEFT}" y1="95" x2="{:.0}" y2="95" stroke="#999"/><text class="lane" x="{LEFT}" y="110">+{:.6} s</text><text class="lane" x="{:.0}" y="110" text-anchor="end">+{:.6} s &#8594; time</text>"##,
+            width - 10.0,
             secs(a, t0),
-            LEFT + PLOT,
+            width - 10.0,
             secs(z, t0),
         );
+        let mut rank: HashMap<(usize, Timestamp), usize> = HashMap::new();
         for sh in chunk {
-            shape(out, sh, x, t0);
+            let r = rank.entry((sh.lane(), sh.start())).or_default();
+            let x = layout.x(sh.start()) + *r as f64 * SLOT;
+            *r += 1;
+            let w = match sh {
+                Shape::Seg(..) => SLOT - 1.0,
+                Shape::Msg(..) => (layout.x(sh.end()) - x).max(0.0) + SLOT - 1.0,
+            };
+            shape(out, sh, x, w, t0);
         }
         out.push_str("</svg>");
     }
@@ -298,7 +372,7 @@ pub fn page(heading: &str, streams: &[StreamResult], timelines: &[StreamTimeline
         escape(heading)
     );
     summary(&mut out, streams);
-    out.push_str(r##"<p class="key">segment<span style="background:#8aa4c8"></span> message<span style="background:#9bc89b"></span> split<span style="background:#e8b923"></span> coalesced<span style="background:#3cb6c8"></span> truncated/malformed<span style="background:#d9363e"></span> capture gap<span style="background:#b04fc4"></span></p>"##);
+    out.push_str(r##"<p class="key"><span style="background:#8aa4c8"></span>segment <span style="background:#9bc89b"></span>message <span style="background:#e8b923"></span>split <span style="background:#3cb6c8"></span>coalesced <span style="background:#d9363e"></span>truncated/malformed <span style="background:#b04fc4"></span>capture gap</p>"##);
     for st in timelines {
         let proto = if st.info.proto == Proto::Tcp {
             "tcp"
