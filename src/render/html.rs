@@ -388,9 +388,9 @@ pub fn page(heading: &str, streams: &[StreamResult], timelines: &[StreamTimeline
         );
         timeline(&mut out, st);
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "</main><aside><h3>Details</h3><pre id=\"detail\">Click a shape.</pre></aside><script>{SCRIPT}</script></body></html>\n"
+        "</main><aside><h3>Details</h3><pre id=\"detail\">Click a shape.</pre></aside><script>{SCRIPT}</script></body></html>"
     );
     out
 }
