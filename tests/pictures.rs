@@ -82,17 +82,19 @@ fn seed_capture() -> Vec<u8> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framescope-pictures-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pictures");
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join(name)
 }
 
-fn seed_path() -> PathBuf {
+/// The seed capture: the shipped scenario when present, else synthesized
+/// into `name`.
+fn seed_path(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/scenarios/seed.pcap");
     if p.exists() {
         return p;
     }
-    let p = scratch("seed.pcap");
+    let p = scratch(name);
     std::fs::write(&p, seed_capture()).expect("write seed pcap");
     p
 }
@@ -114,7 +116,7 @@ fn framescope(args: &[&str]) -> String {
 
 #[test]
 fn seed_diagram_shows_segments_messages_and_the_lagging_reads() {
-    let seed = seed_path();
+    let seed = seed_path("seed-diagram.pcap");
     let out = framescope(&[
         "analyze",
         seed.to_str().expect("path"),
@@ -254,7 +256,7 @@ fn check_page(name: &str, args: &[&str]) {
 
 #[test]
 fn browser_renders_the_seed_timeline() {
-    let seed = seed_path();
+    let seed = seed_path("seed-html.pcap");
     check_page(
         "seed",
         &["analyze", seed.to_str().expect("path"), "--frame", "none"],
