@@ -116,7 +116,9 @@ fn framescope(args: &[&str]) -> String {
 
 #[test]
 fn seed_diagram_shows_segments_messages_and_the_lagging_reads() {
-    let seed = seed_path("seed-diagram.pcap");
+    // Always the synthesized capture: the expected text pins its records.
+    let seed = scratch("seed-diagram.pcap");
+    std::fs::write(&seed, seed_capture()).expect("write seed pcap");
     let out = framescope(&[
         "analyze",
         seed.to_str().expect("path"),
