@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages framescope needs to build and test, when they
 # are missing: libpcap's headers (the `pcap` crate links libpcap) and, with
-# `--test`, the programs the test suite drives. Debian/Ubuntu (apt-get).
+# `--test`, the programs the test suite drives (chromium opens the HTML
+# page in tests/pictures.rs). Debian/Ubuntu (apt-get).
 set -euo pipefail
 
 want=()
@@ -10,6 +11,7 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 if [ "${1:-}" = "--test" ]; then
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
+  command -v chromium >/dev/null || want+=(chromium)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

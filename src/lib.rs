@@ -18,5 +18,6 @@ pub mod dissect;
 pub mod flow;
 pub mod pipeline;
 pub mod reassembly;
+pub mod render;
 pub mod report;
 pub mod seq;

@@ -148,6 +148,76 @@ pub trait Report {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message);
     /// A stream is done.
     fn stream(&mut self, result: StreamResult);
+    /// Bytes `bytes` of capture record `record` arrived at stream offset
+    /// `offset`, captured at `ts`. Called once per reassembled chunk, in
+    /// stream order; consecutive calls with the same record continue one
+    /// segment. The default ignores it, so reports that draw no pictures
+    /// pay nothing.
+    fn segment(
+        &mut self,
+        _stream: &StreamInfo,
+        _dir: Dir,
+        _record: u64,
+        _offset: u64,
+        _bytes: &[u8],
+        _ts: Timestamp,
+    ) {
+    }
+}
+
+/// Two reports fed the same results.
+impl<A: Report, B: Report> Report for (A, B) {
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
+        self.0.message(stream, dir, message);
+        self.1.message(stream, dir, message);
+    }
+
+    fn stream(&mut self, result: StreamResult) {
+        self.0.stream(result.clone());
+        self.1.stream(result);
+    }
+
+    fn segment(
+        &mut self,
+        stream: &StreamInfo,
+        dir: Dir,
+        record: u64,
+        offset: u64,
+        bytes: &[u8],
+        ts: Timestamp,
+    ) {
+        self.0.segment(stream, dir, record, offset, bytes, ts);
+        self.1.segment(stream, dir, record, offset, bytes, ts);
+    }
+}
+
+/// A report that may be absent.
+impl<R: Report> Report for Option<R> {
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
+        if let Some(r) = self {
+            r.message(stream, dir, message);
+        }
+    }
+
+    fn stream(&mut self, result: StreamResult) {
+        if let Some(r) = self {
+            r.stream(result);
+        }
+    }
+
+    fn segment(
+        &mut self,
+        stream: &StreamInfo,
+        dir: Dir,
+        record: u64,
+        offset: u64,
+        bytes: &[u8],
+        ts: Timestamp,
+    ) {
+        if let Some(r) = self {
+            r.segment(stream, dir, record, offset, bytes, ts);
+        }
+    }
 }
 
 /// Everything about one finished stream.
@@ -314,6 +384,8 @@ impl DirState {
             self.summary.segments += 1;
         }
         self.summary.bytes += bytes.len() as u64;
+        ctx.report
+            .segment(ctx.info, ctx.dir, record, self.pos, bytes, ts);
         if let Some(r) = &mut self.recv {
             r.data(self.pos, bytes.len() as u64);
         }

@@ -6,12 +6,15 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod pictures;
+
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, Options};
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, Shard, Tracker, TrackerStats};
 use crate::pipeline::{self, CaptureSummary, Progress};
+use crate::render::Timeline;
 use crate::report::{self, Collector, JsonLines, SCHEMA};
 
 impl AnalysisArgs {
@@ -60,64 +63,71 @@ fn progress_bar(path: &std::path::Path) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// What a run of the analysis leaves: the results, the pictures' timeline
+/// when asked for, the capture summary and the tracker's counters.
+type Collected = (Collector, Option<Timeline>, CaptureSummary, TrackerStats);
+
 /// Runs the analysis over the capture with `jobs` workers and returns the
 /// merged collector.
-fn collect(
-    args: &AnalyzeArgs,
-    opts: &Options,
-) -> Result<(Collector, CaptureSummary, TrackerStats)> {
-    let jobs = args.jobs.max(1);
+fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
+    // Pictures are drawn from one worker's timeline: they run single-threaded.
+    let jobs = if pictures::timeline(args).is_some() {
+        1
+    } else {
+        args.jobs.max(1)
+    };
     if jobs > 1 && args.input.file.as_os_str() == "-" {
         bail!("--jobs needs a file: standard input can be read only once");
     }
     let bar = progress_bar(&args.input.file);
-    let results: Vec<Result<(Collector, CaptureSummary, TrackerStats)>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..jobs)
-                .map(|worker| {
-                    let bar = if worker == 0 { bar.clone() } else { None };
-                    scope.spawn(move || {
-                        let collector = Collector::new(args.messages, args.max_messages, 10);
-                        let analyzer = Analyzer::new(opts.clone(), collector);
-                        let mut tracker = Tracker::new(analyzer, args.input.limits())
-                            .with_shard(worker_shard(args.input.shard, worker, jobs));
-                        let mut observe = |p: Progress| {
-                            if let Some(b) = &bar {
-                                b.set_position(p.bytes);
-                                b.set_message(format!(
-                                    "{} records, {} flows open",
-                                    p.records, p.open_streams
-                                ));
-                            }
-                        };
-                        let summary = pipeline::run_observed(
-                            &args.input.file,
-                            args.input.filter.as_deref(),
-                            &mut tracker,
-                            &mut observe,
-                        )?;
-                        let (analyzer, stats) = tracker.finish();
-                        Ok((analyzer.into_report(), summary, stats))
-                    })
+    let results: Vec<Result<Collected>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|worker| {
+                let bar = if worker == 0 { bar.clone() } else { None };
+                scope.spawn(move || {
+                    let collector = Collector::new(args.messages, args.max_messages, 10);
+                    let analyzer =
+                        Analyzer::new(opts.clone(), (collector, pictures::timeline(args)));
+                    let mut tracker = Tracker::new(analyzer, args.input.limits())
+                        .with_shard(worker_shard(args.input.shard, worker, jobs));
+                    let mut observe = |p: Progress| {
+                        if let Some(b) = &bar {
+                            b.set_position(p.bytes);
+                            b.set_message(format!(
+                                "{} records, {} flows open",
+                                p.records, p.open_streams
+                            ));
+                        }
+                    };
+                    let summary = pipeline::run_observed(
+                        &args.input.file,
+                        args.input.filter.as_deref(),
+                        &mut tracker,
+                        &mut observe,
+                    )?;
+                    let (analyzer, stats) = tracker.finish();
+                    let (collector, timeline) = analyzer.into_report();
+                    Ok((collector, timeline, summary, stats))
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
-                })
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
+            })
+            .collect()
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut merged: Option<(Collector, CaptureSummary, TrackerStats)> = None;
+    let mut merged: Option<Collected> = None;
     for r in results {
-        let (c, summary, stats) = r?;
+        let (c, timeline, summary, stats) = r?;
         match &mut merged {
-            None => merged = Some((c, summary, stats)),
-            Some((m, _, mstats)) => {
+            None => merged = Some((c, timeline, summary, stats)),
+            Some((m, _, _, mstats)) => {
                 m.merge(c);
                 mstats.evicted += stats.evicted;
                 mstats.late_packets += stats.late_packets;
@@ -137,7 +147,13 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             "framescope: no --frame given: each TCP segment and UDP datagram is taken as one message"
         );
     }
+    if args.diagram && args.format != AnalyzeFormat::Table {
+        anyhow::bail!("--diagram draws with --format table only");
+    }
     if args.format == AnalyzeFormat::Jsonl {
+        if args.html.is_some() {
+            anyhow::bail!("--html needs --format table or json");
+        }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
         let mut tracker = Tracker::new(analyzer, args.input.limits())
@@ -155,7 +171,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     }
 
     let framing = opts.framing.to_string();
-    let (mut c, summary, totals) = collect(args, &opts)?;
+    let (mut c, timeline, summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
     c.sort();
     let all = c.totals();
@@ -222,6 +238,9 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 writeln!(out, "\n{stalls}")?;
             }
         }
+    }
+    if let Some(t) = timeline {
+        pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
     out.flush()?;
     if !read_something {

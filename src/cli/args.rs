@@ -143,6 +143,16 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
+    /// Draw each direction's segments and messages (and the lagging
+    /// reader's recv() calls, with --recv) as rows of boxes.
+    #[arg(long)]
+    pub diagram: bool,
+    /// Messages drawn per direction by --diagram.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub diagram_messages: usize,
+    /// Write a self-contained HTML page with a timeline per stream to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Which directions `follow` prints.
