@@ -19,4 +19,5 @@ pub mod flow;
 pub mod pipeline;
 pub mod report;
 pub mod reassembly;
+pub mod replay;
 pub mod seq;
