@@ -17,7 +17,7 @@ pub mod decode;
 pub mod dissect;
 pub mod flow;
 pub mod pipeline;
-pub mod report;
 pub mod reassembly;
 pub mod replay;
+pub mod report;
 pub mod seq;

@@ -104,7 +104,10 @@ impl fmt::Display for Difference {
             }
             Difference::Undecodable { error } => write!(f, "replies do not frame: {error}"),
             Difference::Truncated { tail } => {
-                write!(f, "replies end inside a message ({tail} bytes past the last whole one)")
+                write!(
+                    f,
+                    "replies end inside a message ({tail} bytes past the last whole one)"
+                )
             }
             Difference::Ending { expected, got } => {
                 write!(f, "connection {}, expected {}", got.name(), expected.name())
@@ -115,7 +118,11 @@ impl fmt::Display for Difference {
 
 /// Frames `replies` as direction `dir` of `spec`: the frames, and a
 /// difference when they do not frame cleanly.
-pub fn frame_replies(spec: &FrameSpec, dir: Dir, replies: &[u8]) -> (Vec<Frame>, Option<Difference>) {
+pub fn frame_replies(
+    spec: &FrameSpec,
+    dir: Dir,
+    replies: &[u8],
+) -> (Vec<Frame>, Option<Difference>) {
     let [c, s] = spec.decoders();
     let mut dec = if dir == Dir::Client { c } else { s };
     let got = collect_frames(dec.as_mut(), [replies]);
@@ -203,13 +210,22 @@ mod tests {
             frames,
             ending: Some(Ending::Closed),
         };
-        let same = compare(&expected, &expected.frames, None, Ending::Closed, Compare::Bytes);
+        let same = compare(
+            &expected,
+            &expected.frames,
+            None,
+            Ending::Closed,
+            Compare::Bytes,
+        );
         assert!(same.is_empty(), "{same:?}");
 
         let mut other = msg(b"abc");
         other.extend(msg(b"xxxx"));
         let (frames, _) = frame_replies(&spec, Dir::Server, &other);
-        assert_eq!(compare(&expected, &frames, None, Ending::Closed, Compare::Bytes).len(), 1);
+        assert_eq!(
+            compare(&expected, &frames, None, Ending::Closed, Compare::Bytes).len(),
+            1
+        );
         assert!(compare(&expected, &frames, None, Ending::Closed, Compare::Shape).is_empty());
 
         let mut coalesced = msg(b"abcdefg");
@@ -217,7 +233,10 @@ mod tests {
         let (frames, problem) = frame_replies(&spec, Dir::Server, &coalesced);
         assert_eq!(problem, Some(Difference::Truncated { tail: 2 }));
         let diffs = compare(&expected, &frames, problem, Ending::Reset, Compare::Shape);
-        assert!(diffs.contains(&Difference::Count { expected: 2, got: 1 }));
+        assert!(diffs.contains(&Difference::Count {
+            expected: 2,
+            got: 1
+        }));
         assert!(diffs.contains(&Difference::Ending {
             expected: Ending::Closed,
             got: Ending::Reset

@@ -68,13 +68,18 @@ pub struct Outcome {
 /// Connects to `addr`, sends `writes` with TCP_NODELAY and their pauses,
 /// half-closes, and reads replies until the server closes, resets, or stays
 /// silent for `timeout` after the last write.
-pub fn exchange(addr: SocketAddr, writes: &[Write], timeout: Duration) -> Result<Outcome, ReplayError> {
+pub fn exchange(
+    addr: SocketAddr,
+    writes: &[Write],
+    timeout: Duration,
+) -> Result<Outcome, ReplayError> {
     let start = Instant::now();
     let io = |what: &str| {
         let what = what.to_string();
         move |source| ReplayError::Io { what, source }
     };
-    let mut stream = match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+    let mut stream = match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1)))
+    {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
             return Ok(Outcome {
@@ -88,7 +93,9 @@ pub fn exchange(addr: SocketAddr, writes: &[Write], timeout: Duration) -> Result
         }
         Err(e) => return Err(io(&format!("connecting to {addr}"))(e)),
     };
-    stream.set_nodelay(true).map_err(io("setting TCP_NODELAY"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(io("setting TCP_NODELAY"))?;
     let poll = timeout.clamp(Duration::from_millis(1), Duration::from_millis(50));
     stream
         .set_read_timeout(Some(poll))

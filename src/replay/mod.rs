@@ -23,6 +23,7 @@
 
 pub mod compare;
 pub mod conn;
+pub mod fuzz;
 pub mod session;
 pub mod split;
 pub mod synth;
@@ -222,7 +223,13 @@ impl Replay {
                 });
             }
         }
-        Ok(split::plan(split, pace, &self.segments, &self.frames, &self.spec))
+        Ok(split::plan(
+            split,
+            pace,
+            &self.segments,
+            &self.frames,
+            &self.spec,
+        ))
     }
 
     /// Sends `writes` to `addr` and judges the replies against `expected`.

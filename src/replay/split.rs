@@ -166,7 +166,10 @@ pub fn plan(
     frames: &[Frame],
     spec: &FrameSpec,
 ) -> Vec<Write> {
-    let all: Vec<u8> = segments.iter().flat_map(|s| s.bytes.iter().copied()).collect();
+    let all: Vec<u8> = segments
+        .iter()
+        .flat_map(|s| s.bytes.iter().copied())
+        .collect();
     let pause = match pace {
         Pace::Auto => DEFAULT_PAUSE,
         Pace::None => Duration::ZERO,
@@ -263,7 +266,11 @@ mod tests {
         let [mut dec, _] = spec.decoders();
         let frames = collect_frames(dec.as_mut(), [stream.as_slice()]).frames;
         assert_eq!(frames.len(), 2);
-        for split in Split::MATRIX.iter().copied().chain([Split::Bytes(NonZeroUsize::new(5).unwrap())]) {
+        for split in Split::MATRIX
+            .iter()
+            .copied()
+            .chain([Split::Bytes(NonZeroUsize::new(5).unwrap())])
+        {
             let writes = plan(split, Pace::Auto, &segments, &frames, &spec);
             let sent: Vec<u8> = writes.iter().flat_map(|w| w.bytes.clone()).collect();
             assert_eq!(sent, stream, "{split}");
@@ -275,12 +282,22 @@ mod tests {
         assert_eq!(hb.len(), 5);
         let orig = plan(Split::Original, Pace::Auto, &segments, &frames, &spec);
         assert_eq!(orig[1].pause, Duration::from_millis(30));
-        assert_eq!(plan(Split::Coalesce, Pace::Auto, &segments, &frames, &spec).len(), 1);
+        assert_eq!(
+            plan(Split::Coalesce, Pace::Auto, &segments, &frames, &spec).len(),
+            1
+        );
     }
 
     #[test]
     fn splits_parse_back() {
-        for s in ["original", "bytes:7", "random:9", "frames", "coalesce", "header-body"] {
+        for s in [
+            "original",
+            "bytes:7",
+            "random:9",
+            "frames",
+            "coalesce",
+            "header-body",
+        ] {
             assert_eq!(Split::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(Split::parse("random"), Ok(Split::Random(1)));
