@@ -48,8 +48,11 @@ pub struct Collector {
     flagged_per_dir: usize,
     flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
     /// Callback for live output of each flagged message.
-    on_flagged: Option<Box<dyn FnMut(&MessageRow) + Send>>,
+    on_flagged: Option<OnFlagged>,
 }
+
+/// A callback for each flagged message as it is found.
+type OnFlagged = Box<dyn FnMut(&MessageRow) + Send>;
 
 impl Collector {
     /// Keeps every message (up to `max_messages`) when `keep_all`, else
@@ -197,7 +200,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Report for JsonLines<W> {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        if !self.all_messages && !(message.status.is_flagged() || message.coalesced) {
+        if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
             return;
         }
         let row = MessageRow {
