@@ -10,6 +10,7 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 if [ "${1:-}" = "--test" ]; then
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
+  command -v redis-server >/dev/null || want+=(redis-server)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

@@ -66,11 +66,27 @@ fn naive(mut s: TcpStream) {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("framescope-replay-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
 }
 
 /// A captured echo session: four messages, each echoed, then both close.
@@ -338,4 +354,118 @@ fn remote_targets_are_refused_without_permission() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--allow-remote"), "{}", text(&o));
+}
+
+/// A redis-server on a free loopback port, stopped when dropped.
+struct Redis {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_redis() -> Option<Redis> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let redis = Redis {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    for _ in 0..100 {
+        if TcpStream::connect(redis.addr).is_ok() {
+            return Some(redis);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend(format!("${}\r\n{a}\r\n", a.len()).into_bytes());
+    }
+    v
+}
+
+#[test]
+fn matrix_passes_real_redis() {
+    let Some(redis) = start_redis() else {
+        eprintln!("skipped: redis-server is not installed or did not start (scripts/deps.sh --test installs it)");
+        return;
+    };
+    // Record a real session: each command's reply as redis sends it.
+    let commands: Vec<Vec<u8>> = [
+        &["PING"][..],
+        &["SET", "framescope:key", "sticky"],
+        &["GET", "framescope:key"],
+        &["ECHO", "split me"],
+        &["DEL", "framescope:key"],
+    ]
+    .iter()
+    .map(|c| resp(c))
+    .collect();
+    let mut conn = TcpStream::connect(redis.addr).expect("connect to redis");
+    let mut session = SynthSession {
+        server_end: Some(Ending::Closed),
+        ..SynthSession::default()
+    };
+    for c in &commands {
+        conn.write_all(c).expect("send");
+        let mut buf = [0u8; 256];
+        let n = conn.read(&mut buf).expect("reply");
+        for (dir, bytes) in [(Dir::Client, c.clone()), (Dir::Server, buf[..n].to_vec())] {
+            session.writes.push(SynthWrite {
+                dir,
+                pause: Duration::from_millis(1),
+                bytes,
+            });
+        }
+    }
+    drop(conn);
+    let dir = scratch("redis");
+    let cap = dir.join("redis.pcap");
+    write_pcap(&cap, &session).expect("write pcap");
+    let addr = redis.addr.to_string();
+    let o = framescope(&[
+        "replay",
+        cap.to_str().unwrap(),
+        "-s",
+        "0",
+        "--to",
+        &addr,
+        "--frame",
+        "line",
+        "--compare",
+        "shape",
+        "--matrix",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("the server behaved the same under every write pattern"),
+        "{out}"
+    );
 }
