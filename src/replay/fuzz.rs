@@ -170,7 +170,7 @@ fn length_slot(spec: &FrameSpec) -> Option<LengthSlot> {
 
 impl LengthSlot {
     fn read(&self, frame: &[u8]) -> Option<u64> {
-        let bytes = frame.get(self.offset..self.offset + self.width)?;
+        let bytes = frame.get(self.offset..self.offset.checked_add(self.width)?)?;
         let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
         Some(match self.endian {
             Endian::Big => bytes.iter().fold(0, fold),
@@ -179,7 +179,10 @@ impl LengthSlot {
     }
 
     fn write(&self, frame: &mut [u8], value: u64) {
-        let Some(bytes) = frame.get_mut(self.offset..self.offset + self.width) else {
+        let Some(end) = self.offset.checked_add(self.width) else {
+            return;
+        };
+        let Some(bytes) = frame.get_mut(self.offset..end) else {
             return;
         };
         let n = bytes.len();
