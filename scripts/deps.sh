@@ -12,6 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
   command -v chromium >/dev/null || want+=(chromium)
+  command -v redis-server >/dev/null || want+=(redis-server)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

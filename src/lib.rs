@@ -19,5 +19,6 @@ pub mod flow;
 pub mod pipeline;
 pub mod reassembly;
 pub mod render;
+pub mod replay;
 pub mod report;
 pub mod seq;

@@ -26,6 +26,12 @@ pub enum Command {
     /// Frame every stream's messages and show which were split, coalesced,
     /// truncated or malformed, and what a naive recv() reader saw.
     Analyze(AnalyzeArgs),
+    /// Send a captured session to a live server with chosen write patterns
+    /// and compare its replies with the captured ones.
+    Replay(ReplayArgs),
+    /// Send frame-aware mutations of a captured session to a live server and
+    /// save a reproducer for every crash, hang or wrong answer.
+    FuzzServer(FuzzServerArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -194,6 +200,83 @@ pub struct FollowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FollowFormat::Raw)]
     pub format: FollowFormat,
+}
+
+/// Which captured side `replay` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SideArg {
+    /// Send the client's bytes (the target is a server).
+    Client,
+    /// Send the server's bytes (the target plays the server's peer).
+    Server,
+}
+
+/// What `replay` and `fuzz-server` send, and to whom.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// A pcap or pcapng file holding the session.
+    pub file: PathBuf,
+    /// The TCP stream number (Wireshark's tcp.stream).
+    #[arg(short, long)]
+    pub stream: u64,
+    /// Where to send: HOST:PORT (loopback only unless --allow-remote).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// The framing of both sides (see `analyze --help`); default `none`.
+    #[arg(long, value_name = "SPEC")]
+    pub frame: Option<String>,
+    /// Silence after the last write that ends a run, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub timeout: u64,
+    /// Allow a target that is not a loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// `framescope replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Which captured side to send.
+    #[arg(long, value_enum, default_value_t = SideArg::Client)]
+    pub side: SideArg,
+    /// Write pattern: original, bytes:N, random[:SEED], frames, coalesce, header-body.
+    #[arg(long, default_value = "original", value_parser = crate::replay::Split::parse)]
+    pub split: crate::replay::Split,
+    /// Pause between writes: `none` or milliseconds (default: captured
+    /// pauses for `original`, 5 ms otherwise).
+    #[arg(long, value_parser = crate::replay::Pace::parse, value_name = "none|MS")]
+    pub pace: Option<crate::replay::Pace>,
+    /// Compare every reply byte, or only message count, lengths and labels.
+    #[arg(long, value_enum, default_value_t = crate::replay::Compare::Bytes)]
+    pub compare: crate::replay::Compare,
+    /// Run every write pattern, each on a fresh connection, and print one
+    /// verdict per pattern.
+    #[arg(long)]
+    pub matrix: bool,
+}
+
+/// `framescope fuzz-server`.
+#[derive(Debug, Args)]
+pub struct FuzzServerArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The seed: the same seed makes the same runs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Mutated runs to make (default 100 unless --duration is given).
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    /// Fuzz for this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Pause between writes, in milliseconds.
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    pub pace: u64,
+    /// Where reproducers are written.
+    #[arg(long, default_value = "framescope-findings", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based).

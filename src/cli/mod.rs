@@ -9,6 +9,7 @@ mod analyze;
 mod args;
 mod flows;
 mod follow;
+mod replay;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub fn main() -> ExitCode {
         Command::Flows(a) => flows::run(a),
         Command::Follow(a) => follow::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Replay(a) => replay::run(a),
+        Command::FuzzServer(a) => replay::fuzz(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
