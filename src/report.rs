@@ -34,6 +34,21 @@ pub struct MessageRow {
     /// The message.
     #[serde(flatten)]
     pub message: Message,
+    /// A Wireshark display filter selecting its packets.
+    pub filter: String,
+}
+
+impl MessageRow {
+    /// The row for `message` of `stream`'s direction `dir`.
+    pub fn new(stream: &StreamInfo, dir: Dir, message: &Message) -> Self {
+        MessageRow {
+            stream: stream.number,
+            proto: stream.proto,
+            dir,
+            message: message.clone(),
+            filter: message.filter(stream),
+        }
+    }
 }
 
 /// Keeps results for the table and JSON outputs: every stream's summary
@@ -125,12 +140,7 @@ impl Collector {
 impl Report for Collector {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         let flagged = message.status.is_flagged() || message.coalesced;
-        let row = || MessageRow {
-            stream: stream.number,
-            proto: stream.proto,
-            dir,
-            message: message.clone(),
-        };
+        let row = || MessageRow::new(stream, dir, message);
         if flagged {
             if let Some(f) = &mut self.on_flagged {
                 f(&row());
@@ -217,13 +227,7 @@ impl<W: Write> Report for JsonLines<W> {
         if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
             return;
         }
-        let row = MessageRow {
-            stream: stream.number,
-            proto: stream.proto,
-            dir,
-            message: message.clone(),
-        };
-        self.write("message", &row);
+        self.write("message", &MessageRow::new(stream, dir, message));
     }
 
     fn stream(&mut self, result: StreamResult) {
@@ -358,7 +362,7 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
         let detail = match (&m.error, m.missing) {
             (Some(e), _) => e.clone(),
             (None, Some(missing)) => format!("{missing} bytes missing"),
-            _ if m.status.is_flagged() || m.coalesced => m.filter.clone(),
+            _ if m.status.is_flagged() || m.coalesced => r.filter.clone(),
             _ => String::new(),
         };
         t.add_row(vec![
@@ -370,7 +374,7 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
             Cell::new(records),
             right(m.segments),
             Cell::new(status),
-            Cell::new(m.label.as_deref().unwrap_or("")),
+            Cell::new(m.label.as_ref().map_or("", |l| l.as_str())),
             Cell::new(detail),
         ]);
     }

@@ -93,14 +93,60 @@ pub struct Message {
     /// Its status.
     pub status: Status,
     /// The protocol's label, if the decoder gives one.
-    pub label: Option<String>,
+    pub label: Option<Label>,
     /// For truncated messages, the bytes still missing when the framing
     /// says how many.
     pub missing: Option<u64>,
     /// For malformed messages, what the decoder said.
     pub error: Option<String>,
+    /// The first [`MAX_RECORDS`] records that carried it.
+    #[serde(skip)]
+    pub records: Records,
+}
+
+impl Message {
     /// A Wireshark display filter selecting its packets.
-    pub filter: String,
+    pub fn filter(&self, info: &StreamInfo) -> String {
+        wireshark_filter(
+            info,
+            self.records.as_slice(),
+            self.segments,
+            self.first_record,
+            self.last_record,
+        )
+    }
+}
+
+/// Up to [`MAX_RECORDS`] record numbers, inline: reporting a message costs
+/// no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Records {
+    len: u8,
+    list: [u64; MAX_RECORDS],
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records {
+            len: 0,
+            list: [0; MAX_RECORDS],
+        }
+    }
+}
+
+impl Records {
+    /// The records, in the order the message's bytes arrived.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.list[..usize::from(self.len)]
+    }
+
+    /// Adds a record; past [`MAX_RECORDS`] it is not kept.
+    pub fn push(&mut self, record: u64) {
+        if let Some(slot) = self.list.get_mut(usize::from(self.len)) {
+            *slot = record;
+            self.len += 1;
+        }
+    }
 }
 
 /// Totals for one direction.
@@ -296,7 +342,7 @@ struct Current {
     segments: u64,
     coalesced: bool,
     gap: bool,
-    records: Vec<u64>,
+    records: Records,
 }
 
 /// One direction's decoder and bookkeeping.
@@ -449,17 +495,13 @@ impl DirState {
                 offset: self.pos,
                 first_record: record,
                 first_ts: ts,
-                records: std::mem::take(&mut cur.records),
                 ..Current::default()
             };
-            cur.records.clear();
         }
         if cur.last_record != record || cur.segments == 0 {
             cur.segments += 1;
             cur.last_record = record;
-            if cur.records.len() < MAX_RECORDS {
-                cur.records.push(record);
-            }
+            cur.records.push(record);
             self.seg_messages += 1;
             if self.seg_messages >= 2 {
                 cur.coalesced = true;
@@ -609,16 +651,10 @@ impl DirState {
             segments: cur.segments,
             coalesced: cur.coalesced,
             status,
-            label: label.map(|l| l.as_str().to_string()),
+            label,
             missing,
             error,
-            filter: wireshark_filter(
-                ctx.info,
-                &cur.records,
-                cur.segments,
-                cur.first_record,
-                cur.last_record,
-            ),
+            records: cur.records,
         };
         self.index += 1;
         ctx.report.message(ctx.info, ctx.dir, &message);

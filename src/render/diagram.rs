@@ -358,7 +358,7 @@ mod tests {
             label: None,
             missing: None,
             error: None,
-            filter: String::new(),
+            records: Default::default(),
         }
     }
 

@@ -171,7 +171,14 @@ fn secs(ts: Timestamp, t0: Timestamp) -> f64 {
 }
 
 /// Draws one shape at `x`, `w` wide.
-fn shape(out: &mut String, sh: &Shape<'_>, x: f64, w: f64, t0: Timestamp) {
+fn shape(
+    out: &mut String,
+    info: &crate::flow::StreamInfo,
+    sh: &Shape<'_>,
+    x: f64,
+    w: f64,
+    t0: Timestamp,
+) {
     match sh {
         Shape::Seg(dir, s) => {
             let y = if *dir == Dir::Client { 22.0 } else { 152.0 };
@@ -200,7 +207,7 @@ fn shape(out: &mut String, sh: &Shape<'_>, x: f64, w: f64, t0: Timestamp) {
             if m.status.is_flagged() || m.coalesced {
                 class.push_str(" flagged");
             }
-            let label = m.label.as_deref().unwrap_or("");
+            let label = m.label.as_ref().map_or("", |l| l.as_str());
             let detail = match (&m.error, m.missing) {
                 (Some(e), _) => e.clone(),
                 (None, Some(n)) => format!("{n} bytes missing"),
@@ -222,7 +229,7 @@ fn shape(out: &mut String, sh: &Shape<'_>, x: f64, w: f64, t0: Timestamp) {
                 secs(m.last_ts, t0),
                 escape(label),
                 escape(&detail),
-                escape(&m.filter),
+                escape(&m.filter(info)),
                 dir.name(),
                 m.index,
                 m.status.name(),
@@ -235,7 +242,7 @@ fn shape(out: &mut String, sh: &Shape<'_>, x: f64, w: f64, t0: Timestamp) {
                 secs(m.last_ts, t0),
                 escape(label),
                 escape(&detail),
-                escape(&m.filter),
+                escape(&m.filter(info)),
             );
         }
     }
@@ -301,7 +308,7 @@ fn timeline(out: &mut String, st: &StreamTimeline) {
                 Shape::Seg(..) => SLOT - 1.0,
                 Shape::Msg(..) => (layout.x(sh.end()) - x).max(0.0) + SLOT - 1.0,
             };
-            shape(out, sh, x, w, t0);
+            shape(out, &st.info, sh, x, w, t0);
         }
         out.push_str("</svg>");
     }
