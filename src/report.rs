@@ -6,6 +6,7 @@
 //! outputs print, within bounds; [`JsonLines`] writes each record as it
 //! comes and keeps nothing.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
@@ -64,7 +65,10 @@ pub struct Collector {
     max_messages: usize,
     /// Flagged messages kept per stream direction when not keeping all.
     flagged_per_dir: usize,
-    flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
+    flagged_seen: HashMap<(Proto, u64, Dir), usize, ahash::RandomState>,
+    /// The direction counted last and its count, saving a map lookup per
+    /// message while a direction's messages come one after another.
+    flagged_last: Option<((Proto, u64, Dir), usize)>,
     /// Callback for live output of each flagged message.
     on_flagged: Option<FlaggedHook>,
 }
@@ -81,6 +85,7 @@ impl Collector {
             max_messages,
             flagged_per_dir,
             flagged_seen: Default::default(),
+            flagged_last: None,
             on_flagged: None,
         }
     }
@@ -137,6 +142,26 @@ impl Collector {
     }
 }
 
+impl Collector {
+    /// Counts one more flagged message of `key`'s direction; returns the count.
+    fn count_flagged(&mut self, key: (Proto, u64, Dir)) -> usize {
+        match &mut self.flagged_last {
+            Some((k, n)) if *k == key => {
+                *n += 1;
+                *n
+            }
+            last => {
+                if let Some((k, n)) = last.take() {
+                    self.flagged_seen.insert(k, n);
+                }
+                let n = self.flagged_seen.get(&key).copied().unwrap_or(0) + 1;
+                self.flagged_last = Some((key, n));
+                n
+            }
+        }
+    }
+}
+
 impl Report for Collector {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         let flagged = message.status.is_flagged() || message.coalesced;
@@ -149,12 +174,7 @@ impl Report for Collector {
         let keep = if self.keep_all {
             true
         } else if flagged {
-            let seen = self
-                .flagged_seen
-                .entry((stream.proto, stream.number, dir))
-                .or_default();
-            *seen += 1;
-            *seen <= self.flagged_per_dir
+            self.count_flagged((stream.proto, stream.number, dir)) <= self.flagged_per_dir
         } else {
             false
         };

@@ -39,6 +39,20 @@ impl AnalysisArgs {
     }
 }
 
+/// The `--format json` document (schema in the README).
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    schema: &'a str,
+    file: &'a str,
+    framing: &'a str,
+    capture: &'a CaptureSummary,
+    totals: &'a TrackerStats,
+    summary: &'a crate::analysis::DirSummary,
+    streams: &'a [crate::analysis::StreamResult],
+    messages: &'a [report::MessageRow],
+    messages_dropped: u64,
+}
+
 /// The sharding a worker of `jobs` uses within the user's `--shard`.
 fn worker_shard(user: Option<Shard>, worker: usize, jobs: usize) -> Shard {
     let user = user.unwrap_or_default();
@@ -178,17 +192,17 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
         AnalyzeFormat::Json => {
-            let doc = serde_json::json!({
-                "schema": SCHEMA,
-                "file": path,
-                "framing": framing,
-                "capture": summary,
-                "totals": totals,
-                "summary": all,
-                "streams": c.streams,
-                "messages": c.messages,
-                "messages_dropped": c.messages_dropped,
-            });
+            let doc = Document {
+                schema: SCHEMA,
+                file: &path,
+                framing: &framing,
+                capture: &summary,
+                totals: &totals,
+                summary: &all,
+                streams: &c.streams,
+                messages: &c.messages,
+                messages_dropped: c.messages_dropped,
+            };
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
