@@ -7,7 +7,7 @@
 //! comes and keeps nothing.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
@@ -255,10 +255,15 @@ impl<W: Write> Report for JsonLines<W> {
     }
 }
 
+/// A table in the house style. Columns wrap to the terminal's width only
+/// when stdout is a terminal: piped output keeps whole rows (and skips the
+/// width computation, which dominates on captures of thousands of streams).
 fn table() -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_BORDERS_ONLY);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    }
     t
 }
 

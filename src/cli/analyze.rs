@@ -39,6 +39,9 @@ impl AnalysisArgs {
     }
 }
 
+/// Flagged messages the table shows without `--messages`.
+const FLAGGED_ROWS: usize = 40;
+
 /// The `--format json` document (schema in the README).
 #[derive(serde::Serialize)]
 struct Document<'a> {
@@ -220,12 +223,29 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 all.gap_messages
             )?;
             if !c.messages.is_empty() {
-                let what = if args.messages {
-                    "Messages"
+                // Without --messages the table shows a sample of the flagged
+                // messages; the JSON output keeps the first 10 of each
+                // direction.
+                let (what, shown) = if args.messages {
+                    ("Messages", c.messages.len())
                 } else {
-                    "Flagged messages (first 10 per direction; --messages lists all)"
+                    (
+                        "Flagged messages (a sample; --messages lists all)",
+                        FLAGGED_ROWS.min(c.messages.len()),
+                    )
                 };
-                writeln!(out, "\n{what}:\n{}", report::message_table(&c.messages))?;
+                writeln!(
+                    out,
+                    "\n{what}:\n{}",
+                    report::message_table(&c.messages[..shown])
+                )?;
+                if shown < c.messages.len() {
+                    writeln!(
+                        out,
+                        "({} more flagged messages kept: --messages or --format json)",
+                        c.messages.len() - shown
+                    )?;
+                }
                 if c.messages_dropped > 0 {
                     writeln!(
                         out,
