@@ -457,7 +457,7 @@ fn matrix_passes_real_redis() {
         "--to",
         &addr,
         "--frame",
-        "line",
+        "resp",
         "--compare",
         "shape",
         "--matrix",
