@@ -33,6 +33,9 @@ pub struct MessageRow {
     pub message: Message,
 }
 
+/// A callback for each flagged message as it is found.
+type FlaggedHook = Box<dyn FnMut(&MessageRow) + Send>;
+
 /// Keeps results for the table and JSON outputs: every stream's summary
 /// (small), and messages up to a bound.
 pub struct Collector {
@@ -48,7 +51,7 @@ pub struct Collector {
     flagged_per_dir: usize,
     flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
     /// Callback for live output of each flagged message.
-    on_flagged: Option<Box<dyn FnMut(&MessageRow) + Send>>,
+    on_flagged: Option<FlaggedHook>,
 }
 
 impl Collector {
@@ -74,8 +77,7 @@ impl Collector {
 
     /// Sorts streams by protocol and number, messages likewise.
     pub fn sort(&mut self) {
-        self.streams
-            .sort_by_key(|s| (s.info.proto, s.info.number));
+        self.streams.sort_by_key(|s| (s.info.proto, s.info.number));
         self.messages
             .sort_by_key(|m| (m.proto, m.stream, m.dir.index(), m.message.index));
     }
@@ -198,7 +200,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Report for JsonLines<W> {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        if !self.all_messages && !(message.status.is_flagged() || message.coalesced) {
+        if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
             return;
         }
         let row = MessageRow {
@@ -230,8 +232,20 @@ fn right(v: impl ToString) -> Cell {
 pub fn summary_table(streams: &[StreamResult]) -> Table {
     let mut t = table();
     t.set_header(vec![
-        "stream", "dir", "from", "to", "messages", "split", "coalesced segs", "truncated",
-        "malformed", "gap msgs", "segments", "bytes", "stalls", "notes",
+        "stream",
+        "dir",
+        "from",
+        "to",
+        "messages",
+        "split",
+        "coalesced segs",
+        "truncated",
+        "malformed",
+        "gap msgs",
+        "segments",
+        "bytes",
+        "stalls",
+        "notes",
     ]);
     for s in streams {
         for dir in Dir::BOTH {
@@ -293,13 +307,19 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
         n.push(format!("{} conflicting bytes", h.conflict_bytes));
     }
     if d.multi_message_datagrams > 0 {
-        n.push(format!("{} datagrams hold several messages", d.multi_message_datagrams));
+        n.push(format!(
+            "{} datagrams hold several messages",
+            d.multi_message_datagrams
+        ));
     }
     if d.partial_datagrams > 0 {
         n.push(format!("{} datagrams end mid-message", d.partial_datagrams));
     }
     if d.oversized_datagrams > 0 {
-        n.push(format!("{} datagrams larger than recvfrom()", d.oversized_datagrams));
+        n.push(format!(
+            "{} datagrams larger than recvfrom()",
+            d.oversized_datagrams
+        ));
     }
     n.join("; ")
 }
@@ -384,7 +404,9 @@ const MAX_READ_ROWS: usize = 50;
 
 fn reads_table(r: &ReaderResult) -> Table {
     let mut t = table();
-    t.set_header(vec!["read", "size", "offset", "returned", "messages", "verdict"]);
+    t.set_header(vec![
+        "read", "size", "offset", "returned", "messages", "verdict",
+    ]);
     for (i, read) in r.reads.iter().take(MAX_READ_ROWS).enumerate() {
         let msgs: Vec<String> = read.messages.iter().map(u64::to_string).collect();
         t.add_row(vec![
@@ -409,7 +431,13 @@ fn reads_table(r: &ReaderResult) -> Table {
 pub fn stalls_text(streams: &[StreamResult]) -> String {
     let mut t = table();
     t.set_header(vec![
-        "stream", "dir", "held segment", "after", "released by ACK", "ACK delay", "stalled",
+        "stream",
+        "dir",
+        "held segment",
+        "after",
+        "released by ACK",
+        "ACK delay",
+        "stalled",
     ]);
     let mut any = false;
     for s in streams {
@@ -429,7 +457,10 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
     if !any {
         return String::new();
     }
-    format!("Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n", nagle::ADVICE)
+    format!(
+        "Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n",
+        nagle::ADVICE
+    )
 }
 
 /// What `--fail-on` looks for.

@@ -45,7 +45,7 @@ impl RecvSizes {
             .split(',')
             .map(|p| crate::cli::parse_size(p.trim()))
             .collect::<Result<_, _>>()?;
-        if sizes.iter().any(|&n| n == 0) {
+        if sizes.contains(&0) {
             return Err(format!("{s:?}: a recv() size must be at least 1"));
         }
         match sizes.as_slice() {
@@ -299,7 +299,12 @@ mod tests {
         let verdicts: Vec<Verdict> = r.lagging.reads.iter().map(|r| r.verdict).collect();
         assert_eq!(
             verdicts,
-            vec![Verdict::Exact, Verdict::Exact, Verdict::Glued, Verdict::Empty]
+            vec![
+                Verdict::Exact,
+                Verdict::Exact,
+                Verdict::Glued,
+                Verdict::Empty
+            ]
         );
         assert_eq!(r.lagging.reads[2].messages, vec![2, 3]);
     }

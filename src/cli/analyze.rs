@@ -107,7 +107,11 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 };
                 writeln!(out, "\n{what}:\n{}", report::message_table(&c.messages))?;
                 if c.messages_dropped > 0 {
-                    writeln!(out, "({} more not kept: --max-messages)", c.messages_dropped)?;
+                    writeln!(
+                        out,
+                        "({} more not kept: --max-messages)",
+                        c.messages_dropped
+                    )?;
                 }
             }
             for s in &c.streams {
