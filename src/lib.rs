@@ -16,7 +16,9 @@ pub mod cli;
 pub mod decode;
 pub mod dissect;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pipeline;
-pub mod report;
 pub mod reassembly;
+pub mod report;
 pub mod seq;
