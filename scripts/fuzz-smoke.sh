@@ -35,7 +35,7 @@ for t in $targets; do
     status=0
     cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +DONE|average_exec_per_sec|^SUMMARY|panicked at' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|average_exec_per_sec|^SUMMARY|panicked at' "$log" || true
     if [ "$status" != 0 ]; then
         echo "fuzz-smoke: $t failed (exit $status); the input is in fuzz/artifacts/$t/"
         tail -n 30 "$log"
