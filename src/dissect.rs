@@ -326,7 +326,9 @@ fn from_sliced<'a>(
                     src_port: udp.source_port(),
                     dst_port: udp.destination_port(),
                     payload: udp.payload(),
-                    missing: (stated.saturating_sub(got)).max(ip_missing) as u32,
+                    // As for IP: a length beyond the record is a short
+                    // datagram unless the snapshot length cut the record.
+                    missing: stated.saturating_sub(got).min(uncaptured).max(ip_missing) as u32,
                 }),
             })
         }
@@ -451,6 +453,30 @@ mod tests {
             panic!("not tcp")
         };
         assert_eq!((t.payload, t.missing), (&b"hello"[..], 0));
+    }
+
+    #[test]
+    fn udp_length_beyond_a_whole_record_is_no_loss() {
+        // Found by the packet fuzz target: a UDP length field larger than
+        // the datagram counted as bytes the snapshot length cut, although
+        // the record was captured whole.
+        let builder = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(53, 53);
+        let mut pkt = Vec::new();
+        builder.write(&mut pkt, b"hello").unwrap();
+        // UDP length (offset 14 + 20 + 4) and IP total length (14 + 2).
+        pkt[38..40].copy_from_slice(&4000u16.to_be_bytes());
+        let whole = pkt.len() as u32;
+        for (orig_len, want) in [(whole, 0), (whole + 3, 3)] {
+            let Dissected::Packet(p) = dissect(LinkType::ETHERNET, &pkt, orig_len) else {
+                panic!("not a packet")
+            };
+            let Transport::Udp(d) = p.transport else {
+                panic!("not udp")
+            };
+            assert_eq!((d.payload, d.missing), (&b"hello"[..], want));
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod decode;
 pub mod dissect;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pipeline;
 pub mod reassembly;
 pub mod render;

@@ -2,61 +2,19 @@
 //! segment lists: reordering, duplicates, overlaps with conflicting bytes,
 //! sequence-number wraparound and holes.
 //!
-//! The model places every byte of every segment at its position, first seen
+//! The model ([`FirstSeen`], shared with the reassembly fuzz target) places
+//! every byte of every segment at its position, first seen
 //! wins, and reads the result back in order: the bytes are the set
 //! positions, the gaps the unset runs that later bytes follow.
 
 use framescope::capture::Timestamp;
 use framescope::dissect::TcpFlags;
+use framescope::fuzzing::{FirstSeen, ModelSegment as Seg};
 use framescope::reassembly::{Assembler, Budget, Event, Limits, SegmentIn};
 use proptest::prelude::*;
 
-#[derive(Clone, Debug)]
-struct Seg {
-    start: u64,
-    data: Vec<u8>,
-}
-
 fn model(segs: &[Seg]) -> (Vec<u8>, Vec<(u64, u64)>) {
-    let Some(base) = segs.first().map(|s| s.start) else {
-        return (Vec::new(), Vec::new());
-    };
-    let end = segs
-        .iter()
-        .map(|s| s.start + s.data.len() as u64)
-        .max()
-        .unwrap_or(base);
-    let mut map: Vec<Option<u8>> = vec![None; (end - base) as usize];
-    for s in segs {
-        for (i, &b) in s.data.iter().enumerate() {
-            let pos = s.start + i as u64;
-            if pos < base {
-                continue;
-            }
-            let slot = &mut map[(pos - base) as usize];
-            if slot.is_none() {
-                *slot = Some(b);
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    let mut gaps = Vec::new();
-    let mut hole: Option<(u64, u64)> = None;
-    for (i, b) in map.iter().enumerate() {
-        match b {
-            Some(b) => {
-                if let Some(h) = hole.take() {
-                    gaps.push(h);
-                }
-                bytes.push(*b);
-            }
-            None => {
-                let h = hole.get_or_insert((i as u64, 0));
-                h.1 += 1;
-            }
-        }
-    }
-    (bytes, gaps)
+    FirstSeen::new(segs).bytes_and_gaps()
 }
 
 fn run(isn: u32, segs: &[Seg]) -> (Vec<u8>, Vec<(u64, u64)>) {

@@ -25,7 +25,7 @@
 //!
 //! # Errors
 //!
-//! * at the length field's offset: a negative length
+//! * at the length field's offset: a negative or zero length
 //!   ([`DecodeErrorKind::BadLength`]), a header longer than
 //!   [`JsonHeaderConfig::max_header`] (`TooLong`, with `len` the declared
 //!   header size and `max` the header limit) or a frame whose header alone
@@ -179,6 +179,17 @@ impl JsonHeaderDecoder {
                 },
             ));
         }
+        if acc == 0 {
+            // No byte of the stream holds the missing header: the length
+            // field is what is wrong.
+            return Err(DecodeError::new(
+                at,
+                DecodeErrorKind::BadLength {
+                    value: 0,
+                    why: "empty JSON header",
+                },
+            ));
+        }
         if acc > self.config.max_header {
             return Err(DecodeError::new(
                 at,
@@ -278,13 +289,9 @@ impl JsonHeaderDecoder {
                     return Ok((1, None));
                 }
                 self.header.clear();
-                match self.header_len(acc)? {
-                    0 => Ok((1, self.header_done()?)),
-                    need => {
-                        self.state = State::Header { need };
-                        Ok((1, None))
-                    }
-                }
+                let need = self.header_len(acc)?;
+                self.state = State::Header { need };
+                Ok((1, None))
             }
             State::Header { need } => {
                 let take = need.min(rest.len() as u64);
@@ -417,7 +424,6 @@ mod tests {
     #[test]
     fn bad_headers_are_reported_at_the_header() {
         for header in [
-            "",
             "[1]",
             "{}",
             r#"{"total_size":-1}"#,
@@ -434,6 +440,21 @@ mod tests {
                 "{header}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_header_is_a_bad_length_at_the_length_field() {
+        // Found by the decoder fuzz target: reported at offset 4, past the
+        // only bytes the stream holds.
+        let input = frame("", b"");
+        let error = JsonHeaderDecoder::new(JsonHeaderConfig::default())
+            .decode(&input)
+            .unwrap_err();
+        assert_eq!(error.offset, 0);
+        assert!(
+            matches!(error.kind, DecodeErrorKind::BadLength { value: 0, .. }),
+            "{error}"
+        );
     }
 
     #[test]

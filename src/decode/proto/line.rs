@@ -38,6 +38,11 @@ pub(crate) enum Fed {
 }
 
 impl Line {
+    /// Bytes of the line fed so far.
+    pub(crate) fn fed(&self) -> u64 {
+        self.len
+    }
+
     /// Starts a new line.
     pub(crate) fn clear(&mut self) {
         self.kept.clear();

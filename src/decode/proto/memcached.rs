@@ -226,7 +226,11 @@ impl Memcached {
                     self.next_line()?;
                 }
                 State::Line => {
-                    let limit = self.max.saturating_sub(self.len);
+                    // The line's own bytes already fed are in both `self.len`
+                    // and the line: the limit counts from the line's start.
+                    let limit = self
+                        .max
+                        .saturating_sub(self.len.saturating_sub(self.line.fed()));
                     match self.line.feed(rest, KEEP, limit) {
                         Fed::More => {
                             self.consume(rest.len());

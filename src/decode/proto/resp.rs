@@ -396,7 +396,11 @@ impl Resp {
                     let (keep, limit) = if is_counted(kind) {
                         (NUMBER_LINE as usize, NUMBER_LINE)
                     } else {
-                        (0, self.max.saturating_sub(self.len))
+                        (
+                            0,
+                            self.max
+                                .saturating_sub(self.len.saturating_sub(self.line.fed())),
+                        )
                     };
                     match self.line.feed(rest, keep, limit) {
                         Fed::More => {

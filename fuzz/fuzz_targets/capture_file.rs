@@ -1,0 +1,5 @@
+//! Thin libFuzzer entry: the body and its invariants live in
+//! `framescope::fuzzing::capture_file`, where `cargo test` replays the corpora.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| framescope::fuzzing::capture_file(data));

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds every cargo-fuzz target and runs each for ${FUZZ_SECONDS:-20}
+# seconds, one after the other, starting from the committed seeds.
+#
+# Needs a nightly toolchain and cargo-fuzz; installs cargo-fuzz when it is
+# missing and cargo can. Without nightly it prints a note and exits 0, so
+# it is safe in any CI job. Exits 1 if a target finds a crash (the input is
+# left in fuzz/artifacts/TARGET/).
+set -eu
+cd "$(dirname "$0")/../fuzz"
+
+seconds=${FUZZ_SECONDS:-20}
+targets=${FUZZ_TARGETS:-"decoder reassembly packet capture_file frame_spec"}
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: no nightly toolchain (rustup toolchain install nightly); skipped"
+    exit 0
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: installing cargo-fuzz"
+    if ! cargo install --locked cargo-fuzz >/dev/null 2>&1; then
+        echo "fuzz-smoke: cargo-fuzz could not be installed; skipped"
+        exit 0
+    fi
+fi
+
+cargo +nightly fuzz build -O
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for t in $targets; do
+    mkdir -p "corpus/$t"
+    dict=()
+    [ -f "dict/$t.dict" ] && dict=("-dict=dict/$t.dict")
+    echo "== $t (${seconds}s)"
+    status=0
+    cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
+        -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
+    grep -E '^#[0-9]+[[:space:]]+DONE|average_exec_per_sec|^SUMMARY|panicked at' "$log" || true
+    if [ "$status" != 0 ]; then
+        echo "fuzz-smoke: $t failed (exit $status); the input is in fuzz/artifacts/$t/"
+        tail -n 30 "$log"
+        exit 1
+    fi
+done
