@@ -16,6 +16,7 @@ pub mod cli;
 pub mod decode;
 pub mod dissect;
 pub mod flow;
+pub mod lab;
 pub mod live;
 pub mod pipeline;
 pub mod report;

@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
-use crate::analysis::{Analyzer, Options};
+use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::decode::spec::FrameSpec;
-use crate::flow::{Dir, Tracker};
-use crate::pipeline;
+use crate::flow::{Dir, Tracker, TrackerStats};
+use crate::live::LiveStats;
+use crate::pipeline::{self, CaptureSummary};
 use crate::report::{self, Collector, JsonLines, SCHEMA};
 
 impl AnalysisArgs {
@@ -66,28 +67,75 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let read_something = super::warn_summary(&path, &summary);
     let (analyzer, totals) = tracker.finish();
-    let mut c = analyzer.into_report();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let finished = Finished {
+        source: &path,
+        framing: &framing,
+        summary: &summary,
+        totals: &totals,
+        live: None,
+    };
+    let all = print_report(
+        &mut out,
+        args.format,
+        args.messages,
+        &finished,
+        analyzer.into_report(),
+    )?;
+    out.flush()?;
+    if !read_something {
+        return Ok(2);
+    }
+    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+}
+
+/// What a finished run read, for the report's header.
+pub(super) struct Finished<'a> {
+    /// The file, or `live:IFACE`.
+    pub source: &'a str,
+    /// The framing, as given.
+    pub framing: &'a str,
+    /// What the capture held.
+    pub summary: &'a CaptureSummary,
+    /// The flow table's totals.
+    pub totals: &'a TrackerStats,
+    /// libpcap's counters, for a live capture.
+    pub live: Option<&'a LiveStats>,
+}
+
+/// Prints the table or JSON report of a finished [`Collector`] and returns
+/// the totals over every stream. `Jsonl` prints the table: its records were
+/// streamed already.
+pub(super) fn print_report(
+    out: &mut impl Write,
+    format: AnalyzeFormat,
+    all_messages: bool,
+    f: &Finished<'_>,
+    mut c: Collector,
+) -> Result<DirSummary> {
     c.sort();
     let all = c.totals();
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.format {
+    match format {
         AnalyzeFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "schema": SCHEMA,
-                "file": path,
-                "framing": framing,
-                "capture": summary,
-                "totals": totals,
+                "file": f.source,
+                "framing": f.framing,
+                "capture": f.summary,
+                "totals": f.totals,
                 "summary": all,
                 "streams": c.streams,
                 "messages": c.messages,
                 "messages_dropped": c.messages_dropped,
             });
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            if let (Some(live), Some(obj)) = (f.live, doc.as_object_mut()) {
+                obj.insert("live".into(), serde_json::to_value(live)?);
+            }
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {
-            writeln!(out, "framing: {framing}")?;
+            writeln!(out, "framing: {}", f.framing)?;
             writeln!(out, "{}", report::summary_table(&c.streams))?;
             writeln!(
                 out,
@@ -100,7 +148,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 all.gap_messages
             )?;
             if !c.messages.is_empty() {
-                let what = if args.messages {
+                let what = if all_messages {
                     "Messages"
                 } else {
                     "Flagged messages (first 10 per direction; --messages lists all)"
@@ -126,9 +174,5 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             }
         }
     }
-    out.flush()?;
-    if !read_something {
-        return Ok(2);
-    }
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(all)
 }

@@ -7,6 +7,8 @@
 
 mod analyze;
 mod args;
+mod capture;
+mod lab;
 mod flows;
 mod follow;
 
@@ -24,6 +26,8 @@ pub fn main() -> ExitCode {
         Command::Flows(a) => flows::run(a),
         Command::Follow(a) => follow::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Capture(a) => capture::run(a),
+        Command::Lab(a) => lab::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
