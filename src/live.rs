@@ -24,8 +24,14 @@ use crate::pipeline::{self, CaptureSummary};
 pub const DEFAULT_BUFFER: i32 = 32 << 20;
 /// Snapshot length: whole packets, loopback's 64 KiB segments included.
 pub const SNAPLEN: i32 = 262_144;
-/// How long one read waits before stop conditions are checked again.
+/// The read timeout given to libpcap. On Linux a blocking read may ignore
+/// it (TPACKET_V3 waits for a packet), so the handle is non-blocking and
+/// the loop sleeps [`IDLE_SLEEP`] when nothing is waiting.
 pub const READ_TIMEOUT_MS: i32 = 100;
+/// The pause when no packet is waiting: stop conditions are checked this
+/// often. Timestamps come from the kernel, so the pause does not skew them,
+/// and the kernel buffer holds what arrives meanwhile.
+pub const IDLE_SLEEP: Duration = Duration::from_millis(5);
 
 /// What to capture and when to stop.
 #[derive(Clone, Debug)]
@@ -214,6 +220,7 @@ impl LiveCapture {
             .snaplen(SNAPLEN)
             .timeout(READ_TIMEOUT_MS)
             .open()
+            .and_then(pcap::Capture::setnonblock)
             .map_err(|e| classify(iface, e))?;
         if let Some(expr) = &config.filter {
             cap.filter(expr, true).map_err(|e| LiveError::Filter {
@@ -261,7 +268,10 @@ impl LiveCapture {
             }
             let packet = match self.cap.next_packet() {
                 Ok(p) => p,
-                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::TimeoutExpired) => {
+                    std::thread::sleep(IDLE_SLEEP);
+                    continue;
+                }
                 Err(e) => return Err(classify(&self.config.interface, e)),
             };
             summary.stats.captured += 1;
