@@ -168,8 +168,11 @@ fn lagging_client(mut c: TcpStream) -> Steps {
         c.write_all(w.as_bytes()).map_err(at("client", "write"))?;
         thread::sleep(Duration::from_millis(20));
     }
-    c.shutdown(Shutdown::Write).map_err(at("client", "shutdown"))?;
-    Ok(vec![format!("client: wrote {WORDS:?}, 20 ms apart, TCP_NODELAY")])
+    c.shutdown(Shutdown::Write)
+        .map_err(at("client", "shutdown"))?;
+    Ok(vec![format!(
+        "client: wrote {WORDS:?}, 20 ms apart, TCP_NODELAY"
+    )])
 }
 
 fn lagging_server(mut c: TcpStream) -> Steps {
@@ -210,7 +213,8 @@ fn long_reply_server(mut c: TcpStream) -> Steps {
     let got = c.read(&mut buf).map_err(at("server", "recv"))?;
     let reply: Vec<u8> = (0..LONG_REPLY).map(|i| b'a' + (i % 26) as u8).collect();
     c.write_all(&reply).map_err(at("server", "write"))?;
-    c.shutdown(Shutdown::Write).map_err(at("server", "shutdown"))?;
+    c.shutdown(Shutdown::Write)
+        .map_err(at("server", "shutdown"))?;
     Ok(vec![format!(
         "server: read the {got}-byte request, wrote {LONG_REPLY} bytes in one write"
     )])
@@ -228,7 +232,10 @@ fn read_framed(c: &mut TcpStream) -> io::Result<Vec<u8>> {
     c.read_exact(&mut head)?;
     let len = u32::from_be_bytes(head) as usize;
     if len > 1 << 20 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame over 1 MiB"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame over 1 MiB",
+        ));
     }
     let mut body = vec![0u8; len];
     c.read_exact(&mut body)?;
@@ -242,7 +249,8 @@ fn prefix_client(mut c: TcpStream) -> Steps {
             .map_err(at("client", "write"))?;
         thread::sleep(Duration::from_millis(20));
     }
-    c.shutdown(Shutdown::Write).map_err(at("client", "shutdown"))?;
+    c.shutdown(Shutdown::Write)
+        .map_err(at("client", "shutdown"))?;
     Ok(vec![format!(
         "client: wrote {WORDS:?}, each after its length, 20 ms apart"
     )])
@@ -296,7 +304,8 @@ fn rounds_client(mut c: TcpStream, nodelay: bool) -> Steps {
         read_framed(&mut c).map_err(at("client", "read reply"))?;
         times.push(format!("{:.1}", started.elapsed().as_secs_f64() * 1e3));
     }
-    c.shutdown(Shutdown::Write).map_err(at("client", "shutdown"))?;
+    c.shutdown(Shutdown::Write)
+        .map_err(at("client", "shutdown"))?;
     lines.push(format!(
         "client: {ROUNDS} rounds of write(header), write(body), read(reply): round trips {} ms",
         times.join(", ")

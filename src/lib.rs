@@ -19,6 +19,6 @@ pub mod flow;
 pub mod lab;
 pub mod live;
 pub mod pipeline;
-pub mod report;
 pub mod reassembly;
+pub mod report;
 pub mod seq;

@@ -68,7 +68,11 @@ pub fn port_filter(port: u16) -> String {
 
 /// The loopback interface's usual name on this platform.
 pub fn default_interface() -> &'static str {
-    if cfg!(any(target_os = "macos", target_os = "freebsd", target_os = "openbsd")) {
+    if cfg!(any(
+        target_os = "macos",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    )) {
         "lo0"
     } else {
         "lo"
@@ -262,7 +266,10 @@ impl LiveCapture {
         loop {
             if stop.load(Ordering::Relaxed)
                 || self.config.duration.is_some_and(|d| started.elapsed() >= d)
-                || self.config.count.is_some_and(|n| summary.stats.captured >= n)
+                || self
+                    .config
+                    .count
+                    .is_some_and(|n| summary.stats.captured >= n)
             {
                 break;
             }
@@ -342,8 +349,13 @@ mod tests {
 
     #[test]
     fn permission_errors_name_the_fix() {
-        let e = classify("lo", pcap::Error::PcapError("socket: Operation not permitted".into()));
+        let e = classify(
+            "lo",
+            pcap::Error::PcapError("socket: Operation not permitted".into()),
+        );
         assert!(matches!(e, LiveError::Permission { .. }));
-        assert!(e.to_string().contains("setcap cap_net_raw,cap_net_admin=eip"));
+        assert!(e
+            .to_string()
+            .contains("setcap cap_net_raw,cap_net_admin=eip"));
     }
 }

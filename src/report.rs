@@ -74,8 +74,7 @@ impl Collector {
 
     /// Sorts streams by protocol and number, messages likewise.
     pub fn sort(&mut self) {
-        self.streams
-            .sort_by_key(|s| (s.info.proto, s.info.number));
+        self.streams.sort_by_key(|s| (s.info.proto, s.info.number));
         self.messages
             .sort_by_key(|m| (m.proto, m.stream, m.dir.index(), m.message.index));
     }
@@ -230,8 +229,20 @@ fn right(v: impl ToString) -> Cell {
 pub fn summary_table(streams: &[StreamResult]) -> Table {
     let mut t = table();
     t.set_header(vec![
-        "stream", "dir", "from", "to", "messages", "split", "coalesced segs", "truncated",
-        "malformed", "gap msgs", "segments", "bytes", "stalls", "notes",
+        "stream",
+        "dir",
+        "from",
+        "to",
+        "messages",
+        "split",
+        "coalesced segs",
+        "truncated",
+        "malformed",
+        "gap msgs",
+        "segments",
+        "bytes",
+        "stalls",
+        "notes",
     ]);
     for s in streams {
         for dir in Dir::BOTH {
@@ -293,13 +304,19 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
         n.push(format!("{} conflicting bytes", h.conflict_bytes));
     }
     if d.multi_message_datagrams > 0 {
-        n.push(format!("{} datagrams hold several messages", d.multi_message_datagrams));
+        n.push(format!(
+            "{} datagrams hold several messages",
+            d.multi_message_datagrams
+        ));
     }
     if d.partial_datagrams > 0 {
         n.push(format!("{} datagrams end mid-message", d.partial_datagrams));
     }
     if d.oversized_datagrams > 0 {
-        n.push(format!("{} datagrams larger than recvfrom()", d.oversized_datagrams));
+        n.push(format!(
+            "{} datagrams larger than recvfrom()",
+            d.oversized_datagrams
+        ));
     }
     n.join("; ")
 }
@@ -384,7 +401,9 @@ const MAX_READ_ROWS: usize = 50;
 
 fn reads_table(r: &ReaderResult) -> Table {
     let mut t = table();
-    t.set_header(vec!["read", "size", "offset", "returned", "messages", "verdict"]);
+    t.set_header(vec![
+        "read", "size", "offset", "returned", "messages", "verdict",
+    ]);
     for (i, read) in r.reads.iter().take(MAX_READ_ROWS).enumerate() {
         let msgs: Vec<String> = read.messages.iter().map(u64::to_string).collect();
         t.add_row(vec![
@@ -409,7 +428,13 @@ fn reads_table(r: &ReaderResult) -> Table {
 pub fn stalls_text(streams: &[StreamResult]) -> String {
     let mut t = table();
     t.set_header(vec![
-        "stream", "dir", "held segment", "after", "released by ACK", "ACK delay", "stalled",
+        "stream",
+        "dir",
+        "held segment",
+        "after",
+        "released by ACK",
+        "ACK delay",
+        "stalled",
     ]);
     let mut any = false;
     for s in streams {
@@ -429,7 +454,10 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
     if !any {
         return String::new();
     }
-    format!("Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n", nagle::ADVICE)
+    format!(
+        "Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n",
+        nagle::ADVICE
+    )
 }
 
 /// What `--fail-on` looks for.

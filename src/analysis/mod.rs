@@ -447,7 +447,11 @@ impl DirState {
     /// A UDP datagram: decoded on its own, with a fresh decoder.
     fn datagram<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, opts: &Options, dg: &Datagram<'_>) {
         let [client, server] = opts.framing.decoders();
-        self.decoder = if ctx.dir == Dir::Client { client } else { server };
+        self.decoder = if ctx.dir == Dir::Client {
+            client
+        } else {
+            server
+        };
         self.lost = false;
         self.cur.active = false;
         let before = self.summary.messages;
@@ -536,7 +540,13 @@ impl DirState {
             label: label.map(|l| l.as_str().to_string()),
             missing,
             error,
-            filter: wireshark_filter(ctx.info, &cur.records, cur.segments, cur.first_record, cur.last_record),
+            filter: wireshark_filter(
+                ctx.info,
+                &cur.records,
+                cur.segments,
+                cur.first_record,
+                cur.last_record,
+            ),
         };
         self.index += 1;
         ctx.report.message(ctx.info, ctx.dir, &message);

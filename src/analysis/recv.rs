@@ -299,7 +299,12 @@ mod tests {
         let verdicts: Vec<Verdict> = r.lagging.reads.iter().map(|r| r.verdict).collect();
         assert_eq!(
             verdicts,
-            vec![Verdict::Exact, Verdict::Exact, Verdict::Glued, Verdict::Empty]
+            vec![
+                Verdict::Exact,
+                Verdict::Exact,
+                Verdict::Glued,
+                Verdict::Empty
+            ]
         );
         assert_eq!(r.lagging.reads[2].messages, vec![2, 3]);
     }

@@ -155,7 +155,11 @@ pub(super) fn print_report(
                 };
                 writeln!(out, "\n{what}:\n{}", report::message_table(&c.messages))?;
                 if c.messages_dropped > 0 {
-                    writeln!(out, "({} more not kept: --max-messages)", c.messages_dropped)?;
+                    writeln!(
+                        out,
+                        "({} more not kept: --max-messages)",
+                        c.messages_dropped
+                    )?;
                 }
             }
             for s in &c.streams {

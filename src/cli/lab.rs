@@ -91,7 +91,10 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
         "(captured on {} port {port}; analysed as: --frame {}{})\n",
         config.interface,
         scenario.frame,
-        scenario.recv.map(|r| format!(" --recv {r}")).unwrap_or_default()
+        scenario
+            .recv
+            .map(|r| format!(" --recv {r}"))
+            .unwrap_or_default()
     )?;
     writeln!(out, "What the program's own sockets saw:")?;
     for line in &observed {

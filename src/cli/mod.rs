@@ -8,9 +8,9 @@
 mod analyze;
 mod args;
 mod capture;
-mod lab;
 mod flows;
 mod follow;
+mod lab;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
