@@ -33,6 +33,9 @@ pub struct MessageRow {
     pub message: Message,
 }
 
+/// Called with each flagged message as it completes.
+pub type FlaggedCallback = Box<dyn FnMut(&MessageRow) + Send>;
+
 /// Keeps results for the table and JSON outputs: every stream's summary
 /// (small), and messages up to a bound.
 pub struct Collector {
@@ -48,7 +51,7 @@ pub struct Collector {
     flagged_per_dir: usize,
     flagged_seen: std::collections::HashMap<(Proto, u64, Dir), usize>,
     /// Callback for live output of each flagged message.
-    on_flagged: Option<Box<dyn FnMut(&MessageRow) + Send>>,
+    on_flagged: Option<FlaggedCallback>,
 }
 
 impl Collector {
@@ -197,7 +200,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Report for JsonLines<W> {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        if !self.all_messages && !(message.status.is_flagged() || message.coalesced) {
+        if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
             return;
         }
         let row = MessageRow {

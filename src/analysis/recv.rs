@@ -45,7 +45,7 @@ impl RecvSizes {
             .split(',')
             .map(|p| crate::cli::parse_size(p.trim()))
             .collect::<Result<_, _>>()?;
-        if sizes.iter().any(|&n| n == 0) {
+        if sizes.contains(&0) {
             return Err(format!("{s:?}: a recv() size must be at least 1"));
         }
         match sizes.as_slice() {
