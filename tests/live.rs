@@ -31,7 +31,13 @@ fn may_capture(test: &str) -> bool {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{test}: CI=true but live capture is not permitted: {e}");
             }
-            eprintln!("SKIPPED {test}: live capture is not permitted here ({e})");
+            // Written to the real stderr, past the harness's capture of
+            // `eprintln!`, so that a skip is seen even when the test passes.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: live capture is not permitted here ({e}); \
+                 run as root, or set CI=true to make this a failure"
+            );
             false
         }
         Err(e) => panic!("{test}: cannot open lo: {e}"),
