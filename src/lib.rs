@@ -18,6 +18,8 @@ pub mod dissect;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod lab;
+pub mod live;
 pub mod pipeline;
 pub mod reassembly;
 pub mod render;

@@ -10,9 +10,10 @@ mod pictures;
 
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
-use crate::analysis::{Analyzer, Options};
+use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, Shard, Tracker, TrackerStats};
+use crate::live::LiveStats;
 use crate::pipeline::{self, CaptureSummary, Progress};
 use crate::render::Timeline;
 use crate::report::{self, Collector, JsonLines, SCHEMA};
@@ -54,6 +55,8 @@ struct Document<'a> {
     streams: &'a [crate::analysis::StreamResult],
     messages: &'a [report::MessageRow],
     messages_dropped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<&'a LiveStats>,
 }
 
 /// The sharding a worker of `jobs` uses within the user's `--shard`.
@@ -106,7 +109,7 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                     let analyzer =
                         Analyzer::new(opts.clone(), (collector, pictures::timeline(args)));
                     let mut tracker = Tracker::new(analyzer, args.input.limits())
-                        .with_shard(worker_shard(args.input.shard, worker, jobs));
+                        .with_shard(worker_shard(args.input.limits.shard, worker, jobs));
                     let mut observe = |p: Progress| {
                         if let Some(b) = &bar {
                             b.set_position(p.bytes);
@@ -174,7 +177,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
         let mut tracker = Tracker::new(analyzer, args.input.limits())
-            .with_shard(args.input.shard.unwrap_or_default());
+            .with_shard(args.input.limits.shard.unwrap_or_default());
         let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
         let read_something = super::warn_summary(&path, &summary);
         let (analyzer, totals) = tracker.finish();
@@ -190,27 +193,70 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let framing = opts.framing.to_string();
     let (mut c, timeline, summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let finished = Finished {
+        source: &path,
+        framing: &framing,
+        summary: &summary,
+        totals: &totals,
+        live: None,
+    };
+    let all = print_report(&mut out, args.format, args.messages, &finished, &mut c)?;
+    if let Some(t) = timeline {
+        pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
+    }
+    out.flush()?;
+    if !read_something {
+        return Ok(2);
+    }
+    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+}
+
+/// What a finished run read, for the report's header.
+pub(super) struct Finished<'a> {
+    /// The file, or `live:IFACE`.
+    pub source: &'a str,
+    /// The framing, as given.
+    pub framing: &'a str,
+    /// What the capture held.
+    pub summary: &'a CaptureSummary,
+    /// The flow table's totals.
+    pub totals: &'a TrackerStats,
+    /// libpcap's counters, for a live capture.
+    pub live: Option<&'a LiveStats>,
+}
+
+/// Prints the table or JSON report of a finished [`Collector`] (sorting it)
+/// and returns the totals over every stream. `Jsonl` prints the table: its
+/// records were streamed already.
+pub(super) fn print_report(
+    out: &mut impl Write,
+    format: AnalyzeFormat,
+    all_messages: bool,
+    f: &Finished<'_>,
+    c: &mut Collector,
+) -> Result<DirSummary> {
     c.sort();
     let all = c.totals();
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.format {
+    match format {
         AnalyzeFormat::Json => {
             let doc = Document {
                 schema: SCHEMA,
-                file: &path,
-                framing: &framing,
-                capture: &summary,
-                totals: &totals,
+                file: f.source,
+                framing: f.framing,
+                capture: f.summary,
+                totals: f.totals,
                 summary: &all,
                 streams: &c.streams,
                 messages: &c.messages,
                 messages_dropped: c.messages_dropped,
+                live: f.live,
             };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {
-            writeln!(out, "framing: {framing}")?;
+            writeln!(out, "framing: {}", f.framing)?;
             writeln!(out, "{}", report::summary_table(&c.streams))?;
             writeln!(
                 out,
@@ -226,7 +272,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
                 // Without --messages the table shows a sample of the flagged
                 // messages; the JSON output keeps the first 10 of each
                 // direction.
-                let (what, shown) = if args.messages {
+                let (what, shown) = if all_messages {
                     ("Messages", c.messages.len())
                 } else {
                     (
@@ -273,12 +319,5 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             }
         }
     }
-    if let Some(t) = timeline {
-        pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
-    }
-    out.flush()?;
-    if !read_something {
-        return Ok(2);
-    }
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(all)
 }

@@ -32,6 +32,11 @@ pub enum Command {
     /// Send frame-aware mutations of a captured session to a live server and
     /// save a reproducer for every crash, hang or wrong answer.
     FuzzServer(FuzzServerArgs),
+    /// Capture live from an interface (default: the loopback), print each
+    /// flagged message as it completes, then the `analyze` report.
+    Capture(CaptureArgs),
+    /// Built-in demonstrations on 127.0.0.1, captured and diagnosed live.
+    Lab(LabArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -42,6 +47,13 @@ pub struct InputArgs {
     /// A BPF filter (tcpdump syntax), compiled by libpcap.
     #[arg(short = 'f', long, value_name = "BPF")]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// How much memory following the streams may take.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
     /// Streams open at once; the least recently active is finalized early past it.
     #[arg(long, default_value_t = 262_144, value_name = "N")]
     pub max_streams: usize,
@@ -62,6 +74,13 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    /// The flow-table bounds these flags ask for.
+    pub fn limits(&self) -> FlowLimits {
+        self.limits.limits()
+    }
+}
+
+impl LimitArgs {
     /// The flow-table bounds these flags ask for.
     pub fn limits(&self) -> FlowLimits {
         FlowLimits {
@@ -159,6 +178,60 @@ pub struct AnalyzeArgs {
     /// Write a self-contained HTML page with a timeline per stream to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+}
+
+/// `framescope capture`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct CaptureArgs {
+    /// The interface to capture on.
+    #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
+    pub interface: String,
+    /// A BPF filter (tcpdump syntax), compiled into the kernel.
+    #[arg(short = 'f', long, value_name = "BPF", conflicts_with = "port")]
+    pub filter: Option<String>,
+    /// Shorthand for `--filter 'tcp port P or udp port P'`.
+    #[arg(short, long, value_name = "P")]
+    pub port: Option<u16>,
+    /// Also write every captured packet to this pcap file.
+    #[arg(short, long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Stop after this many seconds (default: at Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
+}
+
+/// `framescope lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The scenario to run (see --list).
+    #[arg(required_unless_present = "list")]
+    pub scenario: Option<String>,
+    /// List the scenarios.
+    #[arg(long)]
+    pub list: bool,
+    /// The loopback interface to capture on.
+    #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
+    pub interface: String,
+    /// Also write the captured packets to this pcap file.
+    #[arg(short, long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
 }
 
 /// Which directions `follow` prints.

@@ -7,8 +7,10 @@
 
 mod analyze;
 mod args;
+mod capture;
 mod flows;
 mod follow;
+mod lab;
 mod replay;
 
 use std::io::{self, Write};
@@ -27,6 +29,8 @@ pub fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Replay(a) => replay::run(a),
         Command::FuzzServer(a) => replay::fuzz(a),
+        Command::Capture(a) => capture::run(a),
+        Command::Lab(a) => lab::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,163 @@
+//! `framescope capture`: live capture with live analysis. Each flagged
+//! message is printed as one line as soon as it completes; at the end, the
+//! same report as `analyze`, plus libpcap's drop counters.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::analyze::{print_report, Finished};
+use super::args::{AnalyzeFormat, CaptureArgs};
+use crate::analysis::Analyzer;
+use crate::flow::Tracker;
+use crate::live::{self, LiveCapture, LiveConfig, LiveStats};
+use crate::report::{self, Collector, JsonLines, MessageRow, SCHEMA};
+
+/// One compact line for a flagged message.
+pub(super) fn flagged_line(r: &MessageRow) -> String {
+    let m = &r.message;
+    let mut status = m.status.name().to_string();
+    if m.coalesced {
+        status.push_str(",coalesced");
+    }
+    let records = if m.first_record == m.last_record {
+        m.first_record.to_string()
+    } else {
+        format!("{}-{}", m.first_record, m.last_record)
+    };
+    let mut line = format!(
+        "stream {} {} #{} {} len={} records={}",
+        r.stream,
+        r.dir.name(),
+        m.index,
+        status,
+        m.len,
+        records
+    );
+    if let Some(label) = &m.label {
+        line.push(' ');
+        line.push_str(label.as_str());
+    }
+    line
+}
+
+/// Prints libpcap's counters and, when anything was lost, the warning.
+pub(super) fn warn_live(stats: &LiveStats) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "framescope: {} packets captured; libpcap: {} received, {} dropped, {} dropped by the interface",
+        stats.captured, stats.received, stats.dropped, stats.if_dropped
+    );
+    if let Some(w) = stats.warning() {
+        let _ = writeln!(err, "framescope: {w}");
+    }
+}
+
+impl CaptureArgs {
+    fn config(&self) -> Result<LiveConfig> {
+        let duration = match self.duration {
+            Some(s) if !(s.is_finite() && s > 0.0) => {
+                bail!("--duration {s}: give a positive number of seconds")
+            }
+            Some(s) => Some(Duration::from_secs_f64(s.min(1e9))),
+            None => None,
+        };
+        Ok(LiveConfig {
+            interface: self.interface.clone(),
+            filter: self
+                .filter
+                .clone()
+                .or_else(|| self.port.map(live::port_filter)),
+            write: self.write.clone(),
+            duration,
+            count: self.count,
+        })
+    }
+}
+
+pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
+    let opts = args.analysis.options()?;
+    let config = args.config()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C / SIGTERM handler")?;
+    }
+    let cap = LiveCapture::open(&config)?;
+    let source = format!("live:{}", config.interface);
+    eprintln!(
+        "framescope: capturing on {} ({}){}; Ctrl-C to stop",
+        config.interface,
+        cap.link(),
+        config
+            .filter
+            .as_deref()
+            .map(|f| format!(", filter {f:?}"))
+            .unwrap_or_default()
+    );
+
+    if args.format == AnalyzeFormat::Jsonl {
+        let out = io::BufWriter::new(io::stdout().lock());
+        let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
+        let mut tracker = Tracker::new(analyzer, args.limits.limits());
+        let summary = cap.run(&stop, &mut tracker)?;
+        warn_live(&summary.stats);
+        let (analyzer, totals) = tracker.finish();
+        let mut lines = analyzer.into_report();
+        lines.write(
+            "capture",
+            &serde_json::json!({
+                "schema": SCHEMA, "file": source, "capture": summary.capture,
+                "totals": totals, "live": summary.stats,
+            }),
+        );
+        lines.finish()?;
+        return Ok(0);
+    }
+
+    let mut collector = Collector::new(args.messages, args.max_messages, 10);
+    let to_stdout = args.format == AnalyzeFormat::Table;
+    collector.on_flagged(Box::new(move |row| {
+        let line = flagged_line(row);
+        if to_stdout {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        } else {
+            eprintln!("{line}");
+        }
+    }));
+    let framing = opts.framing.to_string();
+    let analyzer = Analyzer::new(opts, collector);
+    let mut tracker = Tracker::new(analyzer, args.limits.limits());
+    let summary = cap.run(&stop, &mut tracker)?;
+    let (analyzer, totals) = tracker.finish();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if to_stdout {
+        writeln!(out)?;
+    }
+    let finished = Finished {
+        source: &source,
+        framing: &framing,
+        summary: &summary.capture,
+        totals: &totals,
+        live: Some(&summary.stats),
+    };
+    let all = print_report(
+        &mut out,
+        args.format,
+        args.messages,
+        &finished,
+        &mut analyzer.into_report(),
+    )?;
+    out.flush()?;
+    drop(out);
+    super::warn_summary(&source, &summary.capture);
+    warn_live(&summary.stats);
+    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+}
