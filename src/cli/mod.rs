@@ -7,6 +7,7 @@
 
 mod analyze;
 mod args;
+mod detect;
 mod flows;
 mod follow;
 mod replay;
@@ -25,6 +26,7 @@ pub fn main() -> ExitCode {
         Command::Flows(a) => flows::run(a),
         Command::Follow(a) => follow::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Detect(a) => detect::run(a),
         Command::Replay(a) => replay::run(a),
         Command::FuzzServer(a) => replay::fuzz(a),
     };
