@@ -125,13 +125,16 @@ pub struct Detection {
 /// A candidate under evaluation.
 struct Scored {
     candidate: Candidate,
-    /// Coverage × evidence, before specificity.
-    fit: f64,
+    coverage: f64,
+    evidence: f64,
     specificity: f64,
     /// Whether one of the stream's ports is this protocol's.
     port_match: bool,
     /// Whether the spec is a protocol.
     protocol: bool,
+    /// Whether the spec is a plain length field: no offset, no adjustment,
+    /// 2, 4 or 8 bytes.
+    plain: bool,
     /// Frame boundaries, hashed per direction.
     fingerprint: [u64; 2],
     /// Order of evaluation, the last tie-breaker.
@@ -139,18 +142,21 @@ struct Scored {
 }
 
 impl Scored {
-    fn score(&self) -> f64 {
-        self.fit * self.specificity
+    /// What candidates are ranked by: coverage × specificity. Evidence is
+    /// left out so that a framing does not win by cutting messages smaller.
+    fn rank(&self) -> f64 {
+        self.coverage * self.specificity
+    }
+
+    fn confidence(&self) -> f64 {
+        (self.rank() * self.evidence).clamp(0.0, 1.0)
     }
 }
 
 /// Chooses the framing that best explains `sample`; see the module
 /// documentation. Never panics; the work is bounded by the sample size.
 pub fn detect(sample: &Sample<'_>) -> Detection {
-    let data = [
-        cap(sample.client),
-        cap(sample.server),
-    ];
+    let data = [cap(sample.client), cap(sample.server)];
     let total: u64 = data.iter().map(|d| d.len() as u64).sum();
     if total == 0 {
         return Detection {
@@ -160,18 +166,43 @@ pub fn detect(sample: &Sample<'_>) -> Detection {
         };
     }
     let ports = [sample.client_port, sample.server_port];
+    let cut = sample.complete.iter().any(|&c| !c);
     let mut scored: Vec<Scored> = Vec::new();
-    let mut add = |spec: FrameSpec, specificity: f64, port_match: bool, min_messages: u64| {
+    let mut add = |spec: FrameSpec, specificity: f64, port_match: bool, text: bool| {
         let protocol = matches!(spec, FrameSpec::Protocol { .. });
+        let plain = matches!(&spec, FrameSpec::Length(c) if c.offset == 0 && c.adjust == 0
+            && matches!(c.field, LengthField::Binary { width: Width::W2 | Width::W4 | Width::W8, .. }));
         let order = scored.len();
-        if let Some((candidate, fit, fingerprint)) = evaluate(&spec, &data, sample.complete) {
-            if candidate.messages.iter().sum::<u64>() >= min_messages {
+        if let Some((candidate, coverage, fingerprint, tiny)) =
+            evaluate(&spec, &data, sample.complete)
+        {
+            let messages: u64 = candidate.messages.iter().sum();
+            let explained: u64 = candidate.explained_bytes.iter().sum();
+            // A text framing has shown its structure in its first line; a
+            // binary one needs two messages, and on a cut sample messages
+            // of a plausible size: random bytes read as 2-byte lengths give
+            // messages of 32 KiB on average.
+            let believable = if text {
+                messages >= 1
+            } else {
+                messages >= 2 && (!cut || explained <= messages * MAX_MEAN_CUT_MESSAGE)
+            };
+            if believable {
+                // Many messages of one or two bytes mean a header misread
+                // (a 2-byte field over the zero half of a 4-byte one).
+                let specificity = if tiny * 2 >= messages {
+                    specificity / 2.0
+                } else {
+                    specificity
+                };
                 scored.push(Scored {
+                    evidence: evidence(candidate.messages.iter().sum()),
                     candidate,
-                    fit,
+                    coverage,
                     specificity,
                     port_match,
                     protocol,
+                    plain,
                     fingerprint,
                     order,
                 });
@@ -183,27 +214,52 @@ pub fn detect(sample: &Sample<'_>) -> Detection {
             name: info.name,
             max: DEFAULT_MAX_FRAME,
         };
+        if TEXT_PROTOCOLS.contains(&info.name) && !starts_as_text(&data) {
+            continue;
+        }
         let port_match = ports.iter().any(|p| info.ports.contains(p));
-        add(spec, 1.0, port_match, 1);
+        add(spec, 1.0, port_match, TEXT_PROTOCOLS.contains(&info.name));
     }
     if is_text(&data, b'\n') {
-        add(FrameSpec::Delimiter(DelimiterConfig::line()), 0.85, false, 2);
+        add(
+            FrameSpec::Delimiter(DelimiterConfig::line()),
+            0.85,
+            false,
+            true,
+        );
     }
     if is_text(&data, 0) && !has_empty_nul_message(&data) {
         if let Ok(config) = DelimiterConfig::new([vec![0u8]]) {
-            add(FrameSpec::Delimiter(config), 0.85, false, 2);
+            add(FrameSpec::Delimiter(config), 0.85, false, true);
         }
     }
     add(
         FrameSpec::JsonHeader(JsonHeaderConfig::default()),
         0.95,
         false,
-        2,
+        false,
     );
     for (config, specificity) in screen_lengths(&data, sample.complete) {
-        add(FrameSpec::Length(config), specificity, false, 2);
+        add(FrameSpec::Length(config), specificity, false, false);
     }
     choose(scored)
+}
+
+/// The largest mean size of complete messages a binary framing may find
+/// in a cut sample: 8 KiB.
+const MAX_MEAN_CUT_MESSAGE: u64 = 8 * 1024;
+
+/// Protocols whose messages start with a text line; their decoders accept
+/// almost any line, so they are tried only on bytes that start as text.
+const TEXT_PROTOCOLS: &[&str] = &["http1", "resp", "memcached"];
+
+/// Whether each direction's first bytes (up to 8) are printable text.
+fn starts_as_text(data: &[&[u8]; 2]) -> bool {
+    data.iter().all(|d| {
+        d.iter()
+            .take(8)
+            .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\r' | b'\n'))
+    })
 }
 
 /// At most [`SAMPLE_BYTES`] of a direction.
@@ -222,25 +278,21 @@ fn none_candidate(confidence: f64) -> Candidate {
 
 /// Orders the candidates and builds the answer.
 fn choose(mut scored: Vec<Scored>) -> Detection {
-    // A protocol that frames exactly like a generic candidate takes its score.
-    let generic: Vec<([u64; 2], f64)> = scored
+    // A plain generic candidate that frames exactly like a protocol is as
+    // specific as the protocol: they tie, and the port decides.
+    let protocols: Vec<[u64; 2]> = scored
         .iter()
-        .filter(|s| !s.protocol)
-        .map(|s| (s.fingerprint, s.specificity))
+        .filter(|s| s.protocol)
+        .map(|s| s.fingerprint)
         .collect();
-    for s in scored.iter_mut().filter(|s| s.protocol) {
-        let twin = generic
-            .iter()
-            .filter(|(fp, _)| *fp == s.fingerprint)
-            .map(|&(_, specificity)| specificity)
-            .fold(None, |best: Option<f64>, x| Some(best.map_or(x, |b| b.max(x))));
-        if let Some(specificity) = twin {
-            s.specificity = specificity;
+    for s in scored.iter_mut().filter(|s| s.plain) {
+        if protocols.contains(&s.fingerprint) {
+            s.specificity = 1.0;
         }
     }
     scored.sort_by(|a, b| {
-        b.score()
-            .total_cmp(&a.score())
+        rounded(b.rank())
+            .cmp(&rounded(a.rank()))
             .then(b.port_match.cmp(&a.port_match))
             .then(a.protocol.cmp(&b.protocol))
             .then(a.order.cmp(&b.order))
@@ -275,7 +327,7 @@ fn choose(mut scored: Vec<Scored>) -> Detection {
 }
 
 fn finish(s: Scored) -> Candidate {
-    let confidence = s.score().clamp(0.0, 1.0);
+    let confidence = s.confidence();
     Candidate {
         confidence,
         ..s.candidate
@@ -288,7 +340,7 @@ fn evaluate(
     spec: &FrameSpec,
     data: &[&[u8]; 2],
     complete: [bool; 2],
-) -> Option<(Candidate, f64, [u64; 2])> {
+) -> Option<(Candidate, f64, [u64; 2], u64)> {
     let [client, server] = spec.decoders();
     let mut runs = [
         Run::new(client, data[0], complete[0]),
@@ -306,10 +358,9 @@ fn evaluate(
     }
     let messages = [runs[0].messages, runs[1].messages];
     let explained = [runs[0].explained, runs[1].explained];
+    let tail: u64 = runs.iter().map(Run::tail).sum();
     let total: u64 = data.iter().map(|d| d.len() as u64).sum();
-    let coverage = explained.iter().sum::<u64>() as f64 / total.max(1) as f64;
-    let n = messages.iter().sum::<u64>();
-    let evidence = 1.0 - 0.5f64.powi(i32::try_from(n.min(60)).unwrap_or(60));
+    let coverage = (explained.iter().sum::<u64>() + tail) as f64 / total.max(1) as f64;
     let candidate = Candidate {
         spec: spec.clone(),
         confidence: 0.0,
@@ -318,8 +369,9 @@ fn evaluate(
     };
     Some((
         candidate,
-        coverage * evidence,
+        coverage,
         [runs[0].fingerprint, runs[1].fingerprint],
+        runs[0].tiny + runs[1].tiny,
     ))
 }
 
@@ -330,6 +382,8 @@ struct Run<'a> {
     complete: bool,
     pos: usize,
     messages: u64,
+    /// Messages of at most two bytes.
+    tiny: u64,
     explained: u64,
     fingerprint: u64,
     done: bool,
@@ -344,6 +398,7 @@ impl<'a> Run<'a> {
             complete,
             pos: 0,
             messages: 0,
+            tiny: 0,
             explained: 0,
             fingerprint: FNV_OFFSET,
             done: false,
@@ -377,8 +432,18 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The partial last message of a cut sample.
+    fn tail(&self) -> u64 {
+        if self.complete {
+            0
+        } else {
+            self.data.len() as u64 - self.explained
+        }
+    }
+
     fn frame(&mut self) {
         self.messages += 1;
+        self.tiny += u64::from(self.pos as u64 - self.explained <= 2);
         self.explained = self.pos as u64;
         self.fingerprint = fnv(self.fingerprint, self.pos as u64);
     }
@@ -401,13 +466,22 @@ impl<'a> Run<'a> {
     }
 }
 
+/// `1 - 2^-(n+2)` for `n` complete messages.
+fn evidence(n: u64) -> f64 {
+    1.0 - 0.5f64.powi(i32::try_from(n.min(60)).unwrap_or(60) + 2)
+}
+
+/// A score rounded to the precision at which two scores count as a tie.
+fn rounded(score: f64) -> i64 {
+    (score * 1000.0).round() as i64
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn fnv(hash: u64, value: u64) -> u64 {
-    value
-        .to_le_bytes()
-        .iter()
-        .fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    value.to_le_bytes().iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Whether the bytes read as text (at least 90% printable ASCII, tabs, line
@@ -434,14 +508,14 @@ fn has_empty_nul_message(data: &[&[u8]; 2]) -> bool {
 }
 
 /// The widths tried, in bytes.
-const WIDTHS: [u8; 5] = [1, 2, 3, 4, 8];
+const WIDTHS: [u8; 5] = [4, 2, 8, 3, 1];
 /// The largest offset of the length field tried.
 const MAX_OFFSET: u64 = 8;
 /// Small adjustments tried besides 0 and `-(offset + width)`.
 const SMALL_ADJUST: i64 = 8;
 /// Bits of evidence a length field must give: unused high bits of the
 /// field over all frames, plus the alignment of a whole direction's end.
-const MIN_EVIDENCE_BITS: u32 = 20;
+const MIN_EVIDENCE_BITS: u32 = 40;
 
 /// Generic length framings that survive a walk of their length fields
 /// through both directions, best first, with their specificity.
@@ -465,9 +539,9 @@ fn screen_lengths(data: &[&[u8]; 2], complete: [bool; 2]) -> Vec<(LengthConfig, 
                         offset,
                         adjust,
                     };
-                    if let Some(walk) = field.walk_both(data, complete) {
+                    if let Some(coverage) = field.walk_both(data, complete) {
                         let specificity = field.specificity();
-                        found.push((field.config(), specificity, walk * specificity));
+                        found.push((field.config(), specificity, coverage * specificity));
                     }
                 }
             }
@@ -513,32 +587,43 @@ impl Field {
         if self.endian == Endian::Little {
             departures += 1.0;
         }
-        if !matches!(self.width, 2 | 4) {
-            departures += 1.0;
+        match self.width {
+            2 | 4 => {}
+            // A one-byte length explains too much by chance.
+            1 => departures += 15.0,
+            _ => departures += 1.0,
         }
         0.9 - 0.01 * departures
     }
 
-    /// Walks both directions; the coverage × evidence estimate when the
-    /// chain holds and is plausible.
+    /// Walks both directions; the coverage estimate when the chain holds and
+    /// is plausible.
     fn walk_both(&self, data: &[&[u8]; 2], complete: [bool; 2]) -> Option<f64> {
         let mut frames = 0u64;
+        let mut empty = 0u64;
         let mut explained = 0u64;
+        let mut explained_complete = 0u64;
         let mut bits = 0u32;
         let mut all_text = true;
         for (bytes, complete) in data.iter().zip(complete) {
             let walk = self.walk(bytes, complete)?;
             frames += walk.frames;
+            empty += walk.empty;
             explained += walk.explained;
+            explained_complete += walk.complete_bytes;
             bits = bits.saturating_add(walk.bits);
             all_text &= walk.text_fields;
         }
-        if frames < 2 || all_text || bits < MIN_EVIDENCE_BITS {
+        // Many header-only frames mean the field is misread (a 2-byte field
+        // over the zero high half of a 4-byte one).
+        if frames < 2 || all_text || bits < MIN_EVIDENCE_BITS || empty * 4 > frames {
             return None;
         }
         let total: u64 = data.iter().map(|d| d.len() as u64).sum();
-        let evidence = 1.0 - 0.5f64.powi(i32::try_from(frames.min(60)).unwrap_or(60));
-        Some(explained as f64 / total.max(1) as f64 * evidence)
+        if complete.iter().any(|&c| !c) && explained_complete > frames * MAX_MEAN_CUT_MESSAGE {
+            return None;
+        }
+        Some(explained as f64 / total.max(1) as f64)
     }
 
     /// Follows the chain of length fields through one direction.
@@ -547,6 +632,7 @@ impl Field {
         let len = bytes.len() as u64;
         let mut pos = 0u64;
         let mut frames = 0u64;
+        let mut empty = 0u64;
         let mut max_value = 0u64;
         let mut text_fields = true;
         while pos < len {
@@ -583,6 +669,7 @@ impl Field {
             }
             pos += frame;
             frames += 1;
+            empty += u64::from(body == 0);
         }
         let unused = 8 * u32::from(self.width) - (64 - max_value.leading_zeros());
         let per_frame = unused.saturating_mul(u32::try_from(frames).unwrap_or(u32::MAX));
@@ -590,7 +677,9 @@ impl Field {
         let alignment = if complete && frames > 0 { 6 } else { 0 };
         Some(Walk {
             frames,
-            explained: pos,
+            empty,
+            explained: if complete { pos } else { len },
+            complete_bytes: pos,
             bits: per_frame.saturating_add(alignment),
             text_fields: text_fields || frames == 0,
         })
@@ -600,7 +689,9 @@ impl Field {
 /// What a walk of one direction found.
 struct Walk {
     frames: u64,
+    empty: u64,
     explained: u64,
+    complete_bytes: u64,
     bits: u32,
     text_fields: bool,
 }

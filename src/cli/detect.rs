@@ -91,10 +91,9 @@ fn table(rows: &[Row]) -> Table {
         "note",
     ]);
     for r in rows {
-        let runner_up = r
-            .runner_up
-            .as_ref()
-            .map_or(String::new(), |c| format!("{} ({:.2})", c.spec, c.confidence));
+        let runner_up = r.runner_up.as_ref().map_or(String::new(), |c| {
+            format!("{} ({:.2})", c.spec, c.confidence)
+        });
         t.add_row(vec![
             Cell::new(r.stream),
             Cell::new(&r.client),
