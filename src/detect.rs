@@ -25,39 +25,55 @@
 //! A candidate *explains* a direction when its decoder frames the sample
 //! without an error into complete messages, leaving a partial last message
 //! only when the sample is a cut prefix. Only candidates that explain both
-//! directions, with at least one complete message (two for a generic
-//! framing), compete. When none does, the answer is `none` with a note.
+//! directions compete, and only when the explanation is not trivial: a text
+//! framing (`http1`, `resp`, `memcached`, tried only on bytes that start as
+//! text, and `line`, `delim:\0`, tried only on text) needs one complete
+//! message; a binary one needs two, and on a cut sample complete messages
+//! of at most 8 KiB on average (random bytes read as 2-byte lengths make
+//! 32 KiB messages); a generic length field must also give 40 bits of
+//! evidence (the unused high bits of the field over all its frames), must
+//! not read as text in every frame, and must not make a quarter of its
+//! frames header-only. When nothing competes, the answer is `none` with a
+//! note.
 //!
-//! # Score and confidence
+//! # Ranking and confidence
 //!
-//! A competing candidate's score, which is also the confidence reported when
-//! it is chosen, is the product of three factors, each in `0..=1`:
+//! Candidates are ranked by **coverage × specificity**, both in `0..=1`:
 //!
 //! * **coverage**: the share of the sampled bytes of both directions that
-//!   lie in complete messages (a cut sample's partial last message counts
-//!   against it);
-//! * **evidence**: `1 - 2^-n` for `n` complete messages over both
-//!   directions (two messages give 0.75, five give 0.97);
+//!   the framing accounts for: complete messages, plus the partial last
+//!   message of a cut sample;
 //! * **specificity**: 1 for a protocol decoder, 0.95 for `json-header`, at
-//!   most 0.9 for a generic length field (less for each departure from the
-//!   simplest form: an offset, an adjustment, little endian, a width other
-//!   than 2 or 4), 0.85 for `line` and `delim:\0`.
+//!   most 0.9 for a generic length field (0.01 less for each departure from
+//!   the simplest form: an offset, an adjustment, little endian, a width
+//!   other than 2 or 4; a one-byte field loses 0.15), 0.85 for `line` and
+//!   `delim:\0`. Half of that when half the messages or more are at most
+//!   two zero bytes (a header misread).
 //!
-//! A protocol whose frames are exactly those of a generic candidate gains
-//! nothing from its name (`kafka` frames like `length:4`): it takes the
-//! generic candidate's score, and the tie goes to the protocol only when one
-//! of the stream's ports is that protocol's. Ties between other candidates
-//! go first to the protocol whose port the stream uses, then to the simpler
-//! spec. The runner-up is the best other candidate that frames the sample
-//! differently. The confidence of `none` is at most 0.25 (it is the absence
-//! of evidence, not evidence): `0.25 × (1 - best score of anything else)`.
+//! Ranks are compared to three decimals. A plain generic length field
+//! (no offset, no adjustment) that frames exactly like a protocol ties with
+//! it (`kafka` frames like `length:4`, `dns-tcp` like `length:2`). Ties go
+//! first to the candidate whose protocol uses one of the stream's ports,
+//! then to a generic spec over a protocol, then to the protocol listed
+//! first in [`PROTOCOLS`] (`http1` and `resp` before the permissive
+//! `memcached`), then to the simpler generic spec. The message count plays
+//! no part in the ranking, so that a framing does not win by cutting
+//! messages smaller.
+//!
+//! The **confidence** of a chosen candidate is coverage × specificity ×
+//! evidence, where evidence is `1 - 2^-(n+2)` for `n` complete messages
+//! over both directions (0.94 for two messages, above 0.99 from six). The
+//! runner-up is the best other candidate that frames the sample
+//! differently. The confidence of `none` is 0.25: it is the absence of
+//! evidence, not evidence.
 //!
 //! # Cost
 //!
 //! Work is bounded by the sample: at most [`SAMPLE_BYTES`] per direction,
-//! the 15 protocols and four delimiter or header framings each run once, the
-//! 1,620 generic length configurations each walk at most one length field
-//! per frame (and stop at the first that cannot be a length), and at most
+//! the protocols and the three delimiter or header framings each run once,
+//! the generic length configurations (under 2,000) each read one length
+//! field per frame and stop at the first that cannot be a length, and at
+//! most
 //! [`MAX_GENERIC_VERIFIED`] of them are run through the decoder.
 //!
 //! [`Sampler`] is the [`Sink`] that collects the samples from a capture and
@@ -188,7 +204,7 @@ pub fn detect(sample: &Sample<'_>) -> Detection {
                 messages >= 2 && (!cut || explained <= messages * MAX_MEAN_CUT_MESSAGE)
             };
             if believable {
-                // Many messages of one or two bytes mean a header misread
+                // Many messages of one or two zero bytes mean a header misread
                 // (a 2-byte field over the zero half of a 4-byte one).
                 let specificity = if tiny * 2 >= messages {
                     specificity / 2.0
@@ -382,7 +398,7 @@ struct Run<'a> {
     complete: bool,
     pos: usize,
     messages: u64,
-    /// Messages of at most two bytes.
+    /// Messages of at most two zero bytes.
     tiny: u64,
     explained: u64,
     fingerprint: u64,
@@ -443,7 +459,9 @@ impl<'a> Run<'a> {
 
     fn frame(&mut self) {
         self.messages += 1;
-        self.tiny += u64::from(self.pos as u64 - self.explained <= 2);
+        let start = usize::try_from(self.explained).unwrap_or(usize::MAX);
+        let message = self.data.get(start..self.pos).unwrap_or(&[]);
+        self.tiny += u64::from(message.len() <= 2 && message.iter().all(|&b| b == 0));
         self.explained = self.pos as u64;
         self.fingerprint = fnv(self.fingerprint, self.pos as u64);
     }

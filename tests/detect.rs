@@ -53,7 +53,7 @@ fn detect_all(path: &Path) -> Vec<Seen> {
     });
     let mut tracker = Tracker::new(sampler, FlowLimits::default());
     pipeline::run(path, None, &mut tracker).unwrap();
-    drop(tracker.finish());
+    let _ = tracker.finish();
     seen.sort_by_key(|s| s.info.number);
     seen
 }

@@ -59,7 +59,7 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
-    drop(tracker.finish());
+    let _ = tracker.finish();
     rows.sort_by_key(|r| r.stream);
     let mut out = io::stdout().lock();
     match args.format {
