@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod detect;
 pub mod dissect;
 pub mod flow;
 #[doc(hidden)]

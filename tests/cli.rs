@@ -156,3 +156,17 @@ fn follow_gives_the_raw_bytes_and_reports_gaps_on_stderr() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1380 bytes missing"), "{err}");
 }
+
+#[test]
+fn detect_prints_one_row_per_stream_with_the_chosen_framing() {
+    let path = capture("scenarios/native-int-header.pcap");
+    let doc = json(&["detect", path.to_str().unwrap(), "--format", "json"]);
+    let streams = doc["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0]["chosen"]["spec"], "length:4,endian=little");
+    assert_eq!(streams[0]["chosen"]["messages"][0], 4);
+    let out = framescope(&["detect", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("length:4,endian=little"), "{table}");
+}

@@ -26,6 +26,8 @@ pub enum Command {
     /// Frame every stream's messages and show which were split, coalesced,
     /// truncated or malformed, and what a naive recv() reader saw.
     Analyze(AnalyzeArgs),
+    /// Infer each TCP stream's framing from its first bytes.
+    Detect(DetectArgs),
     /// Send a captured session to a live server with chosen write patterns
     /// and compare its replies with the captured ones.
     Replay(ReplayArgs),
@@ -107,6 +109,16 @@ pub enum TableFormat {
 /// `framescope flows`.
 #[derive(Debug, Args)]
 pub struct FlowsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// `framescope detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Output format.

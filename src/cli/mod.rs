@@ -8,6 +8,7 @@
 mod analyze;
 mod args;
 mod capture;
+mod detect;
 mod flows;
 mod follow;
 mod lab;
@@ -27,6 +28,7 @@ pub fn main() -> ExitCode {
         Command::Flows(a) => flows::run(a),
         Command::Follow(a) => follow::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Detect(a) => detect::run(a),
         Command::Replay(a) => replay::run(a),
         Command::FuzzServer(a) => replay::fuzz(a),
         Command::Capture(a) => capture::run(a),

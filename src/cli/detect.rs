@@ -1,0 +1,110 @@
+//! `framescope detect`: the framing of every TCP stream, as
+//! [`crate::detect`] infers it from the stream's first bytes.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+
+use super::args::{DetectArgs, TableFormat};
+use crate::detect::{Candidate, Sampler};
+use crate::flow::{endpoint, StreamInfo, Tracker};
+use crate::pipeline;
+
+/// One stream's answer.
+#[derive(serde::Serialize)]
+struct Row {
+    stream: u64,
+    client: String,
+    server: String,
+    chosen: Choice,
+    runner_up: Option<Choice>,
+    note: Option<String>,
+}
+
+/// A candidate as printed.
+#[derive(serde::Serialize)]
+struct Choice {
+    spec: String,
+    confidence: f64,
+    messages: [u64; 2],
+    explained_bytes: [u64; 2],
+}
+
+impl From<Candidate> for Choice {
+    fn from(c: Candidate) -> Choice {
+        Choice {
+            spec: c.spec.to_string(),
+            confidence: (c.confidence * 100.0).round() / 100.0,
+            messages: c.messages,
+            explained_bytes: c.explained_bytes,
+        }
+    }
+}
+
+pub(super) fn run(args: &DetectArgs) -> Result<u8> {
+    let mut rows = Vec::new();
+    let sampler = Sampler::new(|info: &StreamInfo, _: &_, d: crate::detect::Detection| {
+        rows.push(Row {
+            stream: info.number,
+            client: endpoint(&info.client),
+            server: endpoint(&info.server),
+            chosen: d.chosen.into(),
+            runner_up: d.runner_up.map(Choice::from),
+            note: d.note,
+        });
+    });
+    let mut tracker = Tracker::new(sampler, args.input.limits())
+        .with_shard(args.input.limits.shard.unwrap_or_default());
+    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let path = args.input.file.display().to_string();
+    let read_something = super::warn_summary(&path, &summary);
+    let _ = tracker.finish();
+    rows.sort_by_key(|r| r.stream);
+    let mut out = io::stdout().lock();
+    match args.format {
+        TableFormat::Json => {
+            let doc = serde_json::json!({ "file": path, "streams": rows });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        TableFormat::Table => {
+            writeln!(out, "{}", table(&rows))?;
+            writeln!(out, "{} TCP streams", rows.len())?;
+        }
+    }
+    Ok(if read_something { 0 } else { 2 })
+}
+
+fn table(rows: &[Row]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY);
+    t.set_header(vec![
+        "stream",
+        "client",
+        "server",
+        "framing",
+        "confidence",
+        "msgs c>s",
+        "msgs s>c",
+        "runner-up",
+        "note",
+    ]);
+    for r in rows {
+        let runner_up = r.runner_up.as_ref().map_or(String::new(), |c| {
+            format!("{} ({:.2})", c.spec, c.confidence)
+        });
+        t.add_row(vec![
+            Cell::new(r.stream),
+            Cell::new(&r.client),
+            Cell::new(&r.server),
+            Cell::new(&r.chosen.spec),
+            Cell::new(format!("{:.2}", r.chosen.confidence)).set_alignment(CellAlignment::Right),
+            Cell::new(r.chosen.messages[0]).set_alignment(CellAlignment::Right),
+            Cell::new(r.chosen.messages[1]).set_alignment(CellAlignment::Right),
+            Cell::new(runner_up),
+            Cell::new(r.note.as_deref().unwrap_or("")),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,806 @@
+//! Framing detection: which `--frame` spec explains a stream's bytes.
+//!
+//! This module owns [`detect`], a pure function from the first bytes of both
+//! directions of one stream (a [`Sample`]) to the framing that explains them
+//! best, with a confidence and the runner-up. It does not read captures or
+//! follow streams: the caller collects at most [`SAMPLE_BYTES`] per
+//! direction, stopping at the first gap, and says whether each sample is the
+//! whole direction.
+//!
+//! # Candidates
+//!
+//! * every protocol in [`PROTOCOLS`], its client and server decoders framing
+//!   their own directions, fed one message at a time in turn (client, then
+//!   server) so that state shared between the two sees a request before its
+//!   response;
+//! * generic length-prefixed framings: field width 1, 2, 3, 4 or 8, big or
+//!   little endian, offset 0 to 8, and an adjustment of 0 (the length counts
+//!   the body), `-(offset + width)` (it counts the whole frame) or a small
+//!   value from -8 to 8 (a trailer, or header bytes after the field). They
+//!   are screened by walking the chain of length fields, and only the best
+//!   [`MAX_GENERIC_VERIFIED`] are run through the real decoder;
+//! * `line` (text with `\n` or `\r\n`), `delim:\0` (text messages ending in a
+//!   NUL byte) and `json-header`.
+//!
+//! A candidate *explains* a direction when its decoder frames the sample
+//! without an error into complete messages, leaving a partial last message
+//! only when the sample is a cut prefix. Only candidates that explain both
+//! directions compete, and only when the explanation is not trivial: a text
+//! framing (`http1`, `resp`, `memcached`, tried only on bytes that start as
+//! text, and `line`, `delim:\0`, tried only on text) needs one complete
+//! message; a binary one needs two, and on a cut sample complete messages
+//! of at most 8 KiB on average (random bytes read as 2-byte lengths make
+//! 32 KiB messages); a generic length field must also give 40 bits of
+//! evidence (the unused high bits of the field over all its frames), must
+//! not read as text in every frame, and must not make a quarter of its
+//! frames header-only. When nothing competes, the answer is `none` with a
+//! note.
+//!
+//! # Ranking and confidence
+//!
+//! Candidates are ranked by **coverage × specificity**, both in `0..=1`:
+//!
+//! * **coverage**: the share of the sampled bytes of both directions that
+//!   the framing accounts for: complete messages, plus the partial last
+//!   message of a cut sample;
+//! * **specificity**: 1 for a protocol decoder, 0.95 for `json-header`, at
+//!   most 0.9 for a generic length field (0.01 less for each departure from
+//!   the simplest form: an offset, an adjustment, little endian, a width
+//!   other than 2 or 4; a one-byte field loses 0.15), 0.85 for `line` and
+//!   `delim:\0`. Half of that when half the messages or more are at most
+//!   two zero bytes (a header misread).
+//!
+//! Ranks are compared to three decimals. A plain generic length field
+//! (no offset, no adjustment) that frames exactly like a protocol ties with
+//! it (`kafka` frames like `length:4`, `dns-tcp` like `length:2`). Ties go
+//! first to the candidate whose protocol uses one of the stream's ports,
+//! then to a generic spec over a protocol, then to the protocol listed
+//! first in [`PROTOCOLS`] (`http1` and `resp` before the permissive
+//! `memcached`), then to the simpler generic spec. The message count plays
+//! no part in the ranking, so that a framing does not win by cutting
+//! messages smaller.
+//!
+//! The **confidence** of a chosen candidate is coverage × specificity ×
+//! evidence, where evidence is `1 - 2^-(n+2)` for `n` complete messages
+//! over both directions (0.94 for two messages, above 0.99 from six). The
+//! runner-up is the best other candidate that frames the sample
+//! differently. The confidence of `none` is 0.25: it is the absence of
+//! evidence, not evidence.
+//!
+//! # Cost
+//!
+//! Work is bounded by the sample: at most [`SAMPLE_BYTES`] per direction,
+//! the protocols and the three delimiter or header framings each run once,
+//! the generic length configurations (under 2,000) each read one length
+//! field per frame and stop at the first that cannot be a length, and at
+//! most
+//! [`MAX_GENERIC_VERIFIED`] of them are run through the decoder.
+//!
+//! [`Sampler`] is the [`Sink`] that collects the samples from a capture and
+//! runs [`detect`] as each TCP stream closes.
+
+use crate::decode::delimiter::DelimiterConfig;
+use crate::decode::json_header::JsonHeaderConfig;
+use crate::decode::length::{Endian, LengthConfig, LengthField, Width};
+use crate::decode::proto::PROTOCOLS;
+use crate::decode::spec::FrameSpec;
+use crate::decode::{Decoder, End, Step, DEFAULT_MAX_FRAME};
+use crate::flow::{Dir, Proto, Sink, StreamInfo, StreamStats};
+use crate::reassembly::Event;
+
+/// The most bytes of each direction [`detect`] looks at: 64 KiB. Enough for
+/// dozens of messages of a typical protocol; a direction whose first message
+/// alone is longer is framed by its first length field only, with a low
+/// coverage.
+pub const SAMPLE_BYTES: usize = 64 * 1024;
+
+/// How many screened generic length candidates are run through the real
+/// decoder.
+pub const MAX_GENERIC_VERIFIED: usize = 8;
+
+/// The first bytes of both directions of one stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    /// The client's first bytes (at most [`SAMPLE_BYTES`] are examined).
+    pub client: &'a [u8],
+    /// The server's first bytes (at most [`SAMPLE_BYTES`] are examined).
+    pub server: &'a [u8],
+    /// whether each direction's sample is the whole direction (stream ended) or a prefix cut at the sample limit
+    pub complete: [bool; 2],
+    /// The client's TCP port.
+    pub client_port: u16,
+    /// The server's TCP port.
+    pub server_port: u16,
+}
+
+/// A framing that explains the sample, and how well.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// The framing.
+    pub spec: FrameSpec,
+    /// In `0..=1`; see the module documentation.
+    pub confidence: f64,
+    /// Complete messages found per direction: client, server.
+    pub messages: [u64; 2],
+    /// Bytes in complete messages per direction: client, server.
+    pub explained_bytes: [u64; 2],
+}
+
+/// What [`detect`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// The framing chosen (`none` when nothing explains the bytes).
+    pub chosen: Candidate,
+    /// The best other framing that frames the sample differently.
+    pub runner_up: Option<Candidate>,
+    /// Why `none` was chosen, or which other framings frame the sample
+    /// identically.
+    pub note: Option<String>,
+}
+
+/// A candidate under evaluation.
+struct Scored {
+    candidate: Candidate,
+    coverage: f64,
+    evidence: f64,
+    specificity: f64,
+    /// Whether one of the stream's ports is this protocol's.
+    port_match: bool,
+    /// Whether the spec is a protocol.
+    protocol: bool,
+    /// Whether the spec is a plain length field: no offset, no adjustment,
+    /// 2, 4 or 8 bytes.
+    plain: bool,
+    /// Frame boundaries, hashed per direction.
+    fingerprint: [u64; 2],
+    /// Order of evaluation, the last tie-breaker.
+    order: usize,
+}
+
+impl Scored {
+    /// What candidates are ranked by: coverage × specificity. Evidence is
+    /// left out so that a framing does not win by cutting messages smaller.
+    fn rank(&self) -> f64 {
+        self.coverage * self.specificity
+    }
+
+    fn confidence(&self) -> f64 {
+        (self.rank() * self.evidence).clamp(0.0, 1.0)
+    }
+}
+
+/// Chooses the framing that best explains `sample`; see the module
+/// documentation. Never panics; the work is bounded by the sample size.
+pub fn detect(sample: &Sample<'_>) -> Detection {
+    let data = [cap(sample.client), cap(sample.server)];
+    let total: u64 = data.iter().map(|d| d.len() as u64).sum();
+    if total == 0 {
+        return Detection {
+            chosen: none_candidate(0.0),
+            runner_up: None,
+            note: Some("no payload bytes to detect a framing from".into()),
+        };
+    }
+    let ports = [sample.client_port, sample.server_port];
+    let cut = sample.complete.iter().any(|&c| !c);
+    let mut scored: Vec<Scored> = Vec::new();
+    let mut add = |spec: FrameSpec, specificity: f64, port_match: bool, text: bool| {
+        let protocol = matches!(spec, FrameSpec::Protocol { .. });
+        let plain = matches!(&spec, FrameSpec::Length(c) if c.offset == 0 && c.adjust == 0
+            && matches!(c.field, LengthField::Binary { width: Width::W2 | Width::W4 | Width::W8, .. }));
+        let order = scored.len();
+        if let Some((candidate, coverage, fingerprint, tiny)) =
+            evaluate(&spec, &data, sample.complete)
+        {
+            let messages: u64 = candidate.messages.iter().sum();
+            let explained: u64 = candidate.explained_bytes.iter().sum();
+            // A text framing has shown its structure in its first line; a
+            // binary one needs two messages, and on a cut sample messages
+            // of a plausible size: random bytes read as 2-byte lengths give
+            // messages of 32 KiB on average.
+            let believable = if text {
+                messages >= 1
+            } else {
+                messages >= 2 && (!cut || explained <= messages * MAX_MEAN_CUT_MESSAGE)
+            };
+            if believable {
+                // Many messages of one or two zero bytes mean a header misread
+                // (a 2-byte field over the zero half of a 4-byte one).
+                let specificity = if tiny * 2 >= messages {
+                    specificity / 2.0
+                } else {
+                    specificity
+                };
+                scored.push(Scored {
+                    evidence: evidence(candidate.messages.iter().sum()),
+                    candidate,
+                    coverage,
+                    specificity,
+                    port_match,
+                    protocol,
+                    plain,
+                    fingerprint,
+                    order,
+                });
+            }
+        }
+    };
+    for info in PROTOCOLS {
+        let spec = FrameSpec::Protocol {
+            name: info.name,
+            max: DEFAULT_MAX_FRAME,
+        };
+        if TEXT_PROTOCOLS.contains(&info.name) && !starts_as_text(&data) {
+            continue;
+        }
+        let port_match = ports.iter().any(|p| info.ports.contains(p));
+        add(spec, 1.0, port_match, TEXT_PROTOCOLS.contains(&info.name));
+    }
+    if is_text(&data, b'\n') {
+        add(
+            FrameSpec::Delimiter(DelimiterConfig::line()),
+            0.85,
+            false,
+            true,
+        );
+    }
+    if is_text(&data, 0) && !has_empty_nul_message(&data) {
+        if let Ok(config) = DelimiterConfig::new([vec![0u8]]) {
+            add(FrameSpec::Delimiter(config), 0.85, false, true);
+        }
+    }
+    add(
+        FrameSpec::JsonHeader(JsonHeaderConfig::default()),
+        0.95,
+        false,
+        false,
+    );
+    for (config, specificity) in screen_lengths(&data, sample.complete) {
+        add(FrameSpec::Length(config), specificity, false, false);
+    }
+    choose(scored)
+}
+
+/// The largest mean size of complete messages a binary framing may find
+/// in a cut sample: 8 KiB.
+const MAX_MEAN_CUT_MESSAGE: u64 = 8 * 1024;
+
+/// Protocols whose messages start with a text line; their decoders accept
+/// almost any line, so they are tried only on bytes that start as text.
+const TEXT_PROTOCOLS: &[&str] = &["http1", "resp", "memcached"];
+
+/// Whether each direction's first bytes (up to 8) are printable text.
+fn starts_as_text(data: &[&[u8]; 2]) -> bool {
+    data.iter().all(|d| {
+        d.iter()
+            .take(8)
+            .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\r' | b'\n'))
+    })
+}
+
+/// At most [`SAMPLE_BYTES`] of a direction.
+fn cap(bytes: &[u8]) -> &[u8] {
+    bytes.get(..SAMPLE_BYTES).unwrap_or(bytes)
+}
+
+fn none_candidate(confidence: f64) -> Candidate {
+    Candidate {
+        spec: FrameSpec::None,
+        confidence,
+        messages: [0, 0],
+        explained_bytes: [0, 0],
+    }
+}
+
+/// Orders the candidates and builds the answer.
+fn choose(mut scored: Vec<Scored>) -> Detection {
+    // A plain generic candidate that frames exactly like a protocol is as
+    // specific as the protocol: they tie, and the port decides.
+    let protocols: Vec<[u64; 2]> = scored
+        .iter()
+        .filter(|s| s.protocol)
+        .map(|s| s.fingerprint)
+        .collect();
+    for s in scored.iter_mut().filter(|s| s.plain) {
+        if protocols.contains(&s.fingerprint) {
+            s.specificity = 1.0;
+        }
+    }
+    scored.sort_by(|a, b| {
+        rounded(b.rank())
+            .cmp(&rounded(a.rank()))
+            .then(b.port_match.cmp(&a.port_match))
+            .then(a.protocol.cmp(&b.protocol))
+            .then(a.order.cmp(&b.order))
+    });
+    let mut iter = scored.into_iter();
+    let Some(best) = iter.next() else {
+        return Detection {
+            chosen: none_candidate(0.25),
+            runner_up: None,
+            note: Some(
+                "no framing explains the bytes; each segment is taken as one message".into(),
+            ),
+        };
+    };
+    let mut twins = Vec::new();
+    let mut runner_up = None;
+    for s in iter {
+        if s.fingerprint == best.fingerprint {
+            if twins.len() < 3 && s.protocol {
+                twins.push(s.candidate.spec.to_string());
+            }
+        } else if runner_up.is_none() {
+            runner_up = Some(finish(s));
+        }
+    }
+    let note = (!twins.is_empty()).then(|| format!("frames identically: {}", twins.join(", ")));
+    Detection {
+        chosen: finish(best),
+        runner_up,
+        note,
+    }
+}
+
+fn finish(s: Scored) -> Candidate {
+    let confidence = s.confidence();
+    Candidate {
+        confidence,
+        ..s.candidate
+    }
+}
+
+/// Runs the decoders of `spec` over both directions. `None` when the spec
+/// does not explain a direction.
+fn evaluate(
+    spec: &FrameSpec,
+    data: &[&[u8]; 2],
+    complete: [bool; 2],
+) -> Option<(Candidate, f64, [u64; 2], u64)> {
+    let [client, server] = spec.decoders();
+    let mut runs = [
+        Run::new(client, data[0], complete[0]),
+        Run::new(server, data[1], complete[1]),
+    ];
+    // One message at a time in turn, so that shared state sees a request
+    // before its response.
+    while runs.iter().any(|r| !r.done) {
+        for run in &mut runs {
+            run.step();
+        }
+    }
+    if runs.iter().any(|r| r.failed) {
+        return None;
+    }
+    let messages = [runs[0].messages, runs[1].messages];
+    let explained = [runs[0].explained, runs[1].explained];
+    let tail: u64 = runs.iter().map(Run::tail).sum();
+    let total: u64 = data.iter().map(|d| d.len() as u64).sum();
+    let coverage = (explained.iter().sum::<u64>() + tail) as f64 / total.max(1) as f64;
+    let candidate = Candidate {
+        spec: spec.clone(),
+        confidence: 0.0,
+        messages,
+        explained_bytes: explained,
+    };
+    Some((
+        candidate,
+        coverage,
+        [runs[0].fingerprint, runs[1].fingerprint],
+        runs[0].tiny + runs[1].tiny,
+    ))
+}
+
+/// One direction's decoder walking its sample.
+struct Run<'a> {
+    decoder: Box<dyn Decoder>,
+    data: &'a [u8],
+    complete: bool,
+    pos: usize,
+    messages: u64,
+    /// Messages of at most two zero bytes.
+    tiny: u64,
+    explained: u64,
+    fingerprint: u64,
+    done: bool,
+    failed: bool,
+}
+
+impl<'a> Run<'a> {
+    fn new(decoder: Box<dyn Decoder>, data: &'a [u8], complete: bool) -> Run<'a> {
+        Run {
+            decoder,
+            data,
+            complete,
+            pos: 0,
+            messages: 0,
+            tiny: 0,
+            explained: 0,
+            fingerprint: FNV_OFFSET,
+            done: false,
+            failed: false,
+        }
+    }
+
+    /// Advances by one message, or to the end of the sample.
+    fn step(&mut self) {
+        if self.done {
+            return;
+        }
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        if rest.is_empty() {
+            self.end();
+            return;
+        }
+        match self.decoder.decode(rest) {
+            Ok(Step::Frame { consumed, .. }) => {
+                self.pos += consumed.clamp(1, rest.len());
+                self.frame();
+            }
+            Ok(Step::NeedMore) => {
+                self.pos = self.data.len();
+                self.end();
+            }
+            Err(_) => {
+                self.failed = true;
+                self.done = true;
+            }
+        }
+    }
+
+    /// The partial last message of a cut sample.
+    fn tail(&self) -> u64 {
+        if self.complete {
+            0
+        } else {
+            self.data.len() as u64 - self.explained
+        }
+    }
+
+    fn frame(&mut self) {
+        self.messages += 1;
+        let start = usize::try_from(self.explained).unwrap_or(usize::MAX);
+        let message = self.data.get(start..self.pos).unwrap_or(&[]);
+        self.tiny += u64::from(message.len() <= 2 && message.iter().all(|&b| b == 0));
+        self.explained = self.pos as u64;
+        self.fingerprint = fnv(self.fingerprint, self.pos as u64);
+    }
+
+    /// The sample is exhausted: a whole direction must end on a boundary (or
+    /// with a message the close completes); a cut one may stop anywhere.
+    fn end(&mut self) {
+        self.done = true;
+        if !self.complete {
+            return;
+        }
+        match self.decoder.finish() {
+            End::Clean => {}
+            End::Frame { .. } => {
+                self.pos = self.data.len();
+                self.frame();
+            }
+            End::Truncated { .. } => self.failed = true,
+        }
+    }
+}
+
+/// `1 - 2^-(n+2)` for `n` complete messages.
+fn evidence(n: u64) -> f64 {
+    1.0 - 0.5f64.powi(i32::try_from(n.min(60)).unwrap_or(60) + 2)
+}
+
+/// A score rounded to the precision at which two scores count as a tie.
+fn rounded(score: f64) -> i64 {
+    (score * 1000.0).round() as i64
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(hash: u64, value: u64) -> u64 {
+    value.to_le_bytes().iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether the bytes read as text (at least 90% printable ASCII, tabs, line
+/// ends or UTF-8 continuation bytes) and `delimiter` occurs in them.
+fn is_text(data: &[&[u8]; 2], delimiter: u8) -> bool {
+    let mut printable = 0usize;
+    let mut total = 0usize;
+    let mut seen = false;
+    for &byte in data.iter().flat_map(|d| d.iter()) {
+        total += 1;
+        seen |= byte == delimiter;
+        if matches!(byte, b' '..=b'~' | b'\t' | b'\r' | b'\n' | 0x80..=0xff) {
+            printable += 1;
+        }
+    }
+    seen && printable * 10 >= total * 9
+}
+
+/// Whether a NUL byte follows a NUL byte or starts a direction: empty
+/// messages, which a NUL-delimited text protocol does not send.
+fn has_empty_nul_message(data: &[&[u8]; 2]) -> bool {
+    data.iter()
+        .any(|d| d.first() == Some(&0) || d.windows(2).any(|w| w == [0, 0]))
+}
+
+/// The widths tried, in bytes.
+const WIDTHS: [u8; 5] = [4, 2, 8, 3, 1];
+/// The largest offset of the length field tried.
+const MAX_OFFSET: u64 = 8;
+/// Small adjustments tried besides 0 and `-(offset + width)`.
+const SMALL_ADJUST: i64 = 8;
+/// Bits of evidence a length field must give: unused high bits of the
+/// field over all frames, plus the alignment of a whole direction's end.
+const MIN_EVIDENCE_BITS: u32 = 40;
+
+/// Generic length framings that survive a walk of their length fields
+/// through both directions, best first, with their specificity.
+fn screen_lengths(data: &[&[u8]; 2], complete: [bool; 2]) -> Vec<(LengthConfig, f64)> {
+    let mut found: Vec<(LengthConfig, f64, f64)> = Vec::new();
+    for width in WIDTHS {
+        for endian in [Endian::Big, Endian::Little] {
+            if width == 1 && endian == Endian::Little {
+                continue;
+            }
+            for offset in 0..=MAX_OFFSET {
+                let header = offset as i64 + i64::from(width);
+                let mut adjusts: Vec<i64> = (-SMALL_ADJUST..=SMALL_ADJUST).collect();
+                if !adjusts.contains(&-header) {
+                    adjusts.push(-header);
+                }
+                for adjust in adjusts {
+                    let field = Field {
+                        width,
+                        endian,
+                        offset,
+                        adjust,
+                    };
+                    if let Some(coverage) = field.walk_both(data, complete) {
+                        let specificity = field.specificity();
+                        found.push((field.config(), specificity, coverage * specificity));
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| b.2.total_cmp(&a.2));
+    found.truncate(MAX_GENERIC_VERIFIED);
+    found.into_iter().map(|(c, s, _)| (c, s)).collect()
+}
+
+/// A binary length field under test.
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    width: u8,
+    endian: Endian,
+    offset: u64,
+    adjust: i64,
+}
+
+impl Field {
+    fn config(&self) -> LengthConfig {
+        let width = Width::from_bytes(u64::from(self.width)).unwrap_or(Width::W4);
+        LengthConfig {
+            offset: self.offset,
+            adjust: self.adjust,
+            ..LengthConfig::new(LengthField::Binary {
+                width,
+                endian: self.endian,
+                signed: false,
+            })
+        }
+    }
+
+    /// At most 0.9, less for each departure from the simplest form.
+    fn specificity(&self) -> f64 {
+        let mut departures = 0.0;
+        if self.offset != 0 {
+            departures += 1.0 + self.offset as f64 / 16.0;
+        }
+        if self.adjust != 0 {
+            departures += 1.0 + self.adjust.unsigned_abs() as f64 / 32.0;
+        }
+        if self.endian == Endian::Little {
+            departures += 1.0;
+        }
+        match self.width {
+            2 | 4 => {}
+            // A one-byte length explains too much by chance.
+            1 => departures += 15.0,
+            _ => departures += 1.0,
+        }
+        0.9 - 0.01 * departures
+    }
+
+    /// Walks both directions; the coverage estimate when the chain holds and
+    /// is plausible.
+    fn walk_both(&self, data: &[&[u8]; 2], complete: [bool; 2]) -> Option<f64> {
+        let mut frames = 0u64;
+        let mut empty = 0u64;
+        let mut explained = 0u64;
+        let mut explained_complete = 0u64;
+        let mut bits = 0u32;
+        let mut all_text = true;
+        for (bytes, complete) in data.iter().zip(complete) {
+            let walk = self.walk(bytes, complete)?;
+            frames += walk.frames;
+            empty += walk.empty;
+            explained += walk.explained;
+            explained_complete += walk.complete_bytes;
+            bits = bits.saturating_add(walk.bits);
+            all_text &= walk.text_fields;
+        }
+        // Many header-only frames mean the field is misread (a 2-byte field
+        // over the zero high half of a 4-byte one).
+        if frames < 2 || all_text || bits < MIN_EVIDENCE_BITS || empty * 4 > frames {
+            return None;
+        }
+        let total: u64 = data.iter().map(|d| d.len() as u64).sum();
+        if complete.iter().any(|&c| !c) && explained_complete > frames * MAX_MEAN_CUT_MESSAGE {
+            return None;
+        }
+        Some(explained as f64 / total.max(1) as f64)
+    }
+
+    /// Follows the chain of length fields through one direction.
+    fn walk(&self, bytes: &[u8], complete: bool) -> Option<Walk> {
+        let header = self.offset + u64::from(self.width);
+        let len = bytes.len() as u64;
+        let mut pos = 0u64;
+        let mut frames = 0u64;
+        let mut empty = 0u64;
+        let mut max_value = 0u64;
+        let mut text_fields = true;
+        while pos < len {
+            let start = usize::try_from(pos + self.offset).ok()?;
+            let end = start + usize::from(self.width);
+            let Some(field) = bytes.get(start..end) else {
+                // The sample ends inside a header.
+                if complete {
+                    return None;
+                }
+                break;
+            };
+            text_fields &= field
+                .iter()
+                .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\r' | b'\n'));
+            let value = match self.endian {
+                Endian::Big => field.iter().fold(0u64, |a, &b| a << 8 | u64::from(b)),
+                Endian::Little => field.iter().rev().fold(0u64, |a, &b| a << 8 | u64::from(b)),
+            };
+            max_value = max_value.max(value);
+            let body = i128::from(value) + i128::from(self.adjust);
+            if body < 0 {
+                return None;
+            }
+            let frame = u64::try_from(i128::from(header) + body).ok()?;
+            if frame == 0 || frame > DEFAULT_MAX_FRAME {
+                return None;
+            }
+            if pos + frame > len {
+                if complete {
+                    return None;
+                }
+                break;
+            }
+            pos += frame;
+            frames += 1;
+            empty += u64::from(body == 0);
+        }
+        let unused = 8 * u32::from(self.width) - (64 - max_value.leading_zeros());
+        let per_frame = unused.saturating_mul(u32::try_from(frames).unwrap_or(u32::MAX));
+        // A whole direction ending exactly on a boundary is worth a few bits.
+        let alignment = if complete && frames > 0 { 6 } else { 0 };
+        Some(Walk {
+            frames,
+            empty,
+            explained: if complete { pos } else { len },
+            complete_bytes: pos,
+            bits: per_frame.saturating_add(alignment),
+            text_fields: text_fields || frames == 0,
+        })
+    }
+}
+
+/// What a walk of one direction found.
+struct Walk {
+    frames: u64,
+    empty: u64,
+    explained: u64,
+    complete_bytes: u64,
+    bits: u32,
+    text_fields: bool,
+}
+
+/// The first bytes of one TCP stream, as a [`Sampler`] collects them.
+#[derive(Debug, Default)]
+pub struct StreamSample {
+    data: [Vec<u8>; 2],
+    /// Whether each direction stopped early: at a gap, or at
+    /// [`SAMPLE_BYTES`].
+    cut: [bool; 2],
+}
+
+impl StreamSample {
+    /// Appends the bytes of a data event at `offset`, up to
+    /// [`SAMPLE_BYTES`]; anything after a gap is ignored.
+    fn data(&mut self, dir: usize, offset: u64, bytes: &[u8]) {
+        let (Some(have), Some(cut)) = (self.data.get_mut(dir), self.cut.get_mut(dir)) else {
+            return;
+        };
+        if *cut || offset != have.len() as u64 {
+            *cut = true;
+            return;
+        }
+        let room = SAMPLE_BYTES - have.len();
+        if bytes.len() >= room {
+            *cut = bytes.len() > room;
+            have.extend_from_slice(&bytes[..room]);
+            *cut |= have.len() == SAMPLE_BYTES;
+        } else {
+            have.extend_from_slice(bytes);
+        }
+    }
+
+    /// The sample of a stream that ended with `stats`: a direction is
+    /// complete when it was not cut and the connection was closed (a FIN or
+    /// RST seen), not merely left open at the end of the capture.
+    pub fn sample<'a>(&'a self, info: &StreamInfo, stats: &StreamStats) -> Sample<'a> {
+        let closed = !stats.evicted && stats.dirs.iter().any(|d| d.fin > 0 || d.rst > 0);
+        Sample {
+            client: &self.data[0],
+            server: &self.data[1],
+            complete: [closed && !self.cut[0], closed && !self.cut[1]],
+            client_port: info.client.port(),
+            server_port: info.server.port(),
+        }
+    }
+}
+
+/// A [`Sink`] that keeps the first [`SAMPLE_BYTES`] of each direction of
+/// every TCP stream (stopping at the first gap) and hands each closed
+/// stream's sample and [`detect`]'s answer to `report`. UDP flows are
+/// ignored. Memory: at most two samples per open stream.
+pub struct Sampler<F> {
+    report: F,
+}
+
+impl<F> Sampler<F>
+where
+    F: FnMut(&StreamInfo, &Sample<'_>, Detection),
+{
+    /// A sampler calling `report` once per TCP stream, as it closes.
+    pub fn new(report: F) -> Sampler<F> {
+        Sampler { report }
+    }
+}
+
+impl<F> Sink for Sampler<F>
+where
+    F: FnMut(&StreamInfo, &Sample<'_>, Detection),
+{
+    type Stream = StreamSample;
+
+    fn open(&mut self, _: &StreamInfo) -> StreamSample {
+        StreamSample::default()
+    }
+
+    fn event(&mut self, st: &mut StreamSample, dir: Dir, event: Event<'_>) {
+        match event {
+            Event::Data { offset, bytes, .. } => st.data(dir.index(), offset, bytes),
+            Event::Gap { .. } => st.cut[dir.index()] = true,
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, st: StreamSample, info: &StreamInfo, stats: &StreamStats) {
+        if info.proto != Proto::Tcp {
+            return;
+        }
+        let sample = st.sample(info, stats);
+        let detection = detect(&sample);
+        (self.report)(info, &sample, detection);
+    }
+}
