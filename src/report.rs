@@ -279,6 +279,7 @@ pub fn summary_table(streams: &[StreamResult]) -> Table {
         "dir",
         "from",
         "to",
+        "framing",
         "messages",
         "split",
         "coalesced segs",
@@ -309,6 +310,10 @@ pub fn summary_table(streams: &[StreamResult]) -> Table {
                 Cell::new(dir.name()),
                 Cell::new(endpoint(from)),
                 Cell::new(endpoint(to)),
+                Cell::new(match &s.detected {
+                    Some(found) => format!("{} ({:.2})", s.framing, found.confidence),
+                    None => s.framing.clone(),
+                }),
                 right(d.messages),
                 right(d.split_messages),
                 right(d.coalesced_segments),

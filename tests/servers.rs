@@ -58,6 +58,18 @@ fn tshark_counts_messages(protocol: &str) -> bool {
 
 #[test]
 fn real_server_captures_frame_exactly() {
+    check(false);
+}
+
+/// The same counts when `analyze` chooses each stream's framing itself
+/// (no `--frame`): detection runs inside the streaming analysis, holding
+/// each stream's first bytes until it decides.
+#[test]
+fn detected_framing_gives_the_same_counts() {
+    check(true);
+}
+
+fn check(detect: bool) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/servers");
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -71,6 +83,7 @@ fn real_server_captures_frame_exactly() {
         let spec = framing(protocol);
         let opts = Options {
             framing: FrameSpec::parse(spec).unwrap(),
+            detect,
             ..Options::default()
         };
         let mut tracker = Tracker::new(
@@ -108,8 +121,8 @@ fn real_server_captures_frame_exactly() {
                 let d = &result.dirs[dir.index()];
                 if have != want || d.malformed_messages > 0 || d.truncated_messages > 0 {
                     failures.push(format!(
-                        "{spec} stream {number} {key}: {have} messages, want {want}; {} malformed, {} truncated",
-                        d.malformed_messages, d.truncated_messages
+                        "{spec} stream {number} {key} (framed as {}): {have} messages, want {want}; {} malformed, {} truncated",
+                        result.framing, d.malformed_messages, d.truncated_messages
                     ));
                 }
                 if tshark_counts_messages(protocol) {

@@ -272,8 +272,11 @@ pub struct StreamResult {
     /// Who and which.
     #[serde(flatten)]
     pub info: StreamInfo,
-    /// The framing used, per direction (client, server).
+    /// The framing used (the canonical `--frame` spelling).
     pub framing: String,
+    /// How the framing was chosen, when it was detected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected: Option<Detected>,
     /// Per direction: client, server.
     #[serde(serialize_with = "per_dir")]
     pub dirs: [DirSummary; 2],
@@ -284,6 +287,80 @@ pub struct StreamResult {
     pub recv: Option<[recv::RecvResult; 2]>,
     /// Nagle / delayed-ACK stalls.
     pub stalls: Vec<nagle::Stall>,
+}
+
+/// The outcome of framing detection for one stream.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Detected {
+    /// Confidence in the chosen framing, 0 to 1 (see [`crate::detect`]).
+    pub confidence: f64,
+    /// The best framing that frames the sample differently, and its
+    /// confidence.
+    pub runner_up: Option<(String, f64)>,
+    /// Why the choice was made, when it needs saying.
+    pub note: Option<String>,
+}
+
+/// Bytes held back over all streams while their framing is detected; past
+/// it, a stream's framing is decided on what it has sampled so far.
+pub const MAX_SAMPLING_TOTAL: usize = 32 << 20;
+
+/// Bytes one stream may hold back while waiting for both directions to
+/// show their first bytes.
+pub const MAX_HELD_PER_STREAM: usize = 1 << 20;
+
+/// Capture time after a stream's first byte at which its framing is decided
+/// even if the sample is not full (so live output is not held back long).
+pub const SAMPLING_WINDOW: i64 = 2_000_000_000;
+
+/// Reassembly output held back while a stream's framing is detected.
+enum Held {
+    Data {
+        bytes: Vec<u8>,
+        record: u64,
+        ts: Timestamp,
+    },
+    Gap {
+        len: u64,
+    },
+}
+
+/// A stream's first events, held until its framing is chosen.
+#[derive(Default)]
+struct Sampling {
+    events: Vec<(Dir, Held)>,
+    bytes: [usize; 2],
+    /// A gap ended this direction's sample.
+    cut: [bool; 2],
+    first_ts: Option<Timestamp>,
+}
+
+impl Sampling {
+    fn held_bytes(&self) -> usize {
+        self.bytes[0] + self.bytes[1]
+    }
+
+    /// The sample of one direction: its bytes up to the first gap, at most
+    /// [`crate::detect::SAMPLE_BYTES`].
+    fn sample(&self, dir: Dir) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (d, held) in &self.events {
+            if *d != dir {
+                continue;
+            }
+            match held {
+                Held::Data { bytes, .. } => {
+                    let room = crate::detect::SAMPLE_BYTES - out.len();
+                    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    if out.len() >= crate::detect::SAMPLE_BYTES {
+                        break;
+                    }
+                }
+                Held::Gap { .. } => break,
+            }
+        }
+        out
+    }
 }
 
 /// Serializes a client/server pair as `{"client": .., "server": ..}`.
@@ -311,8 +388,11 @@ fn per_dir_opt<T: serde::Serialize, S: serde::Serializer>(
 /// Analysis options.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The framing for every stream.
+    /// The framing for every stream (unless `detect`).
     pub framing: FrameSpec,
+    /// Detect each TCP stream's framing from its first bytes
+    /// ([`crate::detect`]) instead of using `framing`.
+    pub detect: bool,
     /// `recv()` sizes to simulate, if any.
     pub recv: Option<recv::RecvSizes>,
     /// Stall threshold for the Nagle analysis, in nanoseconds.
@@ -323,6 +403,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             framing: FrameSpec::None,
+            detect: false,
             recv: None,
             stall_threshold: nagle::DEFAULT_THRESHOLD,
         }
@@ -367,6 +448,12 @@ struct DirState {
 }
 
 impl DirState {
+    /// Replaces the decoder (before any byte was fed to it).
+    fn set_decoder(&mut self, decoder: Box<dyn Decoder>) {
+        self.per_segment = decoder.segment_is_message();
+        self.decoder = decoder;
+    }
+
     fn new(decoder: Box<dyn Decoder>, opts: &Options) -> Self {
         DirState {
             per_segment: decoder.segment_is_message(),
@@ -389,18 +476,125 @@ impl DirState {
 pub struct StreamState {
     info: StreamInfo,
     dirs: [DirState; 2],
+    framing: FrameSpec,
+    sampling: Option<Box<Sampling>>,
+    detected: Option<Detected>,
 }
 
 /// The analysis sink. See the module documentation.
 pub struct Analyzer<R: Report> {
     opts: Options,
     report: R,
+    /// Bytes held back by streams whose framing is being detected.
+    sampling: usize,
 }
 
 impl<R: Report> Analyzer<R> {
     /// An analyzer sending results to `report`.
     pub fn new(opts: Options, report: R) -> Self {
-        Analyzer { opts, report }
+        Analyzer {
+            opts,
+            report,
+            sampling: 0,
+        }
+    }
+
+    /// Holds an event of a stream whose framing is not chosen yet; chooses
+    /// it when the sample is full, holed, old enough, or memory is short.
+    fn hold(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        let Some(sampling) = st.sampling.as_mut() else {
+            return;
+        };
+        let before = sampling.held_bytes();
+        match event {
+            Event::Data {
+                bytes, record, ts, ..
+            } => {
+                sampling.bytes[dir.index()] += bytes.len();
+                sampling.first_ts.get_or_insert(ts);
+                sampling.events.push((
+                    dir,
+                    Held::Data {
+                        bytes: bytes.to_vec(),
+                        record,
+                        ts,
+                    },
+                ));
+            }
+            Event::Gap { len, .. } => {
+                sampling.cut[dir.index()] = true;
+                sampling.events.push((dir, Held::Gap { len }));
+            }
+            Event::Conflict { .. } => return,
+        }
+        self.sampling += sampling.held_bytes() - before;
+        let now = match event {
+            Event::Data { ts, .. } => Some(ts),
+            _ => None,
+        };
+        let old = match (now, sampling.first_ts) {
+            (Some(now), Some(first)) => now.0.saturating_sub(first.0) >= SAMPLING_WINDOW,
+            _ => false,
+        };
+        // A request is best judged with its reply: wait for both directions'
+        // first bytes, unless one direction alone fills the hold bound.
+        let both = sampling.bytes.iter().all(|&b| b > 0);
+        let full = sampling
+            .bytes
+            .iter()
+            .any(|&b| b >= crate::detect::SAMPLE_BYTES);
+        let over = sampling.held_bytes() >= MAX_HELD_PER_STREAM;
+        if (full && both)
+            || over
+            || old
+            || sampling.cut.iter().any(|&c| c)
+            || self.sampling > MAX_SAMPLING_TOTAL
+        {
+            self.decide(st, [false, false]);
+        }
+    }
+
+    /// Chooses the stream's framing from its sample and replays the held
+    /// events through the chosen decoders.
+    fn decide(&mut self, st: &mut StreamState, complete: [bool; 2]) {
+        let Some(sampling) = st.sampling.take() else {
+            return;
+        };
+        self.sampling = self.sampling.saturating_sub(sampling.held_bytes());
+        let client = sampling.sample(Dir::Client);
+        let server = sampling.sample(Dir::Server);
+        let sample = crate::detect::Sample {
+            client: &client,
+            server: &server,
+            complete: [
+                complete[0] && !sampling.cut[0],
+                complete[1] && !sampling.cut[1],
+            ],
+            client_port: st.info.client.port(),
+            server_port: st.info.server.port(),
+        };
+        let found = crate::detect::detect(&sample);
+        st.framing = found.chosen.spec.clone();
+        st.detected = Some(Detected {
+            confidence: found.chosen.confidence,
+            runner_up: found.runner_up.map(|r| (r.spec.to_string(), r.confidence)),
+            note: found.note,
+        });
+        let [c, s] = st.framing.decoders();
+        st.dirs[0].set_decoder(c);
+        st.dirs[1].set_decoder(s);
+        for (dir, held) in sampling.events {
+            let mut ctx = Ctx {
+                report: &mut self.report,
+                info: &st.info,
+                dir,
+            };
+            let d = &mut st.dirs[dir.index()];
+            match held {
+                Held::Data { bytes, record, ts } => d.data(&mut ctx, &bytes, record, ts),
+                Held::Gap { len } => d.gap(&mut ctx, len),
+            }
+        }
     }
 
     /// The report.
@@ -692,10 +886,19 @@ impl<R: Report> Sink for Analyzer<R> {
     type Stream = StreamState;
 
     fn open(&mut self, info: &StreamInfo) -> StreamState {
-        let [c, s] = self.opts.framing.decoders();
+        let detect = self.opts.detect && info.proto == Proto::Tcp;
+        let framing = if detect {
+            FrameSpec::None
+        } else {
+            self.opts.framing.clone()
+        };
+        let [c, s] = framing.decoders();
         StreamState {
             info: *info,
             dirs: [DirState::new(c, &self.opts), DirState::new(s, &self.opts)],
+            framing,
+            sampling: detect.then(Box::default),
+            detected: None,
         }
     }
 
@@ -713,6 +916,10 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn event(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        if st.sampling.is_some() {
+            self.hold(st, dir, event);
+            return;
+        }
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
             report: &mut self.report,
@@ -739,6 +946,10 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn close(&mut self, mut st: StreamState, info: &StreamInfo, stats: &StreamStats) {
+        if st.sampling.is_some() {
+            // The whole stream was sampled: what it holds is all there is.
+            self.decide(&mut st, [true, true]);
+        }
         for dir in Dir::BOTH {
             let mut ctx = Ctx {
                 report: &mut self.report,
@@ -754,13 +965,13 @@ impl<R: Report> Sink for Analyzer<R> {
         let mut stalls = Vec::new();
         for dir in Dir::BOTH {
             let d = &mut st.dirs[dir.index()];
-            let found = d.nagle.take(dir);
-            d.summary.stalls = found.len() as u64;
-            stalls.extend(found);
+            d.summary.stalls = d.nagle.count();
+            stalls.extend(d.nagle.take(dir));
         }
         self.report.stream(StreamResult {
             info: *info,
-            framing: self.opts.framing.to_string(),
+            framing: st.framing.to_string(),
+            detected: st.detected,
             dirs: [st.dirs[0].summary, st.dirs[1].summary],
             reassembly: *stats,
             recv,

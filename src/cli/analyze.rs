@@ -34,6 +34,7 @@ impl AnalysisArgs {
             .context("--recv")?;
         Ok(Options {
             framing,
+            detect: self.frame.is_none(),
             recv,
             stall_threshold: (self.stall_threshold * 1e6) as i64,
         })
@@ -162,11 +163,6 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
 pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let opts = args.analysis.options()?;
     let path = args.input.file.display().to_string();
-    if args.analysis.frame.is_none() {
-        eprintln!(
-            "framescope: no --frame given: each TCP segment and UDP datagram is taken as one message"
-        );
-    }
     if args.diagram && args.format != AnalyzeFormat::Table {
         anyhow::bail!("--diagram draws with --format table only");
     }
@@ -190,7 +186,11 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(if read_something { 0 } else { 2 });
     }
 
-    let framing = opts.framing.to_string();
+    let framing = if opts.detect {
+        "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
+    } else {
+        opts.framing.to_string()
+    };
     let (mut c, timeline, summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
     let mut out = io::BufWriter::new(io::stdout().lock());
