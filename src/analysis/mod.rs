@@ -472,13 +472,44 @@ impl DirState {
     }
 }
 
-/// Per-stream analysis state.
+/// Per-stream analysis state: small until the stream carries its first
+/// payload byte, so that connections without data (a SYN flood, port
+/// scans) cost little memory each.
 pub struct StreamState {
+    info: StreamInfo,
+    active: Option<Box<Active>>,
+}
+
+/// The analysis of a stream that carries data.
+struct Active {
     info: StreamInfo,
     dirs: [DirState; 2],
     framing: FrameSpec,
     sampling: Option<Box<Sampling>>,
     detected: Option<Detected>,
+}
+
+impl StreamState {
+    /// The stream's analysis, started on first use.
+    fn active(&mut self, opts: &Options) -> &mut Active {
+        let info = self.info;
+        self.active.get_or_insert_with(|| {
+            let detect = opts.detect && info.proto == Proto::Tcp;
+            let framing = if detect {
+                FrameSpec::None
+            } else {
+                opts.framing.clone()
+            };
+            let [c, s] = framing.decoders();
+            Box::new(Active {
+                info,
+                dirs: [DirState::new(c, opts), DirState::new(s, opts)],
+                framing,
+                sampling: detect.then(Box::default),
+                detected: None,
+            })
+        })
+    }
 }
 
 /// The analysis sink. See the module documentation.
@@ -501,7 +532,7 @@ impl<R: Report> Analyzer<R> {
 
     /// Holds an event of a stream whose framing is not chosen yet; chooses
     /// it when the sample is full, holed, old enough, or memory is short.
-    fn hold(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+    fn hold(&mut self, st: &mut Active, dir: Dir, event: Event<'_>) {
         let Some(sampling) = st.sampling.as_mut() else {
             return;
         };
@@ -556,7 +587,7 @@ impl<R: Report> Analyzer<R> {
 
     /// Chooses the stream's framing from its sample and replays the held
     /// events through the chosen decoders.
-    fn decide(&mut self, st: &mut StreamState, complete: [bool; 2]) {
+    fn decide(&mut self, st: &mut Active, complete: [bool; 2]) {
         let Some(sampling) = st.sampling.take() else {
             return;
         };
@@ -886,23 +917,17 @@ impl<R: Report> Sink for Analyzer<R> {
     type Stream = StreamState;
 
     fn open(&mut self, info: &StreamInfo) -> StreamState {
-        let detect = self.opts.detect && info.proto == Proto::Tcp;
-        let framing = if detect {
-            FrameSpec::None
-        } else {
-            self.opts.framing.clone()
-        };
-        let [c, s] = framing.decoders();
         StreamState {
             info: *info,
-            dirs: [DirState::new(c, &self.opts), DirState::new(s, &self.opts)],
-            framing,
-            sampling: detect.then(Box::default),
-            detected: None,
+            active: None,
         }
     }
 
     fn packet(&mut self, st: &mut StreamState, dir: Dir, meta: &PacketMeta) {
+        if meta.len == 0 && st.active.is_none() {
+            return; // nothing to time before the first payload byte
+        }
+        let st = st.active(&self.opts);
         if let Some(ack) = meta.ack_offset {
             st.dirs[dir.other().index()]
                 .nagle
@@ -916,6 +941,7 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn event(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        let st = st.active(&self.opts);
         if st.sampling.is_some() {
             self.hold(st, dir, event);
             return;
@@ -936,6 +962,7 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn datagram(&mut self, st: &mut StreamState, dir: Dir, dg: &Datagram<'_>) {
+        let st = st.active(&self.opts);
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
             report: &mut self.report,
@@ -946,9 +973,10 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn close(&mut self, mut st: StreamState, info: &StreamInfo, stats: &StreamStats) {
+        let st = st.active(&self.opts);
         if st.sampling.is_some() {
             // The whole stream was sampled: what it holds is all there is.
-            self.decide(&mut st, [true, true]);
+            self.decide(st, [true, true]);
         }
         for dir in Dir::BOTH {
             let mut ctx = Ctx {
@@ -971,7 +999,7 @@ impl<R: Report> Sink for Analyzer<R> {
         self.report.stream(StreamResult {
             info: *info,
             framing: st.framing.to_string(),
-            detected: st.detected,
+            detected: st.detected.take(),
             dirs: [st.dirs[0].summary, st.dirs[1].summary],
             reassembly: *stats,
             recv,
