@@ -48,15 +48,23 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
     let (rows, tstats) = tracker.finish();
     let mut rows = rows.0;
     rows.sort_by_key(|r| (r.info.proto == Proto::Udp, r.info.number));
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
         TableFormat::Json => {
-            let doc = serde_json::json!({
-                "file": path,
-                "capture": summary,
-                "totals": tstats,
-                "streams": rows,
-            });
+            // Serialized straight from the rows: no document tree in memory.
+            #[derive(serde::Serialize)]
+            struct Doc<'a> {
+                file: &'a str,
+                capture: &'a pipeline::CaptureSummary,
+                totals: &'a crate::flow::TrackerStats,
+                streams: &'a [Row],
+            }
+            let doc = Doc {
+                file: &path,
+                capture: &summary,
+                totals: &tstats,
+                streams: &rows,
+            };
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
@@ -69,6 +77,7 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
             )?;
         }
     }
+    out.flush()?;
     Ok(if read_something { 0 } else { 2 })
 }
 
