@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds every cargo-fuzz target and runs each for ${FUZZ_SECONDS:-20}
-# seconds, one after the other, starting from the committed seeds.
+# seconds, one after the other, starting from the committed seeds. With
+# FUZZ_RUNS=N each target instead runs exactly N inputs from a fixed seed
+# (FUZZ_SEED, default 1) and a fresh corpus: the same inputs on every
+# machine, so a CI result does not depend on the machine's speed.
 #
 # Needs a nightly toolchain and cargo-fuzz; installs cargo-fuzz when it is
 # missing and cargo can. Without nightly it prints a note and exits 0, so
@@ -33,8 +36,16 @@ for t in $targets; do
     [ -f "dict/$t.dict" ] && dict=("-dict=dict/$t.dict")
     echo "== $t (${seconds}s)"
     status=0
-    cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        fresh=$(mktemp -d)
+        cargo +nightly fuzz run -O "$t" "$fresh" "seeds/$t" -- \
+            -runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}" -print_final_stats=1 "${dict[@]}" \
+            >"$log" 2>&1 || status=$?
+        rm -rf "$fresh"
+    else
+        cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
+            -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
+    fi
     grep -E '^#[0-9]+[[:space:]]+DONE|average_exec_per_sec|^SUMMARY|panicked at' "$log" || true
     if [ "$status" != 0 ]; then
         echo "fuzz-smoke: $t failed (exit $status); the input is in fuzz/artifacts/$t/"

@@ -420,7 +420,10 @@ impl Http1 {
                     self.phase = Phase::Head;
                 }
                 Phase::Head | Phase::Trailer => {
-                    let limit = self.header_limit.saturating_sub(self.msg.head_bytes);
+                    // The current line's bytes fed so far are in head_bytes
+                    // already: the limit counts from the line's start.
+                    let before = self.msg.head_bytes.saturating_sub(self.line.fed());
+                    let limit = self.header_limit.saturating_sub(before);
                     match self.line.feed(rest, usize::MAX, limit) {
                         Fed::More => {
                             self.msg.head_bytes += rest.len() as u64;
