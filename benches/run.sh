@@ -57,18 +57,18 @@ capture() {
 }
 
 echo "generating captures in $out (scale $scale)" >&2
-capture many 40101 "$gen" many 40101 "$(n 1020)" 200 "$(n 268512)" 1
-capture bulk 40102 "$gen" bulk 40102 4 "$(n 240)" 2
+capture many 21101 "$gen" many 21101 "$(n 1020)" 200 "$(n 268512)" 1
+capture bulk 21102 "$gen" bulk 21102 4 "$(n 240)" 2
 redis_bench() {
   local dir; dir=$(mktemp -d)
-  redis-server --port 40103 --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --daemonize no >/dev/null &
+  redis-server --port 21103 --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --daemonize no >/dev/null &
   local rpid=$!
-  for _ in $(seq 50); do redis-cli -p 40103 ping >/dev/null 2>&1 && break; sleep 0.1; done
-  redis-benchmark -p 40103 -P 16 -n "$(n 1200000)" -c 50 -t set,get -d 64 -q >/dev/null
+  for _ in $(seq 50); do redis-cli -p 21103 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-benchmark -p 21103 -P 16 -n "$(n 1200000)" -c 50 -t set,get -d 64 -q >/dev/null
   kill "$rpid"; wait "$rpid" 2>/dev/null || true
   rm -rf "$dir"
 }
-capture redis 40103 redis_bench
+capture redis 21103 redis_bench
 
 # run TOOL FILE: prints "seconds peak_kib" for one run.
 run() {
@@ -94,9 +94,9 @@ tools=(cat libpcap tcpflow tshark framescope framescope-j2)
 declare -A results
 for name in many bulk redis; do
   case "$name" in
-    many) port=40101 frame=length:4 proto=kafka ;;
-    bulk) port=40102 frame=length:4 proto=kafka ;;
-    redis) port=40103 frame=resp proto=resp ;;
+    many) port=21101 frame=length:4 proto=kafka ;;
+    bulk) port=21102 frame=length:4 proto=kafka ;;
+    redis) port=21103 frame=resp proto=resp ;;
   esac
   file="$out/$name.pcap"
   [ -s "$file" ] || continue

@@ -544,6 +544,7 @@ pub fn check_packet(link: LinkType, data: &[u8], orig_len: u32) {
         part.is_empty() || (r.start <= part.as_ptr() && part.as_ptr_range().end <= r.end)
     };
     let uncaptured = orig_len.saturating_sub(data.len() as u32);
+    crate::dissect::check_fast_path(link, data, orig_len);
     match dissect(link, data, orig_len) {
         Dissected::Packet(p) => {
             let (payload, missing) = match p.transport {
