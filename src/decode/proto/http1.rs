@@ -594,15 +594,7 @@ impl Decoder for Http1 {
         }
         let call = self.pos;
         let step = self.step(input);
-        match &step {
-            Ok(Step::NeedMore) => self.resume.consumed(input, input.len()),
-            Ok(Step::Frame { consumed, .. }) => self.resume.consumed(input, *consumed),
-            Err(_) => {
-                self.resume.failed(self.pos);
-                self.pos = call;
-            }
-        }
-        step
+        self.resume.track(input, &mut self.pos, call, step)
     }
 
     fn finish(&mut self) -> End {

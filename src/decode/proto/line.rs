@@ -19,6 +19,8 @@
 //! points, like frames and errors, never depend on chunking.
 
 /// One line being read.
+use crate::decode::{DecodeError, Step};
+
 #[derive(Debug, Default)]
 pub(crate) struct Line {
     kept: Vec<u8>,
@@ -115,6 +117,28 @@ impl Resume {
         if let Some(&b) = consumed.checked_sub(1).and_then(|i| input.get(i)) {
             self.last_lf = b == b'\n';
         }
+    }
+
+    /// The bookkeeping after one decode step of a line-based decoder: notes
+    /// the last byte consumed, and after an error moves `pos` back to
+    /// `call` (where the failed call started: a failed call consumes
+    /// nothing) and keeps resume points after the bytes examined.
+    pub(crate) fn track(
+        &mut self,
+        input: &[u8],
+        pos: &mut u64,
+        call: u64,
+        step: Result<Step, DecodeError>,
+    ) -> Result<Step, DecodeError> {
+        match &step {
+            Ok(Step::NeedMore) => self.consumed(input, input.len()),
+            Ok(Step::Frame { consumed, .. }) => self.consumed(input, *consumed),
+            Err(_) => {
+                self.failed(*pos);
+                *pos = call;
+            }
+        }
+        step
     }
 
     /// Decoding failed once the bytes before stream offset `floor` were
