@@ -542,22 +542,45 @@ impl<R: Read> CaptureReader<R> {
         })
     }
 
+    /// An enhanced packet block: interface id u32, timestamp (high, low),
+    /// captured length, original length, data.
     fn enhanced_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
+        self.timestamped_packet("enhanced packet block", body, len, |b, be| {
+            read_u32(&b[0..4], be)
+        })
+    }
+
+    /// The obsolete packet block: as the enhanced one, but with a 16-bit
+    /// interface id followed by a drops count.
+    fn obsolete_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
+        self.timestamped_packet("packet block", body, len, |b, be| {
+            u32::from(read_u16(&b[0..2], be))
+        })
+    }
+
+    /// The layout both packet blocks share after their interface id.
+    fn timestamped_packet(
+        &self,
+        block: &'static str,
+        body: usize,
+        len: usize,
+        interface_id: impl Fn(&[u8], bool) -> u32,
+    ) -> Result<Pos, CaptureError> {
         if len < 20 {
             return Err(self.bad_block(
-                "enhanced packet block",
+                block,
                 format!("body of {len} bytes is shorter than the fixed 20"),
             ));
         }
         let be = self.ng.big_endian;
         let b = &self.buf[body..body + len];
-        let id = read_u32(&b[0..4], be);
+        let id = interface_id(b, be);
         let units = (u64::from(read_u32(&b[4..8], be)) << 32) | u64::from(read_u32(&b[8..12], be));
         let caplen = read_u32(&b[12..16], be) as usize;
         let orig = read_u32(&b[16..20], be);
         if caplen > len - 20 {
             return Err(self.bad_block(
-                "enhanced packet block",
+                block,
                 format!(
                     "captured length {caplen} exceeds the {} bytes the block holds",
                     len - 20
@@ -596,37 +619,6 @@ impl<R: Read> CaptureReader<R> {
             link: iface.link,
             interface: 0,
             data_start: body + 4,
-            data_len: caplen,
-            orig_len: orig,
-        })
-    }
-
-    fn obsolete_packet(&self, body: usize, len: usize) -> Result<Pos, CaptureError> {
-        if len < 20 {
-            return Err(self.bad_block(
-                "packet block",
-                format!("body of {len} bytes is shorter than the fixed 20"),
-            ));
-        }
-        let be = self.ng.big_endian;
-        let b = &self.buf[body..body + len];
-        let id = u32::from(read_u16(&b[0..2], be));
-        let units = (u64::from(read_u32(&b[4..8], be)) << 32) | u64::from(read_u32(&b[8..12], be));
-        let caplen = read_u32(&b[12..16], be) as usize;
-        let orig = read_u32(&b[16..20], be);
-        if caplen > len - 20 {
-            return Err(self.bad_block(
-                "packet block",
-                format!("captured length {caplen} exceeds the block"),
-            ));
-        }
-        let iface = self.interface(id)?;
-        Ok(Pos {
-            offset: 0,
-            ts: iface.resolution.to_timestamp(units, iface.offset_secs),
-            link: iface.link,
-            interface: id,
-            data_start: body + 20,
             data_len: caplen,
             orig_len: orig,
         })
