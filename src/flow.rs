@@ -239,7 +239,8 @@ struct Open<S> {
     info: StreamInfo,
     state: S,
     halves: [Assembler; 2],
-    stats: StreamStats,
+    /// Record number of the stream's last packet.
+    last_record: u64,
     closed: bool,
     last_seen: Timestamp,
 }
@@ -405,8 +406,7 @@ impl<K: Sink> Tracker<K> {
                     return;
                 };
                 open.last_seen = ts;
-                open.stats.last_ts = ts;
-                open.stats.last_record = record;
+                open.last_record = record;
                 let d = dir.index();
                 let o = 1 - d;
                 let meta = PacketMeta {
@@ -471,16 +471,8 @@ impl<K: Sink> Tracker<K> {
                     self.lingering.push_back((key, ts));
                 }
                 open.last_seen = ts;
-                open.stats.last_ts = ts;
-                open.stats.last_record = record;
-                let half = &mut open.stats.dirs[dir.index()];
-                half.packets += 1;
-                if udp.missing > 0 {
-                    half.snaplen_cut += 1;
-                    half.snaplen_cut_bytes += u64::from(udp.missing);
-                }
-                half.segments += 1;
-                half.bytes += udp.payload.len() as u64;
+                open.last_record = record;
+                open.halves[dir.index()].datagram(udp.payload.len(), udp.missing);
                 let meta = PacketMeta {
                     record,
                     ts,
@@ -564,7 +556,7 @@ impl<K: Sink> Tracker<K> {
                 info,
                 state,
                 halves: [Assembler::new(), Assembler::new()],
-                stats: StreamStats::default(),
+                last_record: record,
                 closed: false,
                 last_seen: ts,
             },
@@ -720,14 +712,14 @@ impl<K: Sink> Tracker<K> {
             let state = &mut open.state;
             open.halves[dir.index()].finish(budget, &mut |e| sink.event(state, dir, e));
         }
-        if open.info.proto == Proto::Tcp {
-            for dir in Dir::BOTH {
-                open.stats.dirs[dir.index()] = *open.halves[dir.index()].stats();
-            }
-        }
-        open.stats.evicted = evicted;
+        let stats = StreamStats {
+            dirs: [*open.halves[0].stats(), *open.halves[1].stats()],
+            last_ts: open.last_seen,
+            last_record: open.last_record,
+            evicted,
+        };
         self.mark_finalized(open.info.proto, open.info.number);
-        self.sink.close(open.state, &open.info, &open.stats);
+        self.sink.close(open.state, &open.info, &stats);
     }
 }
 

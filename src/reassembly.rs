@@ -266,6 +266,18 @@ impl Assembler {
         self.close_acked_holes(budget, out);
     }
 
+    /// Counts a UDP datagram of `len` captured bytes, `missing` cut by the
+    /// snapshot length (UDP flows keep their counters here too).
+    pub fn datagram(&mut self, len: usize, missing: u32) {
+        self.stats.packets += 1;
+        self.stats.segments += 1;
+        self.stats.bytes += len as u64;
+        if missing > 0 {
+            self.stats.snaplen_cut += 1;
+            self.stats.snaplen_cut_bytes += u64::from(missing);
+        }
+    }
+
     /// Feeds one segment.
     pub fn segment<F: FnMut(Event<'_>)>(
         &mut self,

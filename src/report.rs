@@ -61,6 +61,8 @@ pub struct Collector {
     pub messages: Vec<MessageRow>,
     /// Messages not kept because of the bound.
     pub messages_dropped: u64,
+    /// Streams that carried no payload (counted, not kept).
+    pub streams_without_data: u64,
     keep_all: bool,
     max_messages: usize,
     /// Flagged messages kept per stream direction when not keeping all.
@@ -81,6 +83,7 @@ impl Collector {
             streams: Vec::new(),
             messages: Vec::new(),
             messages_dropped: 0,
+            streams_without_data: 0,
             keep_all,
             max_messages,
             flagged_per_dir,
@@ -100,6 +103,7 @@ impl Collector {
     pub fn merge(&mut self, other: Collector) {
         self.streams.extend(other.streams);
         self.messages_dropped += other.messages_dropped;
+        self.streams_without_data += other.streams_without_data;
         for m in other.messages {
             if self.messages.len() < self.max_messages {
                 self.messages.push(m);
@@ -189,6 +193,17 @@ impl Report for Collector {
     }
 
     fn stream(&mut self, result: StreamResult) {
+        // Streams that carried no payload have nothing to frame: counted,
+        // not kept (`flows` lists them), so a scan or a SYN flood does not
+        // fill memory with empty rows.
+        if result
+            .dirs
+            .iter()
+            .all(|d| d.bytes == 0 && d.messages == 0 && d.gaps == 0)
+        {
+            self.streams_without_data += 1;
+            return;
+        }
         self.streams.push(result);
     }
 }

@@ -56,6 +56,7 @@ struct Document<'a> {
     streams: &'a [crate::analysis::StreamResult],
     messages: &'a [report::MessageRow],
     messages_dropped: u64,
+    streams_without_data: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<&'a LiveStats>,
 }
@@ -250,6 +251,7 @@ pub(super) fn print_report(
                 streams: &c.streams,
                 messages: &c.messages,
                 messages_dropped: c.messages_dropped,
+                streams_without_data: c.streams_without_data,
                 live: f.live,
             };
             serde_json::to_writer_pretty(&mut *out, &doc)?;
