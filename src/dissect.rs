@@ -189,7 +189,13 @@ fn fast_tcp(link: LinkType, data: &[u8], uncaptured: usize) -> Option<Packet<'_>
         LinkType::ETHERNET => {
             let mut at = 12;
             let mut ether_type = be16(data, at)?;
+            let mut tags = 0;
             while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                // More tags than the general path reads: leave it to it.
+                tags += 1;
+                if tags > LaxSlicedPacket::LINK_EXTS_CAP {
+                    return None;
+                }
                 at += 4;
                 ether_type = be16(data, at)?;
             }
