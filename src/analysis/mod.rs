@@ -33,7 +33,7 @@ use crate::reassembly::Event;
 
 /// Record numbers kept per message for its Wireshark filter; a message
 /// spanning more is filtered by record range.
-pub const MAX_RECORDS: usize = 32;
+pub const MAX_RECORDS: usize = 16;
 
 /// What happened to a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -138,6 +138,11 @@ impl Records {
     /// The records, in the order the message's bytes arrived.
     pub fn as_slice(&self) -> &[u64] {
         &self.list[..usize::from(self.len)]
+    }
+
+    /// Empties the list.
+    pub fn clear(&mut self) {
+        self.len = 0;
     }
 
     /// Adds a record; past [`MAX_RECORDS`] it is not kept.
@@ -715,13 +720,18 @@ impl DirState {
     fn touch(&mut self, record: u64, ts: Timestamp) {
         let cur = &mut self.cur;
         if !cur.active {
-            *cur = Current {
-                active: true,
-                offset: self.pos,
-                first_record: record,
-                first_ts: ts,
-                ..Current::default()
-            };
+            // Field by field: the record list is emptied, not rewritten.
+            cur.active = true;
+            cur.offset = self.pos;
+            cur.len = 0;
+            cur.first_record = record;
+            cur.last_record = 0;
+            cur.first_ts = ts;
+            cur.last_ts = ts;
+            cur.segments = 0;
+            cur.coalesced = false;
+            cur.gap = false;
+            cur.records.clear();
         }
         if cur.last_record != record || cur.segments == 0 {
             cur.segments += 1;
