@@ -78,7 +78,9 @@ run() {
     cat) cmd=(cat "$file") ;;
     libpcap) cmd=(tcpdump -r "$file" -w /dev/null) ;;
     tcpflow) cmd=(tcpflow -C -B -r "$file") ;;
-    tshark) cmd=(tshark -n -r "$file" -d "tcp.port==$port,$proto" -q) ;;
+    # The display filter makes tshark dissect (and reassemble) every
+    # message of the protocol, as framing them needs.
+    tshark) cmd=(tshark -n -r "$file" -d "tcp.port==$port,$proto" -Y "$proto" -T fields -e frame.number) ;;
     framescope) cmd=("$fs" analyze "$file" --frame "$frame") ;;
     framescope-j2) cmd=("$fs" analyze "$file" --frame "$frame" --jobs 2) ;;
   esac

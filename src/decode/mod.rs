@@ -174,11 +174,35 @@ impl Label {
         Label { len: n as u8, buf }
     }
 
+    /// The one-byte label of `b` (`.` when not printable), from a table
+    /// built at compile time: protocols label many small messages by their
+    /// type byte, and copying a ready label is cheaper than building one.
+    pub fn of_byte(b: u8) -> Self {
+        BYTE_LABELS[usize::from(b)]
+    }
+
+    const fn byte(b: u8) -> Self {
+        let mut buf = [0u8; Self::CAPACITY];
+        buf[0] = if b.is_ascii_graphic() { b } else { b'.' };
+        Label { len: 1, buf }
+    }
+
     /// The label's text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
     }
 }
+
+/// Every one-byte label.
+static BYTE_LABELS: [Label; 256] = {
+    let mut table = [Label::byte(0); 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = Label::byte(i as u8);
+        i += 1;
+    }
+    table
+};
 
 impl serde::Serialize for Label {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

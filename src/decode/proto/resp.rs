@@ -99,6 +99,8 @@ struct Resp {
     /// Inside a streamed string (`$?`): chunks (`;n`) follow.
     streamed_string: bool,
     resume: Resume,
+    /// The last few command names (raw bytes) and their labels.
+    recent: [(usize, [u8; Label::CAPACITY], Label); 4],
 }
 
 enum Flow {
@@ -132,6 +134,8 @@ impl Resp {
             name: Vec::new(),
             streamed_string: false,
             resume: Resume::default(),
+            // An empty name is labelled `*`, as the general path does.
+            recent: [(0, [0; Label::CAPACITY], Label::new("*")); 4],
         }
     }
 
@@ -505,7 +509,7 @@ impl Resp {
     /// it (and reports what is wrong) byte by byte. The answer is the
     /// general path's: the decoder fuzz target feeds the same bytes whole
     /// (this path) and in pieces (the general one) and compares.
-    fn fast_message(&self, input: &[u8]) -> Option<(usize, Option<Label>)> {
+    fn fast_message(&mut self, input: &[u8]) -> Option<(usize, Option<Label>)> {
         let top = *input.first()?;
         let (end, label) = match top {
             b'*' => {
@@ -529,18 +533,34 @@ impl Resp {
                     at = end + 2;
                 }
                 let label = if !self.client {
-                    Label::from_bytes(&[top])
+                    Label::of_byte(top)
                 } else {
                     let name = name.unwrap_or_default();
-                    let mut upper = [0u8; Label::CAPACITY];
                     let n = name.len().min(Label::CAPACITY);
-                    for (u, b) in upper.iter_mut().zip(name) {
-                        *u = b.to_ascii_uppercase();
-                    }
-                    if n == 0 {
-                        Label::new("*")
-                    } else {
-                        Label::from_bytes(&upper[..n])
+                    let raw = &name[..n];
+                    // Commands repeat: reuse a label made recently.
+                    match self
+                        .recent
+                        .iter()
+                        .find(|(len, bytes, _)| &bytes[..*len] == raw)
+                    {
+                        Some((_, _, label)) => *label,
+                        None => {
+                            let mut upper = [0u8; Label::CAPACITY];
+                            for (u, b) in upper.iter_mut().zip(raw) {
+                                *u = b.to_ascii_uppercase();
+                            }
+                            let label = if n == 0 {
+                                Label::new("*")
+                            } else {
+                                Label::from_bytes(&upper[..n])
+                            };
+                            let mut bytes = [0u8; Label::CAPACITY];
+                            bytes[..n].copy_from_slice(raw);
+                            self.recent.rotate_right(1);
+                            self.recent[0] = (n, bytes, label);
+                            label
+                        }
                     }
                 };
                 (at, label)
@@ -551,11 +571,11 @@ impl Resp {
                 if input.get(end..end + 2)? != b"\r\n" {
                     return None;
                 }
-                (end + 2, Label::from_bytes(&[top]))
+                (end + 2, Label::of_byte(top))
             }
             b'+' | b'-' | b':' if !self.client => {
                 let nl = input.iter().position(|&b| b == b'\n')?;
-                (nl + 1, Label::from_bytes(&[top]))
+                (nl + 1, Label::of_byte(top))
             }
             _ => return None,
         };
