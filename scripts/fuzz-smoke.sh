@@ -34,7 +34,7 @@ for t in $targets; do
     mkdir -p "corpus/$t"
     dict=()
     [ -f "dict/$t.dict" ] && dict=("-dict=dict/$t.dict")
-    echo "== $t (${seconds}s)"
+    echo "== $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-${seconds}s})"
     status=0
     if [ -n "${FUZZ_RUNS:-}" ]; then
         fresh=$(mktemp -d)
