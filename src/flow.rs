@@ -398,7 +398,11 @@ impl<K: Sink> Tracker<K> {
                     return;
                 }
                 if self.is_finalized(Proto::Tcp, number) {
-                    self.stats.late_packets += 1;
+                    // The last ACK of a closed connection is expected;
+                    // data or a reset after the end is worth counting.
+                    if tcp.wire_len() > 0 || tcp.flags.has(TcpFlags::RST) {
+                        self.stats.late_packets += 1;
+                    }
                     return;
                 }
                 self.ensure_open(Proto::Tcp, number, src, dst, dir, record, ts);
@@ -442,10 +446,13 @@ impl<K: Sink> Tracker<K> {
                 }
                 self.stats.peak_buffered = self.stats.peak_buffered.max(budget.used as u64);
                 let was_closed = open.closed;
-                open.closed = tcp.flags.has(TcpFlags::RST)
-                    || (open.halves[0].finished() && open.halves[1].finished())
-                    || was_closed;
-                if open.closed && !was_closed {
+                let both_fins = open.halves[0].finished() && open.halves[1].finished();
+                open.closed = tcp.flags.has(TcpFlags::RST) || both_fins || was_closed;
+                if open.halves[0].fin_acked() && open.halves[1].fin_acked() {
+                    // Both FINs sent and acknowledged: nothing more belongs
+                    // to the stream, so its memory is freed now.
+                    self.finalize(key, false);
+                } else if open.closed && !was_closed {
                     self.lingering.push_back((key, ts));
                 }
             }

@@ -230,6 +230,12 @@ impl Assembler {
         self.fin_at.is_some_and(|f| f <= self.next) && self.pending.is_empty()
     }
 
+    /// Whether the peer acknowledged the FIN (the connection's last packet
+    /// in this direction is in).
+    pub fn fin_acked(&self) -> bool {
+        self.finished() && self.fin_at.is_some_and(|f| self.peer_acked > f)
+    }
+
     /// Bytes buffered out of order now.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered_bytes

@@ -107,7 +107,14 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             .map(|worker| {
                 let bar = if worker == 0 { bar.clone() } else { None };
                 scope.spawn(move || {
-                    let collector = Collector::new(args.messages, args.max_messages, 10);
+                    // The table shows a sample of flagged messages: keep
+                    // only that many, so memory does not grow with the
+                    // number of streams; JSON keeps 10 per direction.
+                    let keep = match (args.messages, args.format) {
+                        (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
+                        _ => args.max_messages,
+                    };
+                    let collector = Collector::new(args.messages, keep, 10);
                     let analyzer =
                         Analyzer::new(opts.clone(), (collector, pictures::timeline(args)));
                     let mut tracker = Tracker::new(analyzer, args.input.limits())
@@ -297,7 +304,7 @@ pub(super) fn print_report(
                 if c.messages_dropped > 0 {
                     writeln!(
                         out,
-                        "({} more not kept: --max-messages)",
+                        "({} more flagged or listed messages not kept: --messages --max-messages N, or --format json)",
                         c.messages_dropped
                     )?;
                 }
