@@ -738,27 +738,31 @@ mod tests {
     }
 
     #[test]
-    fn reads_pcap_records_with_numbers_and_offsets() {
+    fn reads_pcap_records_with_numbers_and_offsets() -> Result<(), CaptureError> {
         let file = pcap_le(&[b"abc", b"defgh"]);
-        let mut r = CaptureReader::new(&file[..]).unwrap();
-        let a = r.next_record().unwrap().unwrap();
+        let mut r = CaptureReader::new(&file[..])?;
+        let a = r.next_record()?.expect("a first record");
         assert_eq!((a.number, a.offset, a.data), (1, 24, &b"abc"[..]));
         assert_eq!(a.ts, Timestamp(500_000));
-        let b = r.next_record().unwrap().unwrap();
+        let b = r.next_record()?.expect("a second record");
         assert_eq!((b.number, b.offset, b.data), (2, 43, &b"defgh"[..]));
-        assert!(r.next_record().unwrap().is_none());
+        assert!(r.next_record()?.is_none());
+        Ok(())
     }
 
     #[test]
-    fn cut_short_record_names_record_and_offset() {
+    fn cut_short_record_names_record_and_offset() -> Result<(), CaptureError> {
         let mut file = pcap_le(&[b"abc", b"defgh"]);
         file.truncate(file.len() - 2);
-        let mut r = CaptureReader::new(&file[..]).unwrap();
-        assert!(r.next_record().unwrap().is_some());
-        let err = r.next_record().unwrap_err();
+        let mut r = CaptureReader::new(&file[..])?;
+        assert!(r.next_record()?.is_some());
+        let Err(err) = r.next_record() else {
+            panic!("a cut-short record accepted");
+        };
         assert_eq!((err.record, err.offset), (2, 43));
         assert!(err.to_string().contains("cut short"), "{err}");
-        assert!(r.next_record().unwrap().is_none());
+        assert!(r.next_record()?.is_none());
+        Ok(())
     }
 
     #[test]
@@ -779,16 +783,19 @@ mod tests {
     }
 
     #[test]
-    fn rejects_non_captures_and_huge_lengths() {
-        let err = CaptureReader::new(&b"hello world, not a capture"[..])
-            .err()
-            .unwrap();
+    fn rejects_non_captures_and_huge_lengths() -> Result<(), CaptureError> {
+        let Err(err) = CaptureReader::new(&b"hello world, not a capture"[..]) else {
+            panic!("text accepted as a capture");
+        };
         assert!(err.to_string().contains("not a pcap"), "{err}");
         let mut file = pcap_le(&[b"abc"]);
         file[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
-        let mut r = CaptureReader::new(&file[..]).unwrap();
-        let err = r.next_record().unwrap_err();
+        let mut r = CaptureReader::new(&file[..])?;
+        let Err(err) = r.next_record() else {
+            panic!("a 4 GiB record accepted");
+        };
         assert!(err.to_string().contains("captured length"), "{err}");
+        Ok(())
     }
 
     #[test]

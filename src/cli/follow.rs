@@ -135,6 +135,21 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
     Ok(if read_something { 0 } else { 2 })
 }
 
+/// The line that opens a chunk in the hex and ascii formats.
+fn chunk_header<W: Write>(
+    out: &mut W,
+    dir: Dir,
+    offset: u64,
+    len: usize,
+    record: u64,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "[{}] offset {offset}, {len} bytes, record {record}",
+        dir.name()
+    )
+}
+
 fn hex_chunk<W: Write>(
     out: &mut W,
     dir: Dir,
@@ -142,12 +157,7 @@ fn hex_chunk<W: Write>(
     bytes: &[u8],
     record: u64,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "[{}] offset {offset}, {} bytes, record {record}",
-        dir.name(),
-        bytes.len()
-    )?;
+    chunk_header(out, dir, offset, bytes.len(), record)?;
     for (i, line) in bytes.chunks(16).enumerate() {
         let at = offset + (i * 16) as u64;
         let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
@@ -164,12 +174,7 @@ fn ascii_chunk<W: Write>(
     bytes: &[u8],
     record: u64,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "[{}] offset {offset}, {} bytes, record {record}",
-        dir.name(),
-        bytes.len()
-    )?;
+    chunk_header(out, dir, offset, bytes.len(), record)?;
     let text: String = bytes
         .iter()
         .map(|&b| {
