@@ -6,7 +6,6 @@
 //! outputs print, within bounds; [`JsonLines`] writes each record as it
 //! comes and keeps nothing.
 
-use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
@@ -67,10 +66,6 @@ pub struct Collector {
     max_messages: usize,
     /// Flagged messages kept per stream direction when not keeping all.
     flagged_per_dir: usize,
-    flagged_seen: HashMap<(Proto, u64, Dir), usize, ahash::RandomState>,
-    /// The direction counted last and its count, saving a map lookup per
-    /// message while a direction's messages come one after another.
-    flagged_last: Option<((Proto, u64, Dir), usize)>,
     /// Callback for live output of each flagged message.
     on_flagged: Option<FlaggedHook>,
 }
@@ -87,8 +82,6 @@ impl Collector {
             keep_all,
             max_messages,
             flagged_per_dir,
-            flagged_seen: Default::default(),
-            flagged_last: None,
             on_flagged: None,
         }
     }
@@ -147,42 +140,23 @@ impl Collector {
 }
 
 impl Collector {
-    /// Counts one more flagged message of `key`'s direction; returns the count.
-    fn count_flagged(&mut self, key: (Proto, u64, Dir)) -> usize {
-        match &mut self.flagged_last {
-            Some((k, n)) if *k == key => {
-                *n += 1;
-                *n
-            }
-            last => {
-                if let Some((k, n)) = last.take() {
-                    self.flagged_seen.insert(k, n);
-                }
-                let n = self.flagged_seen.get(&key).copied().unwrap_or(0) + 1;
-                self.flagged_last = Some((key, n));
-                n
-            }
-        }
+    /// Whether `message` is kept.
+    #[inline]
+    fn keeps(&self, message: &Message) -> bool {
+        self.keep_all
+            || message
+                .flagged_index
+                .is_some_and(|n| n < self.flagged_per_dir as u64)
     }
-}
 
-impl Report for Collector {
-    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        let flagged = message.status.is_flagged() || message.coalesced;
+    /// Shows and keeps `message`, as [`Collector::keeps`] and the hook say.
+    #[inline(never)]
+    fn take(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         let row = || MessageRow::new(stream, dir, message);
-        if flagged {
-            if let Some(f) = &mut self.on_flagged {
-                f(&row());
-            }
+        if let (Some(f), true) = (&mut self.on_flagged, message.is_flagged()) {
+            f(&row());
         }
-        let keep = if self.keep_all {
-            true
-        } else if flagged {
-            self.count_flagged((stream.proto, stream.number, dir)) <= self.flagged_per_dir
-        } else {
-            false
-        };
-        if !keep {
+        if !self.keeps(message) {
             return;
         }
         if self.messages.len() >= self.max_messages {
@@ -190,6 +164,16 @@ impl Report for Collector {
             return;
         }
         self.messages.push(row());
+    }
+}
+
+impl Report for Collector {
+    #[inline]
+    fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
+        // Most messages are only counted: nothing to show or keep.
+        if self.on_flagged.is_some() || self.keeps(message) {
+            self.take(stream, dir, message);
+        }
     }
 
     fn stream(&mut self, result: StreamResult) {
@@ -259,7 +243,7 @@ impl<W: Write> JsonLines<W> {
 
 impl<W: Write> Report for JsonLines<W> {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        if !(self.all_messages || message.status.is_flagged() || message.coalesced) {
+        if !(self.all_messages || message.is_flagged()) {
             return;
         }
         self.write("message", &MessageRow::new(stream, dir, message));
@@ -407,7 +391,7 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
         let detail = match (&m.error, m.missing) {
             (Some(e), _) => e.clone(),
             (None, Some(missing)) => format!("{missing} bytes missing"),
-            _ if m.status.is_flagged() || m.coalesced => r.filter.clone(),
+            _ if m.is_flagged() => r.filter.clone(),
             _ => String::new(),
         };
         t.add_row(vec![

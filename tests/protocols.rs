@@ -633,6 +633,46 @@ fn resp_pipelined_commands_and_replies() {
 }
 
 #[test]
+fn resp_command_labels_survive_the_label_cache() {
+    // Names of 1, 8, 9 and 30 bytes, the same name in two cases, more
+    // distinct names than the cache holds, and a name that ends the input:
+    // fed whole (one pass) and byte by byte (the general path) alike.
+    let names: [&[u8]; 9] = [
+        b"get",
+        b"GET",
+        b"x",
+        b"exPIREAT",
+        b"expireat9",
+        b"client-tracking-on-and-off-xyz",
+        b"get",
+        b"hello",
+        b"get",
+    ];
+    let mut client = Vec::new();
+    for name in names {
+        client.extend_from_slice(format!("*1\r\n${}\r\n", name.len()).as_bytes());
+        client.extend_from_slice(name);
+        client.extend_from_slice(b"\r\n");
+    }
+    let expected = [
+        "GET",
+        "GET",
+        "X",
+        "EXPIREAT",
+        "EXPIREAT9",
+        "CLIENT-TRACKING-ON-AND-O",
+        "GET",
+        "HELLO",
+        "GET",
+    ];
+    let events = [data(C, &client)];
+    let whole = run("resp", MAX, &events, &[]);
+    let bytewise = run("resp", MAX, &events, &[1]);
+    assert_eq!(labels(&whole[C]), expected.map(|l| &l[..l.len().min(23)]));
+    assert_eq!(labels(&whole[C]), labels(&bytewise[C]));
+}
+
+#[test]
 fn resp3_every_type_is_one_top_level_value() {
     let out = run("resp", MAX, &resp3_replies(), &[]);
     assert_eq!(labels(&out[C]), ["HELLO"]);

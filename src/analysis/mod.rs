@@ -36,10 +36,11 @@ use crate::reassembly::Event;
 pub const MAX_RECORDS: usize = 16;
 
 /// What happened to a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Whole, in one segment.
+    #[default]
     Ok,
     /// Whole, but its bytes came in two or more segments.
     Split,
@@ -70,7 +71,7 @@ impl Status {
 }
 
 /// One decoded message (or UDP datagram's message), as reported.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Message {
     /// 0-based index within its direction.
     pub index: u64,
@@ -99,12 +100,22 @@ pub struct Message {
     pub missing: Option<u64>,
     /// For malformed messages, what the decoder said.
     pub error: Option<String>,
+    /// For flagged messages, how many flagged messages of its direction
+    /// came before it.
+    #[serde(skip)]
+    pub flagged_index: Option<u64>,
     /// The first [`MAX_RECORDS`] records that carried it.
     #[serde(skip)]
     pub records: Records,
 }
 
 impl Message {
+    /// Whether it is worth a user's attention: anything but whole in one
+    /// segment of its own.
+    pub fn is_flagged(&self) -> bool {
+        self.status.is_flagged() || self.coalesced
+    }
+
     /// A Wireshark display filter selecting its packets.
     pub fn filter(&self, info: &StreamInfo) -> String {
         wireshark_filter(
@@ -218,6 +229,7 @@ pub trait Report {
 
 /// Two reports fed the same results.
 impl<A: Report, B: Report> Report for (A, B) {
+    #[inline]
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         self.0.message(stream, dir, message);
         self.1.message(stream, dir, message);
@@ -244,6 +256,7 @@ impl<A: Report, B: Report> Report for (A, B) {
 
 /// A report that may be absent.
 impl<R: Report> Report for Option<R> {
+    #[inline]
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         if let Some(r) = self {
             r.message(stream, dir, message);
@@ -415,27 +428,19 @@ impl Default for Options {
     }
 }
 
-/// The message in progress in one direction.
-#[derive(Default)]
-struct Current {
-    active: bool,
-    offset: u64,
-    len: u64,
-    first_record: u64,
-    last_record: u64,
-    first_ts: Timestamp,
-    last_ts: Timestamp,
-    segments: u64,
-    coalesced: bool,
-    gap: bool,
-    records: Records,
-}
-
 /// One direction's decoder and bookkeeping.
 struct DirState {
     decoder: Box<dyn Decoder>,
     per_segment: bool,
-    cur: Current,
+    /// The message in progress, built in place and lent to the report when
+    /// it completes: reporting a message copies nothing.
+    cur: Message,
+    /// Whether `cur` holds bytes of a message in progress.
+    active: bool,
+    /// Whether a capture gap falls inside the message in progress.
+    holed: bool,
+    /// Flagged messages reported so far.
+    flagged: u64,
     /// Offset of the next byte to feed.
     pos: u64,
     /// Decoding failed; waiting for a resync point (or for good).
@@ -463,7 +468,10 @@ impl DirState {
         DirState {
             per_segment: decoder.segment_is_message(),
             decoder,
-            cur: Current::default(),
+            cur: Message::default(),
+            active: false,
+            holed: false,
+            flagged: 0,
             pos: 0,
             lost: false,
             seg_record: 0,
@@ -719,18 +727,17 @@ impl DirState {
     /// starting it if needed.
     fn touch(&mut self, record: u64, ts: Timestamp) {
         let cur = &mut self.cur;
-        if !cur.active {
+        if !self.active {
             // Field by field: the record list is emptied, not rewritten.
-            cur.active = true;
+            self.active = true;
+            self.holed = false;
             cur.offset = self.pos;
             cur.len = 0;
             cur.first_record = record;
             cur.last_record = 0;
             cur.first_ts = ts;
-            cur.last_ts = ts;
             cur.segments = 0;
             cur.coalesced = false;
-            cur.gap = false;
             cur.records.clear();
         }
         if cur.last_record != record || cur.segments == 0 {
@@ -746,7 +753,7 @@ impl DirState {
     }
 
     fn complete_status(&self) -> Status {
-        if self.cur.gap {
+        if self.holed {
             Status::Gap
         } else if self.cur.segments > 1 {
             Status::Split
@@ -762,7 +769,7 @@ impl DirState {
             self.summary.coalesced_segments += 1;
         }
         self.seg_messages = 0;
-        if self.per_segment && self.cur.active && !self.lost {
+        if self.per_segment && self.active && !self.lost {
             let status = self.complete_status();
             self.emit(ctx, status, None, None, None);
         }
@@ -780,13 +787,13 @@ impl DirState {
             return;
         }
         if self.decoder.skip(len) {
-            if self.cur.active {
-                self.cur.gap = true;
+            if self.active {
+                self.holed = true;
             }
             return;
         }
         // The decoder lost its place: the message in progress ends here.
-        if self.cur.active {
+        if self.active {
             self.emit(ctx, Status::Gap, None, None, None);
         }
         self.lost = true;
@@ -802,7 +809,7 @@ impl DirState {
             server
         };
         self.lost = false;
-        self.cur.active = false;
+        self.active = false;
         let before = self.summary.messages;
         let wire = dg.payload.len() as u64 + u64::from(dg.missing);
         if let Some(r) = &mut self.recv {
@@ -812,7 +819,7 @@ impl DirState {
         }
         self.data(ctx, dg.payload, dg.record, dg.ts);
         let complete = self.summary.messages - before;
-        let partial = !self.lost && self.cur.active;
+        let partial = !self.lost && self.active;
         self.finished = false;
         self.finish(ctx);
         self.finished = false;
@@ -837,19 +844,20 @@ impl DirState {
         match self.decoder.finish() {
             End::Clean => {}
             End::Frame { label } => {
-                if self.cur.active {
+                if self.active {
                     let status = self.complete_status();
                     self.emit(ctx, status, label, None, None);
                 }
             }
             End::Truncated { missing } => {
-                if self.cur.active {
+                if self.active {
                     self.emit(ctx, Status::Truncated, None, missing, None);
                 }
             }
         }
     }
 
+    #[inline(always)]
     fn emit<R: Report>(
         &mut self,
         ctx: &mut Ctx<'_, R>,
@@ -858,8 +866,8 @@ impl DirState {
         missing: Option<u64>,
         error: Option<String>,
     ) {
+        self.active = false;
         let cur = &mut self.cur;
-        cur.active = false;
         let s = &mut self.summary;
         s.messages += 1;
         match status {
@@ -875,24 +883,18 @@ impl DirState {
         if let Some(r) = &mut self.recv {
             r.message(cur.offset, cur.len);
         }
-        let message = Message {
-            index: self.index,
-            offset: cur.offset,
-            len: cur.len,
-            first_record: cur.first_record,
-            last_record: cur.last_record,
-            first_ts: cur.first_ts,
-            last_ts: cur.last_ts,
-            segments: cur.segments,
-            coalesced: cur.coalesced,
-            status,
-            label,
-            missing,
-            error,
-            records: cur.records,
-        };
+        cur.index = self.index;
+        cur.status = status;
+        cur.label = label;
+        cur.missing = missing;
+        cur.error = error;
+        cur.flagged_index = None;
+        if cur.is_flagged() {
+            cur.flagged_index = Some(self.flagged);
+            self.flagged += 1;
+        }
         self.index += 1;
-        ctx.report.message(ctx.info, ctx.dir, &message);
+        ctx.report.message(ctx.info, ctx.dir, cur);
     }
 }
 

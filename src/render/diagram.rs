@@ -358,6 +358,7 @@ mod tests {
             label: None,
             missing: None,
             error: None,
+            flagged_index: None,
             records: Default::default(),
         }
     }

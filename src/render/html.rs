@@ -204,7 +204,7 @@ fn shape(
             if m.coalesced {
                 class.push_str(" coalesced");
             }
-            if m.status.is_flagged() || m.coalesced {
+            if m.is_flagged() {
                 class.push_str(" flagged");
             }
             let label = m.label.as_ref().map_or("", |l| l.as_str());

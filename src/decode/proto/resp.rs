@@ -99,8 +99,8 @@ struct Resp {
     /// Inside a streamed string (`$?`): chunks (`;n`) follow.
     streamed_string: bool,
     resume: Resume,
-    /// The last few command names (raw bytes) and their labels.
-    recent: [(usize, [u8; Label::CAPACITY], Label); 4],
+    /// The last few command names (as [`name_key`]s) and their labels.
+    recent: [([u64; 3], Label); 4],
 }
 
 enum Flow {
@@ -135,7 +135,7 @@ impl Resp {
             streamed_string: false,
             resume: Resume::default(),
             // An empty name is labelled `*`, as the general path does.
-            recent: [(0, [0; Label::CAPACITY], Label::new("*")); 4],
+            recent: [(name_key(b"", 0, 0), Label::new("*")); 4],
         }
     }
 
@@ -517,7 +517,7 @@ impl Resp {
                 if count == 0 || count > 4096 {
                     return None;
                 }
-                let mut name: Option<&[u8]> = None;
+                let mut name = (0, 0);
                 for i in 0..count {
                     if *input.get(at)? != b'$' {
                         return None;
@@ -528,40 +528,14 @@ impl Resp {
                         return None;
                     }
                     if i == 0 {
-                        name = input.get(body..end);
+                        name = (body, len);
                     }
                     at = end + 2;
                 }
                 let label = if !self.client {
                     Label::of_byte(top)
                 } else {
-                    let name = name.unwrap_or_default();
-                    let n = name.len().min(Label::CAPACITY);
-                    let raw = &name[..n];
-                    // Commands repeat: reuse a label made recently.
-                    match self
-                        .recent
-                        .iter()
-                        .find(|(len, bytes, _)| &bytes[..*len] == raw)
-                    {
-                        Some((_, _, label)) => *label,
-                        None => {
-                            let mut upper = [0u8; Label::CAPACITY];
-                            for (u, b) in upper.iter_mut().zip(raw) {
-                                *u = b.to_ascii_uppercase();
-                            }
-                            let label = if n == 0 {
-                                Label::new("*")
-                            } else {
-                                Label::from_bytes(&upper[..n])
-                            };
-                            let mut bytes = [0u8; Label::CAPACITY];
-                            bytes[..n].copy_from_slice(raw);
-                            self.recent.rotate_right(1);
-                            self.recent[0] = (n, bytes, label);
-                            label
-                        }
-                    }
+                    self.command_label(input, name.0, name.1.min(Label::CAPACITY))
                 };
                 (at, label)
             }
@@ -583,28 +557,96 @@ impl Resp {
     }
 }
 
+impl Resp {
+    /// The label of a command named `raw` (at most [`Label::CAPACITY`]
+    /// bytes, any case). Commands repeat, so the last few labels are kept
+    /// and a repeated name costs a short comparison.
+    fn command_label(&mut self, input: &[u8], start: usize, n: usize) -> Label {
+        let key = name_key(input, start, n);
+        for (seen, label) in &self.recent {
+            if *seen == key {
+                return *label;
+            }
+        }
+        let mut upper = [0u8; Label::CAPACITY];
+        for (u, b) in upper.iter_mut().zip(&input[start..start + n]) {
+            *u = b.to_ascii_uppercase();
+        }
+        let label = if n == 0 {
+            Label::new("*")
+        } else {
+            Label::from_bytes(&upper[..n])
+        };
+        self.recent.rotate_right(1);
+        self.recent[0] = (key, label);
+        label
+    }
+}
+
+/// The `n` bytes (at most [`Label::CAPACITY`]) of `input` at `start` as
+/// three zero-padded little-endian words, with `n` in the last byte: two
+/// names are equal when their keys are, and comparing keys costs three
+/// word comparisons instead of a call to compare bytes.
+#[inline(always)]
+fn name_key(input: &[u8], start: usize, n: usize) -> [u64; 3] {
+    let mut words = [0u64; 3];
+    if n <= 8 {
+        if let Some(window) = input.get(start..start + 8) {
+            // Most names: one load and a mask.
+            let word = u64::from_le_bytes(window.try_into().unwrap_or_default());
+            words[0] = if n == 8 {
+                word
+            } else {
+                word & ((1u64 << (n * 8)) - 1)
+            };
+            words[2] = (n as u64) << 56;
+            return words;
+        }
+    }
+    for (i, &b) in input[start..start + n].iter().enumerate() {
+        words[i / 8] |= u64::from(b) << ((i % 8) * 8);
+    }
+    words[2] |= (n as u64) << 56;
+    words
+}
+
 /// A non-negative decimal count or length at `at`, ending in CRLF: the
 /// value and the offset after the CRLF. `None` for anything else (signs,
 /// `?`, long or malformed lines).
+#[inline(always)]
 fn count_line(input: &[u8], at: usize) -> Option<(usize, usize)> {
-    let mut value: usize = 0;
-    let mut i = at;
-    loop {
-        let b = *input.get(i)?;
-        if b.is_ascii_digit() {
-            if i - at >= 18 {
-                return None;
+    // Counts and lengths of one or two digits are most of them.
+    if let Some(&[a, b, c, d]) = input.get(at..at + 4) {
+        let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+        if a <= 9 {
+            if b == b'\r'.wrapping_sub(b'0') && c == b'\n' {
+                return Some((usize::from(a), at + 3));
             }
-            value = value * 10 + usize::from(b - b'0');
-            i += 1;
-        } else {
-            break;
+            if b <= 9 && c == b'\r' && d == b'\n' {
+                return Some((usize::from(a * 10 + b), at + 4));
+            }
         }
     }
-    if i == at || input.get(i..i + 2)? != b"\r\n" {
+    count_line_long(input, at)
+}
+
+/// [`count_line`] for any number of digits.
+fn count_line_long(input: &[u8], at: usize) -> Option<(usize, usize)> {
+    let line = input.get(at..)?;
+    let mut value: usize = 0;
+    let mut digits = 0;
+    for &b in line.iter().take(19) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value * 10 + usize::from(d);
+        digits += 1;
+    }
+    if digits == 0 || digits > 18 || line.get(digits..digits + 2)? != b"\r\n" {
         return None;
     }
-    Some((value, i + 2))
+    Some((value, at + digits + 2))
 }
 
 impl Decoder for Resp {
