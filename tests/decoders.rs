@@ -250,7 +250,7 @@ fn huge_length_is_too_long_at_the_length_field() {
     let error = got.error.unwrap();
     assert_eq!(error.offset, 5);
     assert_eq!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::TooLong {
             len: 0xffff_ffff + 4,
             max: DEFAULT_MAX_FRAME
@@ -272,7 +272,7 @@ fn huge_length_is_too_long_at_the_length_field() {
         })
     );
     let error = exact.decode(b"\x04abcd").unwrap_err();
-    assert_eq!(error.kind, DecodeErrorKind::TooLong { len: 5, max: 4 });
+    assert_eq!(*error.kind, DecodeErrorKind::TooLong { len: 5, max: 4 });
     assert_eq!(error.offset, 4);
     // A failed decoder keeps failing, and cannot resynchronise.
     assert_eq!(exact.decode(b"\x00"), Err(error));
@@ -287,20 +287,20 @@ fn negative_signed_length_is_bad() {
         .unwrap_err();
     assert_eq!(error.offset, 0);
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::BadLength { value: -2, .. }
     ));
     let error = decoder("length:4,endian=little,signed")
         .decode(b"\xff\xff\xff\xff")
         .unwrap_err();
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::BadLength { value: -1, .. }
     ));
     // The same bytes unsigned are merely too long.
     let error = decoder("length:2,max=1K").decode(b"\xff\xfe").unwrap_err();
     assert_eq!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::TooLong {
             len: 0xfffe + 2,
             max: 1024
@@ -314,12 +314,12 @@ fn adjusted_length_before_the_field_is_bad() {
         .decode(b"\x00\x02")
         .unwrap_err();
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::BadLength { value: 2, .. }
     ));
     let error = decoder("length:1,strip=5").decode(b"\x02ab").unwrap_err();
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::BadLength { value: 2, .. }
     ));
 }
@@ -340,7 +340,7 @@ fn json_header_declaring_a_gigabyte_is_refused_before_its_body() {
     let error = json.decode(&frame).unwrap_err();
     assert_eq!(error.offset, 4);
     assert_eq!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::TooLong {
             len: frame.len() as u64 + (1 << 30),
             max: DEFAULT_MAX_FRAME
@@ -365,7 +365,7 @@ fn json_header_length_beyond_the_header_limit() {
         .unwrap_err();
     assert_eq!(error.offset, 0);
     assert_eq!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::TooLong {
             len: 0x7fff_ffff,
             max: 64 * 1024
@@ -375,14 +375,14 @@ fn json_header_length_beyond_the_header_limit() {
         .decode(&(-1i32).to_le_bytes())
         .unwrap_err();
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::BadLength { value: -1, .. }
     ));
     let error = decoder("json-header:max-header=16")
         .decode(&json_frame(r#"{"total_size":0,"pad":"xx"}"#, b""))
         .unwrap_err();
     assert!(matches!(
-        error.kind,
+        *error.kind,
         DecodeErrorKind::TooLong { max: 16, .. }
     ));
 }
@@ -406,7 +406,7 @@ fn json_header_bad_size_keys() {
         let error = got.error.unwrap();
         assert_eq!(error.offset, 4 + 16 + 4, "{header}");
         assert!(
-            matches!(error.kind, DecodeErrorKind::BadHeader(_)),
+            matches!(*error.kind, DecodeErrorKind::BadHeader(_)),
             "{header}"
         );
     }
@@ -432,7 +432,7 @@ fn delimiter_past_max_errors_then_resyncs_at_the_next_delimiter() {
     let rest = &input[3..];
     let error = line.decode(rest).unwrap_err();
     assert_eq!(error.offset, 3);
-    assert_eq!(error.kind, DecodeErrorKind::TooLong { len: 9, max: 8 });
+    assert_eq!(*error.kind, DecodeErrorKind::TooLong { len: 9, max: 8 });
     assert_eq!(line.decode(rest), Err(error));
     assert!(line.can_resync());
     // The error consumed nothing: resync scans the same bytes.

@@ -436,7 +436,7 @@ mod tests {
             let error = decoder.decode(&input).unwrap_err();
             assert_eq!(error.offset, 4, "{header}");
             assert!(
-                matches!(error.kind, DecodeErrorKind::BadHeader(_)),
+                matches!(*error.kind, DecodeErrorKind::BadHeader(_)),
                 "{header}: {error}"
             );
         }
@@ -452,7 +452,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.offset, 0);
         assert!(
-            matches!(error.kind, DecodeErrorKind::BadLength { value: 0, .. }),
+            matches!(*error.kind, DecodeErrorKind::BadLength { value: 0, .. }),
             "{error}"
         );
     }
@@ -469,7 +469,7 @@ mod tests {
             .decode(&[0xff; 8])
             .unwrap_err();
         assert_eq!(
-            error.kind,
+            *error.kind,
             DecodeErrorKind::TooLong {
                 len: u64::MAX,
                 max: DEFAULT_MAX_FRAME
@@ -501,6 +501,6 @@ mod tests {
         // 2^63 is no negative length when unsigned, but far too long.
         let error = decoder.decode(&[0x80, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
         assert_eq!(error.offset, input.len() as u64);
-        assert!(matches!(error.kind, DecodeErrorKind::TooLong { .. }));
+        assert!(matches!(*error.kind, DecodeErrorKind::TooLong { .. }));
     }
 }

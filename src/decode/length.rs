@@ -519,7 +519,7 @@ mod tests {
             let mut decoder = LengthDecoder::new(LengthConfig::new(field));
             let error = decoder.decode(bytes).unwrap_err();
             assert!(
-                matches!(error.kind, DecodeErrorKind::BadLength { value, .. } if value < 0),
+                matches!(*error.kind, DecodeErrorKind::BadLength { value, .. } if value < 0),
                 "{error:?}"
             );
         }
@@ -544,7 +544,7 @@ mod tests {
         let mut decoder = LengthDecoder::new(LengthConfig::new(LengthField::big_endian(Width::W8)));
         let error = decoder.decode(&[0xff; 8]).unwrap_err();
         assert_eq!(
-            error.kind,
+            *error.kind,
             DecodeErrorKind::TooLong {
                 len: u64::MAX,
                 max: DEFAULT_MAX_FRAME
@@ -563,14 +563,14 @@ mod tests {
         let mut decoder = LengthDecoder::new(config.clone());
         let error = decoder.decode(&[0x80; 11]).unwrap_err();
         assert_eq!(error.offset, 0);
-        assert!(matches!(error.kind, DecodeErrorKind::BadLength { .. }));
+        assert!(matches!(*error.kind, DecodeErrorKind::BadLength { .. }));
 
         // Ten bytes whose last group overflows 64 bits.
         let mut decoder = LengthDecoder::new(config);
         let mut wide = [0xff; 10];
         wide[9] = 0x02;
         let error = decoder.decode(&wide).unwrap_err();
-        assert!(matches!(error.kind, DecodeErrorKind::BadLength { .. }));
+        assert!(matches!(*error.kind, DecodeErrorKind::BadLength { .. }));
     }
 
     #[test]
@@ -591,7 +591,7 @@ mod tests {
         );
         let error = decoder.decode(b"00 1x").unwrap_err();
         assert_eq!(error.offset, 5);
-        assert!(matches!(error.kind, DecodeErrorKind::BadLength { .. }));
+        assert!(matches!(*error.kind, DecodeErrorKind::BadLength { .. }));
         // The decoder stays failed.
         assert_eq!(decoder.decode(b"0001x"), Err(error));
     }
@@ -605,7 +605,7 @@ mod tests {
         });
         let error = decoder.decode(&[b'9'; 255]).unwrap_err();
         assert!(matches!(
-            error.kind,
+            *error.kind,
             DecodeErrorKind::TooLong { len: u64::MAX, .. }
         ));
     }

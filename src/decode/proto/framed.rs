@@ -405,7 +405,7 @@ mod tests {
     fn too_long_is_checked_before_counting() {
         let mut d = Framed::new(Tiny, 10);
         let e = d.decode(&[20]).unwrap_err();
-        assert_eq!(e.kind, DecodeErrorKind::TooLong { len: 21, max: 10 });
+        assert_eq!(*e.kind, DecodeErrorKind::TooLong { len: 21, max: 10 });
     }
 
     #[test]

@@ -100,7 +100,7 @@ struct Resp {
     streamed_string: bool,
     resume: Resume,
     /// The last few command names (as [`name_key`]s) and their labels.
-    recent: [([u64; 3], Label); 4],
+    recent: [([u64; 4], Label); 4],
 }
 
 enum Flow {
@@ -564,7 +564,9 @@ impl Resp {
     fn command_label(&mut self, input: &[u8], start: usize, n: usize) -> Label {
         let key = name_key(input, start, n);
         for (seen, label) in &self.recent {
-            if *seen == key {
+            // Word by word: the key was just stored in words, and one
+            // wider load of it would wait for the stores.
+            if seen[0] == key[0] && seen[3] == key[3] && seen[1] == key[1] && seen[2] == key[2] {
                 return *label;
             }
         }
@@ -584,14 +586,15 @@ impl Resp {
 }
 
 /// The `n` bytes (at most [`Label::CAPACITY`]) of `input` at `start` as
-/// three zero-padded little-endian words, with `n` in the last byte: two
-/// names are equal when their keys are, and comparing keys costs three
+/// four zero-padded little-endian words, with `n` in the last byte: two
+/// names are equal when their keys are, and comparing keys costs a few
 /// word comparisons instead of a call to compare bytes.
 #[inline(always)]
-fn name_key(input: &[u8], start: usize, n: usize) -> [u64; 3] {
-    let mut words = [0u64; 3];
-    if n <= 8 {
-        if let Some(window) = input.get(start..start + 8) {
+fn name_key(input: &[u8], start: usize, n: usize) -> [u64; 4] {
+    const _: () = assert!(Label::CAPACITY < 32);
+    let mut words = [0u64; 4];
+    match input.get(start..start + 8) {
+        Some(window) if n <= 8 => {
             // Most names: one load and a mask.
             let word = u64::from_le_bytes(window.try_into().unwrap_or_default());
             words[0] = if n == 8 {
@@ -599,14 +602,14 @@ fn name_key(input: &[u8], start: usize, n: usize) -> [u64; 3] {
             } else {
                 word & ((1u64 << (n * 8)) - 1)
             };
-            words[2] = (n as u64) << 56;
-            return words;
+        }
+        _ => {
+            for (i, &b) in input[start..start + n].iter().enumerate() {
+                words[i / 8] |= u64::from(b) << ((i % 8) * 8);
+            }
         }
     }
-    for (i, &b) in input[start..start + n].iter().enumerate() {
-        words[i / 8] |= u64::from(b) << ((i % 8) * 8);
-    }
-    words[2] |= (n as u64) << 56;
+    words[3] |= (n as u64) << 56;
     words
 }
 
