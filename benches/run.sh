@@ -15,7 +15,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 out="$here/bench-out"
 scale="${SCALE:-1}"
 rounds="${ROUNDS:-3}"
-mkdir -p "$out"
+mkdir -p "$out" "$out/tcpflow"
 cd "$here"
 
 need=()
@@ -77,7 +77,8 @@ run() {
   case "$tool" in
     cat) cmd=(cat "$file") ;;
     libpcap) cmd=(tcpdump -r "$file" -w /dev/null) ;;
-    tcpflow) cmd=(tcpflow -C -B -r "$file") ;;
+    # tcpflow writes report.xml into its output directory.
+    tcpflow) cmd=(tcpflow -C -B -o "$out/tcpflow" -r "$file") ;;
     # The display filter makes tshark dissect (and reassemble) every
     # message of the protocol, as framing them needs.
     tshark) cmd=(tshark -n -r "$file" -d "tcp.port==$port,$proto" -Y "$proto" -T fields -e frame.number) ;;

@@ -25,7 +25,7 @@ use arbitrary::{Result, Unstructured};
 use crate::analysis::{Analyzer, Message, Options, Report, StreamResult};
 use crate::capture::{CaptureReader, LinkType, Timestamp};
 use crate::decode::spec::FrameSpec;
-use crate::decode::{proto, Collected, DecodeError, Decoder, Frame, Step};
+use crate::decode::{proto, Collected, DecodeError, Decoder, Frame, Run, Step};
 use crate::dissect::{dissect, Dissected, TcpFlags, Transport};
 use crate::flow::{Dir, FlowLimits, StreamInfo, Tracker};
 use crate::pipeline::{self, CaptureSummary};
@@ -84,9 +84,12 @@ fn try_decoder(data: &[u8]) -> Result<()> {
     let [mut split_dec, _] = spec.decoders();
     let max = whole_dec.max_frame();
     assert_eq!(max, spec.max_frame(), "{text}: max_frame");
+    let [mut run_dec, _] = spec.decoders();
     let whole = checked_frames(whole_dec.as_mut(), &[stream]);
     let split = checked_frames(split_dec.as_mut(), &chunks);
     assert_eq!(whole, split, "{text}: split at {cuts:?}");
+    let runs = checked_frames_with_runs(run_dec.as_mut(), &chunks);
+    assert_eq!(whole, runs, "{text}: decode_run, split at {cuts:?}");
     for frame in &whole.frames {
         assert!(
             frame.bytes.len() as u64 <= max,
@@ -166,6 +169,17 @@ fn decoder_spec(u: &mut Unstructured<'_>) -> Result<String> {
 /// asserting the [`Decoder`] contract at every step: `consumed` is at least
 /// one and at most the chunk, and a failed decoder repeats its error.
 pub fn checked_frames(decoder: &mut dyn Decoder, chunks: &[&[u8]]) -> Collected {
+    frames_of(decoder, chunks, false)
+}
+
+/// [`checked_frames`], with [`Decoder::decode_run`] called at every message
+/// boundary first, as the analysis calls it.
+pub fn checked_frames_with_runs(decoder: &mut dyn Decoder, chunks: &[&[u8]]) -> Collected {
+    frames_of(decoder, chunks, true)
+}
+
+fn frames_of(decoder: &mut dyn Decoder, chunks: &[&[u8]], runs: bool) -> Collected {
+    let mut run = Run::default();
     let mut frames = Vec::new();
     let mut current = Vec::new();
     let mut start = 0u64;
@@ -173,6 +187,31 @@ pub fn checked_frames(decoder: &mut dyn Decoder, chunks: &[&[u8]]) -> Collected 
     for chunk in chunks {
         let mut rest: &[u8] = chunk;
         loop {
+            if runs && current.is_empty() && !rest.is_empty() {
+                run.clear();
+                decoder.decode_run(rest, &mut run);
+                let mut from = 0;
+                for i in 0..run.len() {
+                    let (end, label) = run.get(i);
+                    assert!(
+                        from < end && end <= rest.len(),
+                        "run frame {from}..{end} of a {}-byte chunk",
+                        rest.len()
+                    );
+                    pos += (end - from) as u64;
+                    frames.push(Frame {
+                        offset: start,
+                        bytes: rest[from..end].to_vec(),
+                        label,
+                    });
+                    start = pos;
+                    from = end;
+                }
+                rest = &rest[from..];
+                if rest.is_empty() {
+                    break;
+                }
+            }
             match decoder.decode(rest) {
                 Ok(Step::NeedMore) => {
                     current.extend_from_slice(rest);

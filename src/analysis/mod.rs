@@ -27,7 +27,7 @@ pub mod recv;
 
 use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
-use crate::decode::{Decoder, End, Label, Step};
+use crate::decode::{Decoder, End, Label, Run, Step};
 use crate::flow::{Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
 use crate::reassembly::Event;
 
@@ -531,6 +531,8 @@ pub struct Analyzer<R: Report> {
     report: R,
     /// Bytes held back by streams whose framing is being detected.
     sampling: usize,
+    /// Scratch space for [`Decoder::decode_run`], shared by all streams.
+    run: Box<Run>,
 }
 
 impl<R: Report> Analyzer<R> {
@@ -540,6 +542,7 @@ impl<R: Report> Analyzer<R> {
             opts,
             report,
             sampling: 0,
+            run: Box::default(),
         }
     }
 
@@ -630,6 +633,7 @@ impl<R: Report> Analyzer<R> {
         for (dir, held) in sampling.events {
             let mut ctx = Ctx {
                 report: &mut self.report,
+                run: &mut self.run,
                 info: &st.info,
                 dir,
             };
@@ -655,6 +659,7 @@ impl<R: Report> Analyzer<R> {
 /// The context a direction needs to report a message.
 struct Ctx<'a, R: Report> {
     report: &'a mut R,
+    run: &'a mut Run,
     info: &'a StreamInfo,
     dir: Dir,
 }
@@ -694,6 +699,16 @@ impl DirState {
                     }
                 }
             }
+            if !self.active {
+                // At a message boundary: whole messages first, in one call.
+                let run = &mut *ctx.run;
+                run.clear();
+                self.decoder.decode_run(rest, run);
+                if !run.is_empty() {
+                    rest = self.whole_messages(ctx, rest, record, ts);
+                    continue;
+                }
+            }
             self.touch(record, ts);
             match self.decoder.decode(rest) {
                 Ok(Step::NeedMore) => {
@@ -721,6 +736,33 @@ impl DirState {
                 }
             }
         }
+    }
+
+    /// Reports the messages of `ctx.run`, which lie whole at the start of
+    /// `chunk` (bytes of segment `record`); returns the rest of the chunk.
+    fn whole_messages<'c, R: Report>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        chunk: &'c [u8],
+        record: u64,
+        ts: Timestamp,
+    ) -> &'c [u8] {
+        let mut start = 0;
+        for i in 0..ctx.run.len() {
+            let (end, label) = ctx.run.get(i);
+            self.touch(record, ts);
+            let len = end.saturating_sub(start).max(1);
+            self.cur.len = len as u64;
+            self.pos += len as u64;
+            start += len;
+            if start < chunk.len() {
+                // The next message starts in this same segment.
+                self.cur.coalesced = true;
+            }
+            let status = self.complete_status();
+            self.emit(ctx, status, label, None, None);
+        }
+        chunk.get(start..).unwrap_or_default()
     }
 
     /// Notes that the message in progress has bytes in segment `record`,
@@ -961,6 +1003,7 @@ impl<R: Report> Sink for Analyzer<R> {
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
             report: &mut self.report,
+            run: &mut self.run,
             info: &st.info,
             dir,
         };
@@ -978,6 +1021,7 @@ impl<R: Report> Sink for Analyzer<R> {
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
             report: &mut self.report,
+            run: &mut self.run,
             info: &st.info,
             dir,
         };
@@ -993,6 +1037,7 @@ impl<R: Report> Sink for Analyzer<R> {
         for dir in Dir::BOTH {
             let mut ctx = Ctx {
                 report: &mut self.report,
+                run: &mut self.run,
                 info,
                 dir,
             };

@@ -9,7 +9,10 @@
 //!
 //! The reader holds one buffer that grows to the largest record it has had
 //! to hold and never beyond [`MAX_BLOCK`]; records are lent out of it, so
-//! reading copies each byte once, from the file into the buffer. Every
+//! reading copies each byte once, from the file into the buffer. Files
+//! opened by path are read ahead by a thread ([`super::ahead`]), whose
+//! chunks become the buffer in turn, so that copy happens off the
+//! analysing thread. Every
 //! error names the record number and the byte offset where the file went
 //! wrong; records read before the damage stay valid.
 
@@ -17,6 +20,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+use super::ahead::{ReadAhead, HEADROOM};
 use super::{LinkType, Record, Timestamp};
 
 /// The largest record or block the reader accepts, in bytes. A larger
@@ -112,7 +116,7 @@ pub enum CaptureErrorKind {
 
 /// Reads records from a pcap or pcapng stream.
 pub struct CaptureReader<R> {
-    src: R,
+    src: Source<R>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -124,6 +128,13 @@ pub struct CaptureReader<R> {
     pcap: PcapHeader,
     ng: NgSection,
     failed: bool,
+}
+
+/// Where the bytes come from: a reader read in place, or chunks read
+/// ahead by a thread and swapped in whole.
+enum Source<R> {
+    Direct(R),
+    Ahead(ReadAhead),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -179,27 +190,34 @@ impl TsResolution {
 }
 
 impl CaptureReader<Box<dyn Read + Send>> {
-    /// Opens a file, or standard input for `-`.
+    /// Opens a file, or standard input for `-`, read ahead by a thread of
+    /// its own (see [`super::ahead`]).
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let io_error = |e| CaptureError {
+            record: 0,
+            offset: 0,
+            kind: CaptureErrorKind::Io(e),
+        };
         let src: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(File::open(path).map_err(|e| CaptureError {
-                record: 0,
-                offset: 0,
-                kind: CaptureErrorKind::Io(e),
-            })?)
+            Box::new(File::open(path).map_err(io_error)?)
         };
-        CaptureReader::new(src)
+        let ahead = ReadAhead::spawn(src).map_err(io_error)?;
+        CaptureReader::start(Source::Ahead(ahead), Vec::new())
     }
 }
 
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header and prepares to read records.
     pub fn new(src: R) -> Result<Self, CaptureError> {
+        CaptureReader::start(Source::Direct(src), vec![0; READ_CHUNK])
+    }
+
+    fn start(src: Source<R>, buf: Vec<u8>) -> Result<Self, CaptureError> {
         let mut reader = CaptureReader {
             src,
-            buf: vec![0; READ_CHUNK],
+            buf,
             start: 0,
             end: 0,
             eof: false,
@@ -299,6 +317,31 @@ impl<R: Read> CaptureReader<R> {
         if self.available() >= want || self.eof {
             return Ok(());
         }
+        if let Source::Ahead(_) = self.src {
+            return self.fill_ahead(want);
+        }
+        self.make_room(want);
+        while self.available() < want {
+            let Source::Direct(src) = &mut self.src else {
+                break;
+            };
+            match src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CaptureErrorKind::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the available bytes to the front of the buffer if `want` of
+    /// them would not fit after `start`, growing it (up to a block) if
+    /// needed.
+    fn make_room(&mut self, want: usize) {
         if self.start + want > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -308,15 +351,40 @@ impl<R: Read> CaptureReader<R> {
                     .resize(want.next_power_of_two().min(MAX_BLOCK + 64), 0);
             }
         }
+    }
+
+    /// [`CaptureReader::fill`] from chunks read ahead: each chunk becomes
+    /// the buffer, with the bytes still available moved into its headroom.
+    fn fill_ahead(&mut self, want: usize) -> Result<(), CaptureErrorKind> {
         while self.available() < want {
-            match self.src.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
+            let Source::Ahead(ahead) = &mut self.src else {
+                break;
+            };
+            let Some(chunk) = ahead.next_chunk().map_err(CaptureErrorKind::Io)? else {
+                self.eof = true;
+                break;
+            };
+            let left = self.end - self.start;
+            if left <= HEADROOM {
+                let mut buf = chunk.buf;
+                buf[HEADROOM - left..HEADROOM].copy_from_slice(&self.buf[self.start..self.end]);
+                let used = std::mem::replace(&mut self.buf, buf);
+                self.start = HEADROOM - left;
+                self.end = HEADROOM + chunk.len;
+                ahead.recycle(used);
+            } else {
+                // A record longer than the headroom: gathered in the
+                // reader's own buffer, which grows to hold it.
+                let data = &chunk.buf[HEADROOM..HEADROOM + chunk.len];
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() < self.end + data.len() {
+                    self.buf.resize(self.end + data.len(), 0);
                 }
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CaptureErrorKind::Io(e)),
+                self.buf[self.end..self.end + data.len()].copy_from_slice(data);
+                self.end += data.len();
+                ahead.recycle(chunk.buf);
             }
         }
         Ok(())
@@ -763,6 +831,66 @@ mod tests {
         assert!(err.to_string().contains("cut short"), "{err}");
         assert!(r.next_record()?.is_none());
         Ok(())
+    }
+
+    /// Every record of a reader: number, offset, timestamp and bytes, and
+    /// the error that ended it, if any.
+    type Read = (Vec<(u64, u64, Timestamp, Vec<u8>)>, Option<(u64, u64)>);
+
+    fn read_all<R: io::Read>(mut r: CaptureReader<R>) -> Read {
+        let mut records = Vec::new();
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => records.push((rec.number, rec.offset, rec.ts, rec.data.to_vec())),
+                Ok(None) => return (records, None),
+                Err(e) => return (records, Some((e.record, e.offset))),
+            }
+        }
+    }
+
+    #[test]
+    fn read_ahead_gives_the_records_read_in_place_gives() {
+        use crate::capture::ahead::{CHUNK, HEADROOM};
+        // Sizes around the chunk and headroom sizes, and records larger
+        // than either, so that chunk boundaries cut records everywhere.
+        let sizes = [
+            1,
+            1500,
+            65_535,
+            HEADROOM - 16,
+            HEADROOM + 17,
+            40,
+            CHUNK - 5,
+            3 * CHUNK + 1,
+            7,
+            CHUNK + HEADROOM,
+            2,
+        ];
+        let bodies: Vec<Vec<u8>> = sizes
+            .iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+        let file = pcap_le(&refs);
+        let dir = std::env::temp_dir().join(format!("framescope-ahead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for cut in [file.len(), file.len() - 3, file.len() / 2 + 11] {
+            let path = dir.join(format!("cut-{cut}.pcap"));
+            std::fs::write(&path, &file[..cut]).unwrap();
+            let ahead = read_all(CaptureReader::open(&path).unwrap());
+            let direct = read_all(CaptureReader::new(&file[..cut]).unwrap());
+            assert_eq!(ahead.1, direct.1, "the error, file cut at {cut}");
+            assert_eq!(ahead.0.len(), direct.0.len(), "records, file cut at {cut}");
+            assert!(
+                ahead.0 == direct.0,
+                "record bytes differ, file cut at {cut}"
+            );
+        }
+        assert_eq!(read_all(CaptureReader::new(&file[..]).unwrap()).0.len(), 40);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

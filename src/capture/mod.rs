@@ -16,6 +16,7 @@
 //! length. BPF filters are still libpcap's own ([`filter`]), applied to each
 //! record with the filter compiled for that record's link type.
 
+pub mod ahead;
 pub mod file;
 pub mod filter;
 

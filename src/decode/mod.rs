@@ -244,6 +244,20 @@ pub trait Decoder {
     /// again on a failed decoder returns the same error.
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError>;
 
+    /// Reads several whole messages in one call, for streams of many small
+    /// messages, where a call per message costs more than reading one.
+    /// Called only at a message boundary (at the start, or right after a
+    /// [`Step::Frame`]), it appends to `run` the end and label of each
+    /// message lying whole at the start of `input`, exactly as successive
+    /// [`Decoder::decode`] calls would report them, and consumes those
+    /// bytes. It stops when `run` is full, at the end of the input, or at
+    /// the first message it does not read in one pass (an incomplete or
+    /// malformed one, say), which [`Decoder::decode`] then reads. Finding
+    /// nothing is always correct; the default finds nothing.
+    fn decode_run(&mut self, input: &[u8], run: &mut Run) {
+        let _ = (input, run);
+    }
+
     /// The stream ended (FIN, RST or end of capture): what of the message in
     /// progress? Called at most once, after which the decoder is spent.
     fn finish(&mut self) -> End;
@@ -282,6 +296,81 @@ pub trait Decoder {
 
     /// The largest message this decoder accepts, in bytes.
     fn max_frame(&self) -> u64;
+}
+
+/// The most messages one [`Decoder::decode_run`] call reports.
+pub const RUN: usize = 32;
+
+/// Whole messages found by one [`Decoder::decode_run`] call: the end of
+/// each (an offset into that call's input, increasing) and its label.
+/// Reused from call to call; nothing is allocated.
+#[derive(Clone, Debug)]
+pub struct Run {
+    ends: [usize; RUN],
+    labels: [Option<Label>; RUN],
+    len: usize,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            ends: [0; RUN],
+            labels: [None; RUN],
+            len: 0,
+        }
+    }
+}
+
+impl Run {
+    /// Empties the run.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Whether it holds [`RUN`] messages.
+    pub fn is_full(&self) -> bool {
+        self.len == RUN
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many messages it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Message `i` (below [`Run::len`]): its end and label.
+    pub fn get(&self, i: usize) -> (usize, Option<Label>) {
+        (self.ends[i], self.labels[i])
+    }
+
+    /// Bytes of the input its messages take (the last one's end).
+    pub fn consumed(&self) -> usize {
+        match self.len {
+            0 => 0,
+            n => self.ends[n - 1],
+        }
+    }
+
+    /// Adds a message ending at `end`; ignored when full.
+    pub fn push(&mut self, end: usize, label: Option<Label>) {
+        if self.len < RUN {
+            self.ends[self.len] = end;
+            self.labels[self.len] = label;
+            self.len += 1;
+        }
+    }
+
+    /// The messages: `(end, label)` in order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Option<Label>)> + '_ {
+        self.ends[..self.len]
+            .iter()
+            .copied()
+            .zip(self.labels[..self.len].iter().copied())
+    }
 }
 
 /// A frame gathered whole by [`collect_frames`].

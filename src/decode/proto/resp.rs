@@ -35,7 +35,7 @@
 
 use super::http1::{decimal_i128, parse_decimal};
 use super::line::{Fed, Line, Resume};
-use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
+use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Run, Step};
 
 /// The deepest nesting of aggregates accepted.
 pub const MAX_DEPTH: usize = 64;
@@ -509,6 +509,7 @@ impl Resp {
     /// it (and reports what is wrong) byte by byte. The answer is the
     /// general path's: the decoder fuzz target feeds the same bytes whole
     /// (this path) and in pieces (the general one) and compares.
+    #[inline(always)]
     fn fast_message(&mut self, input: &[u8]) -> Option<(usize, Option<Label>)> {
         let top = *input.first()?;
         let (end, label) = match top {
@@ -667,6 +668,22 @@ impl Decoder for Resp {
         let call = self.pos;
         let step = self.step(input);
         self.resume.track(input, &mut self.pos, call, step)
+    }
+
+    fn decode_run(&mut self, input: &[u8], run: &mut Run) {
+        if !matches!(self.state, State::Idle) {
+            return;
+        }
+        let mut at = 0;
+        while !run.is_full() {
+            let Some((len, label)) = self.fast_message(&input[at..]) else {
+                break;
+            };
+            at += len;
+            run.push(at, label);
+        }
+        self.pos += at as u64;
+        self.resume.consumed(input, at);
     }
 
     fn finish(&mut self) -> End {
