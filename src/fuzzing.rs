@@ -8,7 +8,7 @@
 //!
 //! | target           | input                                   | invariants |
 //! | ---------------- | --------------------------------------- | ---------- |
-//! | [`decoder`]      | a framing, cut points, stream bytes     | split invariance; `consumed` within the chunk; frames within `max_frame`; errors inside the input and repeated once failed |
+//! | [`decoder`]      | a framing, cut points, stream bytes     | split invariance; `decode_run` gives the frames `decode` gives; `consumed` within the chunk; frames within `max_frame`; errors inside the input and repeated once failed |
 //! | [`reassembly`]   | a stream, segments cut from it, flags   | equal to the [`FirstSeen`] model without bounds; with small bounds, buffered bytes stay under them and every delivered byte is the first seen |
 //! | [`packet`]       | link type, original length, bytes       | payload lies within the record; missing bytes only past the record |
 //! | [`capture_file`] | a pcap or pcapng header, then bytes     | reading and analysing ends with a report in bounded records |
