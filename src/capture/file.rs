@@ -317,13 +317,25 @@ impl<R: Read> CaptureReader<R> {
         if self.available() >= want || self.eof {
             return Ok(());
         }
-        if let Source::Ahead(_) = self.src {
-            return self.fill_ahead(want);
+        if let Source::Ahead(ahead) = &self.src {
+            if !ahead.handed_back() {
+                self.fill_ahead(want)?;
+                let handed_back = matches!(&self.src, Source::Ahead(a) if a.handed_back());
+                // Done, unless the thread handed the source back midway.
+                if self.available() >= want || !handed_back {
+                    return Ok(());
+                }
+                self.eof = false;
+            }
         }
         self.make_room(want);
         while self.available() < want {
-            let Source::Direct(src) = &mut self.src else {
-                break;
+            let src: &mut dyn Read = match &mut self.src {
+                Source::Direct(src) => src,
+                Source::Ahead(ahead) => match ahead.source() {
+                    Some(src) => src,
+                    None => break,
+                },
             };
             match src.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
