@@ -347,14 +347,6 @@ impl Run {
         (self.ends[i], self.labels[i])
     }
 
-    /// Bytes of the input its messages take (the last one's end).
-    pub fn consumed(&self) -> usize {
-        match self.len {
-            0 => 0,
-            n => self.ends[n - 1],
-        }
-    }
-
     /// Adds a message ending at `end`; ignored when full.
     pub fn push(&mut self, end: usize, label: Option<Label>) {
         if self.len < RUN {
@@ -362,14 +354,6 @@ impl Run {
             self.labels[self.len] = label;
             self.len += 1;
         }
-    }
-
-    /// The messages: `(end, label)` in order.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, Option<Label>)> + '_ {
-        self.ends[..self.len]
-            .iter()
-            .copied()
-            .zip(self.labels[..self.len].iter().copied())
     }
 }
 
