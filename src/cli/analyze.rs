@@ -160,6 +160,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                 m.merge(c);
                 mstats.evicted += stats.evicted;
                 mstats.late_packets += stats.late_packets;
+                mstats.first_late_record = match (mstats.first_late_record, stats.first_late_record)
+                {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 mstats.peak_open += stats.peak_open;
                 mstats.peak_buffered += stats.peak_buffered;
             }
@@ -277,6 +282,9 @@ pub(super) fn print_report(
                 all.malformed_messages,
                 all.gap_messages
             )?;
+            if let Some(late) = crate::flow::late_text(f.totals) {
+                writeln!(out, "{late}")?;
+            }
             if !c.messages.is_empty() {
                 // Without --messages the table shows a sample of the flagged
                 // messages; the JSON output keeps the first 10 of each
