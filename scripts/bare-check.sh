@@ -94,9 +94,16 @@ debootstrap --variant=minbase --cache-dir="$work/debs" "$suite" "$root" "$mirror
 boot_time=$((SECONDS - t0))
 say "root ready in ${boot_time} s ($(du -sh --one-file-system "$root" | cut -f1))"
 
-# What an installed Debian machine has and minbase leaves out.
+# What an installed Debian machine on this network has and minbase leaves
+# out: the loopback's names, the name servers and the certificate
+# authorities this machine's administrator added (a TLS-inspecting proxy's,
+# say); the latter are trusted once ca-certificates is installed.
 [ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [ -d /usr/local/share/ca-certificates ]; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
 
 # The kernel's file systems, for the tests (live capture on the loopback,
 # chromium's shared memory).
