@@ -3,7 +3,9 @@
 //!
 //! This module owns the link layers framescope reads (Ethernet with 802.1Q
 //! and QinQ tags, BSD and OpenBSD loopback, raw IP under its several link
-//! type numbers, Linux cooked captures v1 and v2), IPv4 and IPv6 with
+//! type numbers, Linux cooked captures v1 and v2, PPP, PPPoE and Cisco
+//! HDLC), the walk through tunnels to the packet inside them (whose headers
+//! [`crate::tunnel`] reads), IPv4 and IPv6 with
 //! extension headers (through `etherparse`'s lax slicing, which keeps what it
 //! could read and says where it stopped), and the TCP and UDP headers. It
 //! does not follow connections; [`crate::flow`] and [`crate::reassembly`] do.
@@ -21,6 +23,9 @@ use std::net::IpAddr;
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 use crate::capture::LinkType;
+use crate::fragments::Fragment;
+use crate::icmp::{self, IcmpError};
+use crate::tunnel::{self, Decap, DecapError, Inner, Tunnel};
 
 /// TCP flag bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,6 +110,11 @@ pub struct Packet<'a> {
     pub src: IpAddr,
     /// Destination address.
     pub dst: IpAddr,
+    /// The tunnel the packet was found in, if any.
+    pub tunnel: Option<Tunnel>,
+    /// Whether an IPv4 option's length ran past the options (the packet
+    /// is still followed, as the receiver's stack may have).
+    pub bad_ip_options: bool,
     /// TCP or UDP.
     pub transport: Transport<'a>,
 }
@@ -116,8 +126,11 @@ pub enum Skip {
     NotIp,
     /// IP, but neither TCP nor UDP (ICMP, ...): the IP protocol number.
     OtherProtocol(u8),
-    /// An IP fragment; fragments are not reassembled.
+    /// An IP fragment whose fragment header could not be read.
     Fragment,
+    /// A tunnel's or a link's own signalling (GTP-U echo, PPP LCP...): no
+    /// user packet.
+    Signalling,
 }
 
 /// A record that could not be dissected: the layer, the byte offset within
@@ -138,6 +151,10 @@ pub struct DissectError {
 pub enum Dissected<'a> {
     /// A TCP or UDP packet.
     Packet(Packet<'a>),
+    /// An IP fragment, to reassemble ([`crate::fragments`]).
+    Fragment(Fragment<'a>),
+    /// An ICMP error about a TCP or UDP packet ([`crate::icmp`]).
+    IcmpError(IcmpError),
     /// Nothing to follow.
     Skipped(Skip),
     /// Malformed or of an unsupported link type.
@@ -150,6 +167,7 @@ impl fmt::Display for Skip {
             Skip::NotIp => f.write_str("not IP"),
             Skip::OtherProtocol(p) => write!(f, "IP protocol {p}"),
             Skip::Fragment => f.write_str("IP fragment"),
+            Skip::Signalling => f.write_str("tunnel or link signalling"),
         }
     }
 }
@@ -219,6 +237,7 @@ fn fast_tcp(link: LinkType, data: &[u8], uncaptured: usize) -> Option<Packet<'_>
         }
     }
     let ip = data.get(ip_start..)?;
+    let mut bad_ip_options = false;
     let (src, dst, header_len, declared) = match ip.first()? >> 4 {
         4 => {
             let ihl = usize::from(ip[0] & 0x0f) * 4;
@@ -229,6 +248,9 @@ fn fast_tcp(link: LinkType, data: &[u8], uncaptured: usize) -> Option<Packet<'_>
             }
             let a: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
             let b: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            if ihl > 20 {
+                bad_ip_options = !ipv4_options_ok(&ip[20..ihl]);
+            }
             (IpAddr::from(a), IpAddr::from(b), ihl, total - ihl)
         }
         6 => {
@@ -256,6 +278,8 @@ fn fast_tcp(link: LinkType, data: &[u8], uncaptured: usize) -> Option<Packet<'_>
     Some(Packet {
         src,
         dst,
+        tunnel: None,
+        bad_ip_options,
         transport: Transport::Tcp(TcpSegment {
             src_port: be16(tcp, 0)?,
             dst_port: be16(tcp, 2)?,
@@ -285,16 +309,60 @@ pub fn check_fast_path(link: LinkType, data: &[u8], orig_len: u32) {
     }
 }
 
-/// Every link type and layer, through `etherparse`'s lax slicing.
+/// Where a layer starts in the record, and what it is.
+#[derive(Clone, Copy, Debug)]
+enum Layer {
+    /// The record's link layer.
+    Link(LinkType),
+    /// An Ethernet frame (inside VXLAN, Geneve, GRE or ERSPAN).
+    Ethernet,
+    /// A payload of this ether type.
+    EtherType(u16),
+    /// An IPv4 or IPv6 packet.
+    Ip,
+}
+
+/// What the layers read so far say about the ones inside.
+#[derive(Clone, Copy, Debug)]
+struct Context {
+    /// Bytes of the packet the snapshot length cut.
+    uncaptured: usize,
+    /// The tunnel the packet was found in, once one was opened.
+    tunnel: Option<Tunnel>,
+    /// Encapsulation layers read (tunnels and link-layer ones), bounded
+    /// by [`MAX_LAYERS`] so that a record of nested headers ends.
+    layers: u8,
+}
+
+/// Encapsulation headers read per record, tunnels and link-layer ones
+/// (PPPoE, E-tags) together: more than [`tunnel::MAX_DEPTH`] tunnels can
+/// never be reached through fewer.
+const MAX_LAYERS: u8 = 2 * tunnel::MAX_DEPTH;
+
+/// Every link type and layer: `etherparse`'s lax slicing for Ethernet,
+/// VLAN tags, IP and TCP/UDP; [`crate::tunnel`] for the encapsulations
+/// `etherparse` does not read.
 fn dissect_general(link: LinkType, data: &[u8], uncaptured: usize) -> Dissected<'_> {
-    let (sliced, base) = match link {
-        LinkType::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
-            Ok(p) => (p, 0),
-            Err(e) => return malformed("Ethernet header", 0, e.to_string()),
-        },
-        LinkType::NULL | LinkType::LOOP => {
-            let Some(family) = data.get(0..4) else {
-                return malformed("loopback header", 0, "shorter than 4 bytes");
+    let ctx = Context {
+        uncaptured,
+        tunnel: None,
+        layers: 0,
+    };
+    dissect_layer(data, 0, Layer::Link(link), ctx)
+}
+
+fn dissect_layer(data: &[u8], base: usize, layer: Layer, ctx: Context) -> Dissected<'_> {
+    let rest = data.get(base..).unwrap_or(&[]);
+    let sliced = match layer {
+        Layer::Link(LinkType::ETHERNET) | Layer::Ethernet => {
+            match LaxSlicedPacket::from_ethernet(rest) {
+                Ok(p) => p,
+                Err(e) => return malformed("Ethernet header", base, e.to_string()),
+            }
+        }
+        Layer::Link(link @ (LinkType::NULL | LinkType::LOOP)) => {
+            let Some(family) = rest.get(0..4) else {
+                return malformed("loopback header", base, "shorter than 4 bytes");
             };
             let family = [family[0], family[1], family[2], family[3]];
             let host = if link == LinkType::LOOP {
@@ -307,68 +375,172 @@ fn dissect_general(link: LinkType, data: &[u8], uncaptured: usize) -> Dissected<
             if !matches!(host, 2 | 10 | 24 | 28 | 30) {
                 return Dissected::Skipped(Skip::NotIp);
             }
-            match from_ip(data, 4) {
-                Ok(p) => (p, 4),
-                Err(d) => return d,
-            }
+            return dissect_layer(data, base + 4, Layer::Ip, ctx);
         }
-        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
-            match from_ip(data, 0) {
-                Ok(p) => (p, 0),
-                Err(d) => return d,
+        Layer::Link(
+            LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6,
+        )
+        | Layer::Ip => match from_ip(rest, base) {
+            Ok(p) => p,
+            Err(e) => return Dissected::Malformed(e),
+        },
+        Layer::Link(LinkType::LINUX_SLL) => match rest.get(14..16) {
+            Some(t) => {
+                return dissect_layer(
+                    data,
+                    base + 16,
+                    Layer::EtherType(u16::from_be_bytes([t[0], t[1]])),
+                    ctx,
+                )
             }
+            None => return malformed("Linux cooked header", base, "shorter than 16 bytes"),
+        },
+        Layer::Link(LinkType::LINUX_SLL2) => match rest.get(0..2) {
+            Some(t) if rest.len() >= 20 => {
+                return dissect_layer(
+                    data,
+                    base + 20,
+                    Layer::EtherType(u16::from_be_bytes([t[0], t[1]])),
+                    ctx,
+                )
+            }
+            _ => return malformed("Linux cooked v2 header", base, "shorter than 20 bytes"),
+        },
+        Layer::Link(LinkType::PPP | LinkType::PPP_HDLC) => {
+            return encapsulated(data, base, tunnel::ppp(rest), ctx)
         }
-        LinkType::LINUX_SLL => match data.get(14..16) {
-            Some(t) => from_ether_type(u16::from_be_bytes([t[0], t[1]]), data, 16),
-            None => return malformed("Linux cooked header", 0, "shorter than 16 bytes"),
-        },
-        LinkType::LINUX_SLL2 => match data.get(0..2) {
-            Some(t) if data.len() >= 20 => {
-                from_ether_type(u16::from_be_bytes([t[0], t[1]]), data, 20)
-            }
-            _ => return malformed("Linux cooked v2 header", 0, "shorter than 20 bytes"),
-        },
-        other => {
+        Layer::Link(LinkType::PPP_ETHER) => {
+            return encapsulated(data, base, tunnel::pppoe_session(rest), ctx)
+        }
+        Layer::Link(LinkType::C_HDLC) => {
+            return encapsulated(data, base, tunnel::cisco_hdlc(rest), ctx)
+        }
+        Layer::Link(other) => {
             return malformed(
                 "link layer",
-                0,
+                base,
                 format!("unsupported link type {}", other.0),
             )
         }
+        Layer::EtherType(t) => {
+            if let Some(d) = link_encapsulation(t, rest) {
+                return encapsulated(data, base, d, ctx);
+            }
+            LaxSlicedPacket::from_ether_type(EtherType(t), rest)
+        }
     };
-    from_sliced(sliced, data, base, uncaptured)
+    from_sliced(sliced, data, base, ctx)
 }
 
-fn from_ip(data: &[u8], base: usize) -> Result<LaxSlicedPacket<'_>, Dissected<'static>> {
-    let rest = data.get(base..).unwrap_or(&[]);
-    if rest.first().map(|b| b >> 4) != Some(4) && rest.first().map(|b| b >> 4) != Some(6) {
-        return Err(match rest.first() {
-            None => malformed("IP header", base, "no bytes after the link header"),
-            Some(b) => malformed(
-                "IP header",
-                base,
-                format!("IP version {} is not 4 or 6", b >> 4),
+/// The link-layer encapsulations behind an ether type that `etherparse`
+/// does not read (it stops there, with no network layer).
+fn link_encapsulation(ether_type: u16, b: &[u8]) -> Option<Result<Decap, DecapError>> {
+    match ether_type {
+        0x8864 => Some(tunnel::pppoe_session(b)),
+        0x893f => Some(tunnel::e_tag(b)),
+        0x6558 => Some(Ok(Decap {
+            kind: None,
+            id: None,
+            len: 0,
+            inner: Inner::Ethernet,
+        })),
+        _ => None,
+    }
+}
+
+/// Goes on past an encapsulation header read at `base`.
+fn encapsulated(
+    data: &[u8],
+    base: usize,
+    decap: Result<Decap, DecapError>,
+    mut ctx: Context,
+) -> Dissected<'_> {
+    let d = match decap {
+        Ok(d) => d,
+        Err(e) => return malformed(e.layer, base + e.offset, e.why),
+    };
+    ctx.layers += 1;
+    if ctx.layers > MAX_LAYERS || ctx.tunnel.is_some_and(|t| t.depth > tunnel::MAX_DEPTH) {
+        return malformed(
+            "encapsulation",
+            base,
+            format!(
+                "more than {} tunnels or {MAX_LAYERS} encapsulation headers",
+                tunnel::MAX_DEPTH
             ),
+        );
+    }
+    let at = base + d.len;
+    match d.inner {
+        Inner::Ethernet => dissect_layer(data, at, Layer::Ethernet, ctx),
+        Inner::Ip => dissect_layer(data, at, Layer::Ip, ctx),
+        Inner::EtherType(t) => dissect_layer(data, at, Layer::EtherType(t), ctx),
+        Inner::Nothing => Dissected::Skipped(Skip::Signalling),
+    }
+}
+
+/// Opens a tunnel found at `base` between `src` and `dst`.
+fn enter_tunnel(
+    data: &[u8],
+    base: usize,
+    decap: Result<Decap, DecapError>,
+    (src, dst): (IpAddr, IpAddr),
+    mut ctx: Context,
+) -> Dissected<'_> {
+    if let Ok(Decap {
+        kind: Some(kind),
+        id,
+        ..
+    }) = decap
+    {
+        ctx.tunnel = Some(match ctx.tunnel {
+            None => Tunnel {
+                kind,
+                outer_src: src,
+                outer_dst: dst,
+                id,
+                depth: 1,
+            },
+            Some(t) => Tunnel {
+                depth: t.depth.saturating_add(1),
+                ..t
+            },
         });
     }
-    LaxSlicedPacket::from_ip(rest).map_err(|e| malformed("IP header", base, e.to_string()))
+    encapsulated(data, base, decap, ctx)
 }
 
-fn from_ether_type(ether_type: u16, data: &[u8], base: usize) -> (LaxSlicedPacket<'_>, usize) {
-    let rest = data.get(base..).unwrap_or(&[]);
-    (
-        LaxSlicedPacket::from_ether_type(EtherType(ether_type), rest),
-        base,
-    )
+fn from_ip(rest: &[u8], base: usize) -> Result<LaxSlicedPacket<'_>, DissectError> {
+    let error = |why: String| DissectError {
+        layer: "IP header",
+        offset: base,
+        why,
+    };
+    match rest.first().map(|b| b >> 4) {
+        None => Err(error("no bytes after the link header".into())),
+        Some(4 | 6) => LaxSlicedPacket::from_ip(rest).map_err(|e| error(e.to_string())),
+        Some(v) => Err(error(format!("IP version {v} is not 4 or 6"))),
+    }
+}
+
+/// Where `part` starts in `data`.
+fn offset_in(data: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
 }
 
 fn from_sliced<'a>(
     p: LaxSlicedPacket<'a>,
     data: &'a [u8],
     base: usize,
-    uncaptured: usize,
+    ctx: Context,
 ) -> Dissected<'a> {
+    let uncaptured = ctx.uncaptured;
     let Some(net) = p.net else {
+        if let Some(ep) = p.ether_payload() {
+            if let Some(d) = link_encapsulation(ep.ether_type.0, ep.payload) {
+                return encapsulated(data, offset_in(data, ep.payload), d, ctx);
+            }
+        }
         if let Some((err, layer)) = p.stop_err {
             if !matches!(layer, etherparse::err::Layer::Ethernet2Header) {
                 return malformed("link layer", base, format!("{layer}: {err}"));
@@ -376,9 +548,11 @@ fn from_sliced<'a>(
         }
         return Dissected::Skipped(Skip::NotIp);
     };
+    let mut bad_ip_options = false;
     let (src, dst, payload, declared) = match &net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            bad_ip_options = !ipv4_options_ok(h.options());
             let payload = v4.payload();
             let header_len = usize::from(h.ihl()) * 4;
             let total = usize::from(h.total_len());
@@ -413,17 +587,32 @@ fn from_sliced<'a>(
         }
         LaxNetSlice::Arp(_) => return Dissected::Skipped(Skip::NotIp),
     };
-    if payload.fragmented {
-        return Dissected::Skipped(Skip::Fragment);
-    }
     let ip_missing = declared
         .saturating_sub(payload.payload.len())
         .min(uncaptured);
+    if payload.fragmented {
+        let l4 = offset_in(data, payload.payload);
+        let (start, end) = match &net {
+            LaxNetSlice::Ipv4(v4) => (l4.saturating_sub(usize::from(v4.header().ihl()) * 4), l4),
+            _ => {
+                let exts = match &net {
+                    LaxNetSlice::Ipv6(v6) => v6.extensions().slice().len(),
+                    _ => 0,
+                };
+                (l4.saturating_sub(exts + 40), l4.saturating_sub(exts))
+            }
+        };
+        let header = data.get(start..end).unwrap_or(&[]);
+        return fragment(&net, header, payload.payload, ip_missing, ctx.tunnel);
+    }
     let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+    let ends = (src, dst);
     match p.transport {
         Some(TransportSlice::Tcp(tcp)) => Dissected::Packet(Packet {
             src,
             dst,
+            tunnel: ctx.tunnel,
+            bad_ip_options,
             transport: Transport::Tcp(TcpSegment {
                 src_port: tcp.source_port(),
                 dst_port: tcp.destination_port(),
@@ -442,11 +631,17 @@ fn from_sliced<'a>(
             }),
         }),
         Some(TransportSlice::Udp(udp)) => {
+            let (sp, dp) = (udp.source_port(), udp.destination_port());
+            if let Some(d) = tunnel::udp(sp, dp, udp.payload()) {
+                return enter_tunnel(data, offset_in(data, udp.payload()), Ok(d), ends, ctx);
+            }
             let stated = usize::from(udp.length()).saturating_sub(8);
             let got = udp.payload().len();
             Dissected::Packet(Packet {
                 src,
                 dst,
+                tunnel: ctx.tunnel,
+                bad_ip_options,
                 transport: Transport::Udp(UdpDatagram {
                     src_port: udp.source_port(),
                     dst_port: udp.destination_port(),
@@ -459,12 +654,40 @@ fn from_sliced<'a>(
         }
         _ => match payload.ip_number.0 {
             6 => truncated_tcp(
-                src,
-                dst,
+                Packet {
+                    src,
+                    dst,
+                    tunnel: ctx.tunnel,
+                    bad_ip_options,
+                    transport: Transport::Udp(UdpDatagram {
+                        src_port: 0,
+                        dst_port: 0,
+                        payload: &[],
+                        missing: 0,
+                    }),
+                },
                 payload.payload,
                 payload.payload.len() + ip_missing,
                 l4_offset,
             ),
+            47 => enter_tunnel(data, l4_offset, tunnel::gre(payload.payload), ends, ctx),
+            n @ (1 | 58) => match icmp::error(n == 58, src, payload.payload) {
+                Some(e) => Dissected::IcmpError(IcmpError {
+                    tunnel: ctx.tunnel,
+                    ..e
+                }),
+                None => Dissected::Skipped(Skip::OtherProtocol(n)),
+            },
+            n @ (4 | 41) => {
+                let kind = tunnel::ip_in_ip(matches!(net, LaxNetSlice::Ipv6(_)), n);
+                let decap = Decap {
+                    kind,
+                    id: None,
+                    len: 0,
+                    inner: Inner::Ip,
+                };
+                enter_tunnel(data, l4_offset, Ok(decap), ends, ctx)
+            }
             17 => malformed(
                 "UDP header",
                 l4_offset,
@@ -475,16 +698,60 @@ fn from_sliced<'a>(
     }
 }
 
+/// An IP fragment, for [`crate::fragments`].
+fn fragment<'a>(
+    net: &LaxNetSlice<'_>,
+    header: &'a [u8],
+    payload: &'a [u8],
+    missing: usize,
+    tunnel: Option<Tunnel>,
+) -> Dissected<'a> {
+    let f = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Fragment {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                id: u32::from(h.identification()),
+                protocol: h.protocol().0,
+                offset: usize::from(h.fragments_offset().byte_offset()),
+                more: h.more_fragments(),
+                payload,
+                missing,
+                header,
+                tunnel,
+            }
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let Some(fh) = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                _ => None,
+            }) else {
+                return Dissected::Skipped(Skip::Fragment);
+            };
+            let h = v6.header();
+            Fragment {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                id: fh.identification(),
+                protocol: fh.next_header().0,
+                offset: usize::from(fh.fragment_offset().byte_offset()),
+                more: fh.more_fragments(),
+                payload,
+                missing,
+                header,
+                tunnel,
+            }
+        }
+        LaxNetSlice::Arp(_) => return Dissected::Skipped(Skip::NotIp),
+    };
+    Dissected::Fragment(f)
+}
+
 /// A TCP header cut by the snapshot length: its fixed part still says who
 /// talks and where in the sequence space, so keep it as a segment whose whole
 /// payload is missing.
-fn truncated_tcp<'a>(
-    src: IpAddr,
-    dst: IpAddr,
-    b: &'a [u8],
-    declared: usize,
-    offset: usize,
-) -> Dissected<'a> {
+fn truncated_tcp<'a>(ip: Packet<'a>, b: &'a [u8], declared: usize, offset: usize) -> Dissected<'a> {
     if b.len() < 14 {
         return malformed(
             "TCP header",
@@ -501,8 +768,6 @@ fn truncated_tcp<'a>(
         );
     }
     Dissected::Packet(Packet {
-        src,
-        dst,
         transport: Transport::Tcp(TcpSegment {
             src_port: u16::from_be_bytes([b[0], b[1]]),
             dst_port: u16::from_be_bytes([b[2], b[3]]),
@@ -516,6 +781,7 @@ fn truncated_tcp<'a>(
             payload: &[],
             missing: declared.saturating_sub(header_len) as u32,
         }),
+        ..ip
     })
 }
 
@@ -542,6 +808,25 @@ fn syn_window_scale(flags: u8, mut options: &[u8]) -> Option<u8> {
         }
     }
     None
+}
+
+/// Whether every IPv4 option's length stays within the options (RFC 791:
+/// kinds 0 and 1 are one byte, every other kind has a length of at least
+/// 2 that counts its kind and length bytes).
+fn ipv4_options_ok(mut options: &[u8]) -> bool {
+    while let Some(&kind) = options.first() {
+        match kind {
+            0 => return true,
+            1 => options = &options[1..],
+            _ => match options.get(1) {
+                Some(&len) if len >= 2 && usize::from(len) <= options.len() => {
+                    options = &options[usize::from(len)..];
+                }
+                _ => return false,
+            },
+        }
+    }
+    true
 }
 
 fn tcp_flags(header: &[u8]) -> TcpFlags {

@@ -30,10 +30,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::capture::LinkType;
 use crate::capture::Timestamp;
-use crate::dissect::{Packet, TcpFlags, Transport};
+use crate::dissect::{dissect, Dissected, Packet, TcpFlags, Transport};
+use crate::fragments::{Defragmenter, Fragment, FragmentLimits, FragmentStats};
+use crate::icmp::{IcmpError, IcmpErrors, QuotedProto};
 use crate::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
 use crate::seq::SeqNum;
+use crate::tunnel::Tunnel;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
@@ -101,6 +105,10 @@ pub struct StreamInfo {
     pub first_record: u64,
     /// Timestamp of the first packet.
     pub first_ts: Timestamp,
+    /// The tunnel the stream's first packet was found in, if any: the
+    /// stream is the flow inside, and the tunnel's outer addresses are
+    /// context.
+    pub tunnel: Option<Tunnel>,
 }
 
 /// Counters for a whole stream, handed to [`Sink::close`].
@@ -115,6 +123,8 @@ pub struct StreamStats {
     pub last_record: u64,
     /// Whether the stream was finalized before it ended, to bound memory.
     pub evicted: bool,
+    /// ICMP errors about the stream's packets.
+    pub icmp: IcmpErrors,
 }
 
 /// Per-packet facts a sink may want (timing analyses look at every packet,
@@ -182,6 +192,8 @@ pub struct FlowLimits {
     pub reassembly: Limits,
     /// Out-of-order bytes over all streams.
     pub max_buffered_total: usize,
+    /// IP fragments held, and for how long.
+    pub fragments: FragmentLimits,
 }
 
 impl Default for FlowLimits {
@@ -193,6 +205,7 @@ impl Default for FlowLimits {
             udp_idle: 60_000_000_000,
             reassembly: Limits::default(),
             max_buffered_total: 64 << 20,
+            fragments: FragmentLimits::default(),
         }
     }
 }
@@ -216,10 +229,19 @@ pub struct TrackerStats {
     pub late_packets: u64,
     /// The record number of the first of those.
     pub first_late_record: Option<u64>,
+    /// Packets whose IPv4 option lengths ran past the options (followed
+    /// anyway).
+    pub bad_ip_options: u64,
+    /// The record number of the first of those.
+    pub first_bad_ip_options: Option<u64>,
     /// Peak number of streams open at once.
     pub peak_open: u64,
     /// Peak out-of-order bytes buffered over all streams.
     pub peak_buffered: u64,
+    /// IP fragment reassembly.
+    pub fragments: FragmentStats,
+    /// ICMP errors that quote a TCP or UDP packet.
+    pub icmp_errors: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,6 +271,7 @@ struct Open<S> {
     last_seen: Timestamp,
     /// What each direction's sender advertised as its receive window.
     windows: [Window; 2],
+    icmp: IcmpErrors,
 }
 
 /// The receive window one side advertises, as far as the capture tells.
@@ -302,6 +325,7 @@ pub struct Tracker<K: Sink> {
     now: Timestamp,
     stats: TrackerStats,
     shard: Shard,
+    defrag: Defragmenter,
 }
 
 /// A share of the flows: shard `index` of `count`. Flows are assigned by a
@@ -389,6 +413,7 @@ impl<K: Sink> Tracker<K> {
             now: Timestamp::default(),
             stats: TrackerStats::default(),
             shard: Shard::default(),
+            defrag: Defragmenter::new(limits.fragments),
         }
     }
 
@@ -429,6 +454,10 @@ impl<K: Sink> Tracker<K> {
             self.now = ts;
             self.expire();
         }
+        if pkt.bad_ip_options {
+            self.stats.bad_ip_options += 1;
+            self.stats.first_bad_ip_options.get_or_insert(record);
+        }
         match pkt.transport {
             Transport::Tcp(tcp) => {
                 self.stats.tcp_packets += 1;
@@ -447,7 +476,7 @@ impl<K: Sink> Tracker<K> {
                     }
                     return;
                 }
-                self.ensure_open(Proto::Tcp, number, src, dst, dir, record, ts);
+                self.ensure_open(Proto::Tcp, number, (src, dst, pkt.tunnel), dir, record, ts);
                 let Some(open) = self.open.get_mut(&key) else {
                     return;
                 };
@@ -525,7 +554,7 @@ impl<K: Sink> Tracker<K> {
                 }
                 let key = slot(Proto::Udp, number);
                 let fresh = !self.open.contains_key(&key);
-                self.ensure_open(Proto::Udp, number, src, dst, dir, record, ts);
+                self.ensure_open(Proto::Udp, number, (src, dst, pkt.tunnel), dir, record, ts);
                 let Some(open) = self.open.get_mut(&key) else {
                     return;
                 };
@@ -555,9 +584,68 @@ impl<K: Sink> Tracker<K> {
         }
     }
 
+    /// Feeds one IP fragment; the datagram it completes, if any, is
+    /// followed as a packet of record `record`.
+    pub fn fragment(&mut self, frag: &Fragment<'_>, record: u64, ts: Timestamp) {
+        let mut defrag = std::mem::replace(
+            &mut self.defrag,
+            Defragmenter::new(FragmentLimits::default()),
+        );
+        if let Some(rebuilt) = defrag.add(frag, record, ts) {
+            match dissect(LinkType::RAW, rebuilt.packet, rebuilt.packet.len() as u32) {
+                Dissected::Packet(mut p) => {
+                    p.tunnel = p.tunnel.or(rebuilt.tunnel);
+                    self.packet(&p, record, ts);
+                }
+                // A datagram that is itself a fragment (fragments inside a
+                // tunnel's fragments) or holds nothing to follow.
+                Dissected::IcmpError(e) => self.icmp_error(&e, record, ts),
+                Dissected::Fragment(_) | Dissected::Skipped(_) | Dissected::Malformed(_) => {}
+            }
+        }
+        self.stats.fragments = *defrag.stats();
+        self.defrag = defrag;
+    }
+
+    /// Feeds one ICMP error: it is counted against the stream of the
+    /// packet it quotes, which is opened (and numbered, as Wireshark does)
+    /// when nothing else of it was seen. The quoted header is not data.
+    pub fn icmp_error(&mut self, e: &IcmpError, record: u64, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+            self.expire();
+        }
+        self.stats.icmp_errors += 1;
+        let (proto, (number, dir)) = match e.proto {
+            QuotedProto::Tcp => (Proto::Tcp, self.number_quoted_tcp(e.src, e.dst, ts)),
+            QuotedProto::Udp => (Proto::Udp, self.number_udp(e.src, e.dst, ts)),
+        };
+        if !self.owns(proto, e.src, e.dst) || self.is_finalized(proto, number) {
+            return;
+        }
+        let key = slot(proto, number);
+        let fresh = !self.open.contains_key(&key);
+        self.ensure_open(proto, number, (e.src, e.dst, e.tunnel), dir, record, ts);
+        if fresh {
+            // A stream of nothing but ICMP errors closes like an idle UDP
+            // flow.
+            self.lingering.push_back((key, ts));
+            if let Some(open) = self.open.get_mut(&key) {
+                open.closed = true;
+            }
+        }
+        if let Some(open) = self.open.get_mut(&key) {
+            open.icmp.add(e.kind, record);
+            open.last_record = record;
+            open.last_seen = ts;
+        }
+    }
+
     /// Ends the capture: finalizes every open stream in stream-number order
     /// and returns the sink.
     pub fn finish(mut self) -> (K, TrackerStats) {
+        self.defrag.finish();
+        self.stats.fragments = *self.defrag.stats();
         let mut keys: Vec<u64> = self.open.keys().copied().collect();
         keys.sort_unstable();
         for key in keys {
@@ -587,13 +675,11 @@ impl<K: Sink> Tracker<K> {
         bits[word] |= 1 << (number % 64);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn ensure_open(
         &mut self,
         proto: Proto,
         number: u64,
-        src: SocketAddr,
-        dst: SocketAddr,
+        (src, dst, tunnel): (SocketAddr, SocketAddr, Option<Tunnel>),
         dir: Dir,
         record: u64,
         ts: Timestamp,
@@ -616,6 +702,7 @@ impl<K: Sink> Tracker<K> {
             server,
             first_record: record,
             first_ts: ts,
+            tunnel,
         };
         let state = self.sink.open(&info);
         self.open.insert(
@@ -628,6 +715,7 @@ impl<K: Sink> Tracker<K> {
                 closed: false,
                 last_seen: ts,
                 windows: [Window::default(); 2],
+                icmp: IcmpErrors::default(),
             },
         );
         self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
@@ -692,6 +780,34 @@ impl<K: Sink> Tracker<K> {
             },
         );
         (stream, dir)
+    }
+
+    /// The stream of a TCP packet quoted in an ICMP error: its
+    /// connection's, or a new one whose client is the quoted sender. The
+    /// quote sets no sequence number base.
+    fn number_quoted_tcp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
+        let key = flow_key(Proto::Tcp, src, dst);
+        if let Some(conv) = self.conversations.get(&key) {
+            let dir = if conv.client == src {
+                Dir::Client
+            } else {
+                Dir::Server
+            };
+            return (conv.stream, dir);
+        }
+        let stream = self.next_number[0];
+        self.next_number[0] += 1;
+        self.stats.tcp_streams += 1;
+        self.remember(
+            key,
+            Conversation {
+                stream,
+                client: src,
+                base_seq: [None, None],
+                last_seen: ts,
+            },
+        );
+        (stream, Dir::Client)
     }
 
     fn number_udp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
@@ -800,6 +916,7 @@ impl<K: Sink> Tracker<K> {
             last_ts: open.last_seen,
             last_record: open.last_record,
             evicted,
+            icmp: open.icmp,
         };
         self.mark_finalized(open.info.proto, open.info.number);
         self.sink.close(open.state, &open.info, &stats);

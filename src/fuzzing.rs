@@ -596,7 +596,11 @@ pub fn check_packet(link: LinkType, data: &[u8], orig_len: u32) {
                 "{link}: {missing} bytes missing, {uncaptured} uncaptured"
             );
         }
-        Dissected::Skipped(_) => {}
+        Dissected::Fragment(f) => {
+            assert!(within(f.payload), "{link}: fragment outside the record");
+            assert!(f.missing <= uncaptured as usize, "{link}: fragment cut");
+        }
+        Dissected::IcmpError(_) | Dissected::Skipped(_) => {}
         Dissected::Malformed(e) => {
             assert!(e.offset <= data.len(), "{link}: error offset {e} outside");
         }

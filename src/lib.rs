@@ -17,8 +17,10 @@ pub mod decode;
 pub mod detect;
 pub mod dissect;
 pub mod flow;
+pub mod fragments;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod icmp;
 pub mod lab;
 pub mod live;
 pub mod pipeline;
@@ -27,3 +29,4 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod seq;
+pub mod tunnel;

@@ -128,6 +128,8 @@ pub fn feed<K: Sink>(
     }
     match dissect(rec.link, rec.data, rec.orig_len) {
         Dissected::Packet(p) => tracker.packet(&p, rec.number, rec.ts),
+        Dissected::Fragment(f) => tracker.fragment(&f, rec.number, rec.ts),
+        Dissected::IcmpError(e) => tracker.icmp_error(&e, rec.number, rec.ts),
         Dissected::Skipped(why) => *summary.skipped.entry(why.to_string()).or_default() += 1,
         Dissected::Malformed(e) => {
             summary.malformed += 1;

@@ -46,7 +46,10 @@ impl Sink for Collect {
         match e {
             Event::Data { bytes, .. } => half.bytes.extend_from_slice(bytes),
             // tshark marks no gap where the snapshot length cut a segment.
-            Event::Gap { reason, .. } if reason == GapReason::SnapLen => {}
+            Event::Gap {
+                reason: GapReason::SnapLen,
+                ..
+            } => {}
             Event::Gap { len, .. } => half.gaps.push((half.bytes.len() as u64, len)),
             Event::Conflict { len, .. } => half.conflicts += len,
         }
@@ -124,10 +127,12 @@ fn every_stream_matches_wireshark() {
             let ends = [endpoint(&info.client), endpoint(&info.server)];
             let node0 = o["node0"].as_str().unwrap();
             let node1 = o["node1"].as_str().unwrap();
-            assert!(
-                ends.contains(&node0.to_string()) && ends.contains(&node1.to_string()),
-                "{name} stream {number}: endpoints {ends:?} vs {node0} {node1}"
-            );
+            if !(ends.contains(&node0.to_string()) && ends.contains(&node1.to_string())) {
+                failures.push(format!(
+                    "{name} stream {number}: endpoints {ends:?}, want {node0} {node1}"
+                ));
+                continue;
+            }
             for (key, node) in [("dir0", node0), ("dir1", node1)] {
                 let dir = if ends[0] == node {
                     Dir::Client
@@ -174,6 +179,13 @@ fn every_stream_matches_wireshark() {
                 }
                 checked += 1;
             }
+            let icmp = stats.map_or(0, |s| s.icmp.count);
+            if Some(icmp) != o["icmp_quoted"].as_u64().or(Some(0)) {
+                failures.push(format!(
+                    "{name} stream {number}: {icmp} ICMP errors, want {}",
+                    o["icmp_quoted"]
+                ));
+            }
         }
         // tshark numbers the UDP flows that carry a tunnel too; framescope
         // follows what is inside them, so those are left out and the rest
@@ -196,7 +208,14 @@ fn every_stream_matches_wireshark() {
                 udp.len()
             ));
         }
-        for (o, (_, halves, _)) in udp.iter().zip(got_udp) {
+        for (o, (_, halves, stats)) in udp.iter().zip(got_udp) {
+            let icmp = stats.map_or(0, |s| s.icmp.count);
+            if Some(icmp) != o["icmp_quoted"].as_u64().or(Some(0)) {
+                failures.push(format!(
+                    "{name} udp stream {}: {icmp} ICMP errors, want {}",
+                    o["stream"], o["icmp_quoted"]
+                ));
+            }
             let datagrams: u64 = halves.iter().map(|h| h.datagrams).sum();
             let bytes: u64 = halves.iter().map(|h| h.bytes.len() as u64).sum();
             if (Some(datagrams), Some(bytes))

@@ -186,10 +186,16 @@ def udp_streams(path):
         streams = r["udp.stream"].split(",")
         lengths = r["udp.length"].split(",")
         for n, (s, length) in enumerate(zip(streams, lengths)):
-            f = flows.setdefault(int(s), {"datagrams": 0, "payload_bytes": 0, "tunnel": False})
+            f = flows.setdefault(
+                int(s), {"datagrams": 0, "payload_bytes": 0, "tunnel": False, "icmp_quoted": 0}
+            )
+            at = positions[n] + 1 if n < len(positions) else None
+            if at is not None and ICMP_ERRORS & set(protos[: at - 1]):
+                # A UDP header quoted in an ICMP error: not a datagram.
+                f["icmp_quoted"] += 1
+                continue
             f["datagrams"] += 1
             f["payload_bytes"] += int(length) - 8
-            at = positions[n] + 1 if n < len(positions) else None
             if at is not None and at < len(protos) and protos[at] in TUNNEL_PROTOCOLS:
                 f["tunnel"] = True
     return [dict(stream=s, **f) for s, f in sorted(flows.items())]
@@ -208,6 +214,12 @@ def entry(path):
         }
     )
     maps = seqmaps(path)
+    quoted = {}
+    for r in fields(path, "frame.protocols", "tcp.stream", extra=("-Y", "tcp")):
+        protos = r["frame.protocols"].split(":")
+        if ICMP_ERRORS & set(protos[: protos.index("tcp")]):
+            s = int(last(r["tcp.stream"]))
+            quoted[s] = quoted.get(s, 0) + 1
     tcp = []
     for s in streams:
         nodes, dirs = follow(path, s)
@@ -218,6 +230,7 @@ def entry(path):
             # receiver instead.
             o["node0"], o["node1"] = quoted_nodes(path, s)
             o["quoted_in_icmp_only"] = True
+        o["icmp_quoted"] = quoted.get(s, 0)
         for d in (0, 1):
             m = maps.get((s, nodes.get(d)), {"len": 0, "sha256": sha(b""), "holes": []})
             clean = dirs[d].pop("_clean")

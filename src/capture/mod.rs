@@ -85,6 +85,14 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// PPP (RFC 1661), optionally with RFC 1662's address and control bytes.
+    pub const PPP: LinkType = LinkType(9);
+    /// PPP in HDLC-like framing (RFC 1662).
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// PPPoE: a PPPoE session header, then PPP.
+    pub const PPP_ETHER: LinkType = LinkType(51);
+    /// Cisco HDLC.
+    pub const C_HDLC: LinkType = LinkType(104);
 
     /// A short name for messages.
     pub fn name(self) -> &'static str {
@@ -97,6 +105,9 @@ impl LinkType {
             LinkType::IPV4 => "raw IPv4",
             LinkType::IPV6 => "raw IPv6",
             LinkType::LINUX_SLL2 => "Linux cooked v2",
+            LinkType::PPP | LinkType::PPP_HDLC => "PPP",
+            LinkType::PPP_ETHER => "PPPoE",
+            LinkType::C_HDLC => "Cisco HDLC",
             _ => "unsupported",
         }
     }

@@ -19,6 +19,7 @@ struct Row {
     client: HalfStats,
     server: HalfStats,
     evicted: bool,
+    icmp: crate::icmp::IcmpErrors,
 }
 
 #[derive(Default)]
@@ -35,6 +36,7 @@ impl Sink for Rows {
             client: stats.dirs[0],
             server: stats.dirs[1],
             evicted: stats.evicted,
+            icmp: stats.icmp,
         });
     }
 }
@@ -161,6 +163,15 @@ fn anomalies(r: &Row) -> String {
         if !p.is_empty() {
             parts.push(format!("{name}: {}", p.join(", ")));
         }
+    }
+    if let (Some(kind), Some(record)) = (r.icmp.first, r.icmp.first_record) {
+        parts.push(format!(
+            "{} ICMP errors (first: {kind}, record {record})",
+            r.icmp.count
+        ));
+    }
+    if let Some(t) = &r.info.tunnel {
+        parts.push(format!("in {:?} {} > {}", t.kind, t.outer_src, t.outer_dst));
     }
     if r.evicted {
         parts.push("evicted early".to_string());

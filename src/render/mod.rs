@@ -221,6 +221,7 @@ mod tests {
             server: "10.0.0.2:2".parse().expect("addr"),
             first_record: 1,
             first_ts: Timestamp(0),
+            tunnel: None,
         }
     }
 
