@@ -2,7 +2,7 @@
 # Installs the system packages framescope needs to build and test, when they
 # are missing: libpcap's headers (the `pcap` crate links libpcap) and, with
 # `--test`, the programs the test suite drives (chromium opens the HTML
-# page in tests/pictures.rs). Debian/Ubuntu (apt-get).
+# page in tests/pictures.rs, tshark is the oracle of tests/wireshark.rs). Debian/Ubuntu (apt-get).
 set -euo pipefail
 
 want=()
@@ -13,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v python3 >/dev/null || want+=(python3)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
+  # tshark reads back annotated captures and runs generated Lua dissectors
+  # (tests/wireshark.rs); editcap and capinfos come with it.
+  command -v tshark >/dev/null || want+=(tshark)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 
