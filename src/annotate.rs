@@ -42,7 +42,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::analysis::{Message, Report, Status, StreamResult, MAX_RECORDS};
-use crate::capture::file::parse_options;
+use crate::capture::file::{parse_options, read_u32};
 use crate::capture::{CaptureError, CaptureReader, Record};
 use crate::flow::{Dir, Proto, StreamInfo};
 
@@ -523,16 +523,7 @@ const EPB: u32 = 6;
 const OPT_COMMENT: u16 = 1;
 
 fn block_type(bytes: &[u8], be: bool) -> u32 {
-    bytes.get(..4).map_or(0, |b| u32_at(b, be))
-}
-
-fn u32_at(b: &[u8], be: bool) -> u32 {
-    let a = [b[0], b[1], b[2], b[3]];
-    if be {
-        u32::from_be_bytes(a)
-    } else {
-        u32::from_le_bytes(a)
-    }
+    bytes.get(..4).map_or(0, |b| read_u32(b, be))
 }
 
 fn put_u32(out: &mut [u8], v: u32, be: bool) {
@@ -634,7 +625,7 @@ fn enhanced_packet(record: &Record<'_>, nanos: bool, texts: &[String]) -> Result
 /// options; `None` when its options do not parse (copied as it is).
 fn with_comments(bytes: &[u8], be: bool, texts: &[String]) -> Result<Option<Vec<u8>>, Failure> {
     // type, length, 20 fixed bytes, data, options, length.
-    let Some(caplen) = bytes.get(20..24).map(|b| u32_at(b, be) as usize) else {
+    let Some(caplen) = bytes.get(20..24).map(|b| read_u32(b, be) as usize) else {
         return Ok(None);
     };
     let options_start = 28 + pad4(caplen);
@@ -741,7 +732,7 @@ mod tests {
         let parsed = parse_options(area, false).unwrap();
         assert_eq!(parsed, vec![(1, &b"hi"[..]), (1, &b"new"[..])]);
         assert_eq!(&area[area.len() - 4..], &[0; 4]);
-        assert_eq!(u32_at(&out[4..8], false) as usize, out.len());
+        assert_eq!(read_u32(&out[4..8], false) as usize, out.len());
         assert_eq!(&out[8..28 + 4], &epb[8..28 + 4]);
     }
 
@@ -759,7 +750,7 @@ mod tests {
         let area = &out[28 + 8..out.len() - 4];
         assert_eq!(parse_options(area, true).unwrap(), vec![(1, &b"x"[..])]);
         assert_eq!(area.len(), 8 + 4);
-        assert_eq!(u32_at(&out[out.len() - 4..], true) as usize, out.len());
+        assert_eq!(read_u32(&out[out.len() - 4..], true) as usize, out.len());
     }
 
     #[test]

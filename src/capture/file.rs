@@ -879,7 +879,8 @@ fn read_u16(b: &[u8], be: bool) -> u16 {
     }
 }
 
-fn read_u32(b: &[u8], be: bool) -> u32 {
+/// A `u32` from the first four bytes of `b`, in the given byte order.
+pub(crate) fn read_u32(b: &[u8], be: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
     if be {
         u32::from_be_bytes(a)
