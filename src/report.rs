@@ -46,7 +46,7 @@ impl MessageRow {
             proto: stream.proto,
             dir,
             message: message.clone(),
-            filter: message.filter(stream),
+            filter: message.filter(stream, dir),
         }
     }
 }
@@ -360,11 +360,14 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
         ));
     }
     if d.partial_datagrams > 0 {
-        n.push(format!("{} datagrams end mid-message", d.partial_datagrams));
+        n.push(format!(
+            "{} datagrams end inside a message",
+            d.partial_datagrams
+        ));
     }
     if d.oversized_datagrams > 0 {
         n.push(format!(
-            "{} datagrams larger than recvfrom()",
+            "{} datagrams truncated by recvfrom()",
             d.oversized_datagrams
         ));
     }
@@ -413,36 +416,45 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
 /// The naive-reader tables for one stream direction.
 pub fn recv_text(info: &StreamInfo, dir: Dir, r: &RecvResult) -> String {
     let mut out = String::new();
-    for (name, reader) in [("keeping up", &r.keeping_up), ("lagging", &r.lagging)] {
+    for (name, reader) in r.readers() {
         if reader.reads.is_empty() {
             continue;
         }
+        let who = if name == "recvfrom" {
+            format!("recvfrom({}), one datagram per call", r.sizes)
+        } else {
+            format!("recv({}) by a reader {name}", r.sizes)
+        };
+        let discarded: u64 = reader.reads.iter().map(|r| r.discarded).sum();
         out.push_str(&format!(
-            "recv({}) by a reader {name}, stream {} {}: {} exact, {} glued, {} cut, {} empty{}\n",
-            r.sizes,
+            "{who}, stream {} {}: {} exact, {} glued, {} cut, {} empty{}{}{}\n",
             info.number,
             dir.name(),
             reader.exact,
             reader.glued,
             reader.cut,
             reader.empty,
+            if r.truncated_datagrams > 0 {
+                format!(
+                    "; {} datagrams truncated, {discarded} bytes discarded",
+                    r.truncated_datagrams
+                )
+            } else {
+                String::new()
+            },
             if reader.unread_bytes > 0 {
                 format!(", {} bytes left unread", reader.unread_bytes)
             } else {
                 String::new()
+            },
+            if r.incomplete {
+                "; only the beginning was simulated (bound reached)"
+            } else {
+                ""
             }
         ));
         out.push_str(&reads_table(reader).to_string());
         out.push('\n');
-    }
-    if r.truncated_datagrams > 0 {
-        out.push_str(&format!(
-            "recvfrom({}) would truncate {} datagrams of stream {} {}\n",
-            r.sizes,
-            r.truncated_datagrams,
-            info.number,
-            dir.name()
-        ));
     }
     out
 }
@@ -451,19 +463,26 @@ const MAX_READ_ROWS: usize = 50;
 
 fn reads_table(r: &ReaderResult) -> Table {
     let mut t = table();
-    t.set_header(vec![
-        "read", "size", "offset", "returned", "messages", "verdict",
-    ]);
+    let datagrams = r.reads.iter().any(|read| read.discarded > 0);
+    let mut header = vec!["read", "size", "offset", "returned"];
+    if datagrams {
+        header.push("discarded");
+    }
+    header.extend(["messages", "verdict"]);
+    t.set_header(header);
     for (i, read) in r.reads.iter().take(MAX_READ_ROWS).enumerate() {
         let msgs: Vec<String> = read.messages.iter().map(u64::to_string).collect();
-        t.add_row(vec![
+        let mut row = vec![
             right(i),
             right(read.size),
             right(read.offset),
             right(read.len),
-            Cell::new(msgs.join(" ")),
-            Cell::new(format!("{:?}", read.verdict).to_lowercase()),
-        ]);
+        ];
+        if datagrams {
+            row.push(right(read.discarded));
+        }
+        row.extend([Cell::new(msgs.join(" ")), Cell::new(read.verdict.name())]);
+        t.add_row(row);
     }
     if r.reads.len() > MAX_READ_ROWS {
         t.add_row(vec![Cell::new(format!(

@@ -37,6 +37,7 @@ impl AnalysisArgs {
             detect: self.frame.is_none(),
             recv,
             stall_threshold: (self.stall_threshold * 1e6) as i64,
+            sampling: crate::detect::SampleLimits::default(),
         })
     }
 }
@@ -194,11 +195,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(if read_something { 0 } else { 2 });
     }
 
-    let framing = if opts.detect {
-        "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
-    } else {
-        opts.framing.to_string()
-    };
+    let framing = framing_title(&opts);
     let (mut c, timeline, summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -218,6 +215,15 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(2);
     }
     Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+}
+
+/// The framing as the report's header names it.
+pub(super) fn framing_title(opts: &Options) -> String {
+    if opts.detect {
+        "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
+    } else {
+        opts.framing.to_string()
+    }
 }
 
 /// What a finished run read, for the report's header.
