@@ -2,7 +2,8 @@
 # Installs the system packages framescope needs to build and test, when they
 # are missing: libpcap's headers (the `pcap` crate links libpcap) and, with
 # `--test`, the programs the test suite drives (chromium opens the HTML
-# page in tests/pictures.rs). Debian/Ubuntu (apt-get).
+# page in tests/pictures.rs; tshark checks the Wireshark filters in
+# tests/wireshark.rs). Debian/Ubuntu (apt-get).
 set -euo pipefail
 
 want=()
@@ -13,6 +14,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v python3 >/dev/null || want+=(python3)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
+  command -v tshark >/dev/null || want+=(tshark)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 

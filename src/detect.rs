@@ -742,6 +742,9 @@ struct Walk {
     text_fields: bool,
 }
 
+/// The step by which a sample's buffer grows.
+const SAMPLE_STEP: usize = 4096;
+
 /// When a stream's framing is decided before the stream ends, and how much
 /// sampling may hold. One rule for every command that detects (`analyze`,
 /// `capture`, `detect`), so that they choose alike.
@@ -751,7 +754,7 @@ pub struct SampleLimits {
     /// undecided: a caller that holds every event (the analysis) holds
     /// this much of one stream at most. Default 1 MiB.
     pub per_stream: u64,
-    /// The same, over all undecided streams. Default 32 MiB.
+    /// The same, over all undecided streams. Default 16 MiB.
     pub total: u64,
     /// Capture time after a stream's first byte at which its framing is
     /// decided anyway, so that live output is not held back: `None` (files)
@@ -761,8 +764,8 @@ pub struct SampleLimits {
 
 /// Default [`SampleLimits::per_stream`]: 1 MiB.
 pub const MAX_HELD_PER_STREAM: u64 = 1 << 20;
-/// Default [`SampleLimits::total`]: 32 MiB.
-pub const MAX_SAMPLING_TOTAL: u64 = 32 << 20;
+/// Default [`SampleLimits::total`]: 16 MiB.
+pub const MAX_SAMPLING_TOTAL: u64 = 8 << 20;
 /// [`SampleLimits::window`] for live capture: 2 s.
 pub const LIVE_SAMPLING_WINDOW: i64 = 2_000_000_000;
 
@@ -810,11 +813,20 @@ impl StreamSample {
         self.first_ts.get_or_insert(ts);
         self.seen[i] = self.seen[i].saturating_add(bytes.len() as u64);
         let (have, holed) = (&mut self.data[i], &mut self.holed[i]);
-        if *holed || offset != have.len() as u64 {
+        if *holed || have.len() >= SAMPLE_BYTES {
+            return 0;
+        }
+        if offset != have.len() as u64 {
             *holed = true;
             return 0;
         }
         let take = bytes.len().min(SAMPLE_BYTES.saturating_sub(have.len()));
+        if have.capacity() - have.len() < take {
+            // Grown in steps of at most 4 KiB, not doubled: what samples
+            // hold is what the budget counts.
+            let step = take.max(SAMPLE_STEP).min(SAMPLE_BYTES - have.len());
+            have.reserve_exact(step);
+        }
         have.extend_from_slice(&bytes[..take]);
         take
     }

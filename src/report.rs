@@ -120,6 +120,7 @@ impl Collector {
         for s in &self.streams {
             for d in &s.dirs {
                 t.messages += d.messages;
+                t.flagged_messages += d.flagged_messages;
                 t.split_messages += d.split_messages;
                 t.coalesced_segments += d.coalesced_segments;
                 t.truncated_messages += d.truncated_messages;
@@ -270,8 +271,54 @@ fn right(v: impl ToString) -> Cell {
     Cell::new(v).set_alignment(CellAlignment::Right)
 }
 
+/// How much a stream needs attention: its flagged messages (split,
+/// truncated, malformed, holed), coalesced segments and stalls.
+pub fn attention(s: &StreamResult) -> u64 {
+    s.dirs
+        .iter()
+        .map(|d| {
+            d.split_messages
+                + d.coalesced_segments
+                + d.truncated_messages
+                + d.malformed_messages
+                + d.gap_messages
+                + d.stalls
+                + d.gaps
+        })
+        .sum()
+}
+
+/// The streams, most in need of attention first (then by protocol and
+/// number).
+pub fn ranked(streams: &[StreamResult]) -> Vec<&StreamResult> {
+    let mut v: Vec<&StreamResult> = streams.iter().collect();
+    v.sort_by_key(|s| (std::cmp::Reverse(attention(s)), s.info.proto, s.info.number));
+    v
+}
+
+/// The totals line: streams, messages and what was flagged.
+pub fn totals_line(streams: &[StreamResult], without_data: u64, all: &DirSummary) -> String {
+    let tcp = streams
+        .iter()
+        .filter(|s| s.info.proto == Proto::Tcp)
+        .count();
+    let udp = streams.len() - tcp;
+    let attention = streams.iter().filter(|s| attention(s) > 0).count();
+    format!(
+        "{tcp} TCP streams and {udp} UDP flows with data ({without_data} without), {attention} needing attention; \
+         {} messages: {} split, {} coalesced segments, {} truncated, {} malformed, {} holed by capture gaps; {} stalls",
+        all.messages,
+        all.split_messages,
+        all.coalesced_segments,
+        all.truncated_messages,
+        all.malformed_messages,
+        all.gap_messages,
+        all.stalls
+    )
+}
+
 /// The per-direction summary table.
-pub fn summary_table(streams: &[StreamResult]) -> Table {
+pub fn summary_table(streams: &[&StreamResult]) -> Table {
     let mut t = table();
     t.set_header(vec![
         "stream",
@@ -493,8 +540,8 @@ fn reads_table(r: &ReaderResult) -> Table {
     t
 }
 
-/// The stall list, with the advice.
-pub fn stalls_text(streams: &[StreamResult]) -> String {
+/// The stall list, with the advice: at most `max` rows (0: all).
+pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
     let mut t = table();
     t.set_header(vec![
         "stream",
@@ -505,10 +552,15 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
         "ACK delay",
         "stalled",
     ]);
-    let mut any = false;
+    let total: usize = streams.iter().map(|s| s.stalls.len()).sum();
+    let max = if max == 0 { total } else { max };
+    let mut shown = 0;
     for s in streams {
         for st in &s.stalls {
-            any = true;
+            if shown == max {
+                break;
+            }
+            shown += 1;
             t.add_row(vec![
                 Cell::new(s.info.number),
                 Cell::new(st.dir.name()),
@@ -520,11 +572,19 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
             ]);
         }
     }
-    if !any {
+    if total == 0 {
         return String::new();
     }
+    let more = if shown < total {
+        format!(
+            "and {} more stalls (--top 0 or --format json for all)\n",
+            total - shown
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n",
+        "Nagle / delayed-ACK stalls:\n{t}\n{more}advice: {}\n",
         nagle::ADVICE
     )
 }

@@ -105,8 +105,9 @@ pub struct Message {
     /// came before it.
     #[serde(skip)]
     pub flagged_index: Option<u64>,
-    /// The first [`MAX_RECORDS`] records that carried it.
-    #[serde(skip)]
+    /// The first [`MAX_RECORDS`] records that carried it, in the order its
+    /// bytes arrived.
+    #[serde(serialize_with = "records_list")]
     pub records: Records,
 }
 
@@ -129,6 +130,10 @@ impl Message {
             self.last_record,
         )
     }
+}
+
+fn records_list<S: serde::Serializer>(records: &Records, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(records.as_slice())
 }
 
 /// Up to [`MAX_RECORDS`] record numbers, inline: reporting a message costs
@@ -173,6 +178,8 @@ impl Records {
 pub struct DirSummary {
     /// Messages begun (a truncated last one included).
     pub messages: u64,
+    /// Messages flagged: any status but ok, or sharing a segment.
+    pub flagged_messages: u64,
     /// Messages whose bytes came in two or more segments.
     pub split_messages: u64,
     /// Segments that carried bytes of two or more messages.
@@ -388,6 +395,8 @@ pub struct Options {
     pub stall_threshold: i64,
     /// When detection decides, and how much it may hold.
     pub sampling: SampleLimits,
+    /// Analyse only this stream (protocol and number); `None`: all.
+    pub only: Option<(Proto, u64)>,
 }
 
 impl Default for Options {
@@ -398,6 +407,7 @@ impl Default for Options {
             recv: None,
             stall_threshold: nagle::DEFAULT_THRESHOLD,
             sampling: SampleLimits::default(),
+            only: None,
         }
     }
 }
@@ -468,6 +478,8 @@ impl DirState {
 pub struct StreamState {
     info: StreamInfo,
     active: Option<Box<Active>>,
+    /// Not the stream [`Options::only`] asks for: ignored.
+    skip: bool,
 }
 
 /// The analysis of a stream that carries data.
@@ -912,6 +924,7 @@ impl DirState {
         if cur.is_flagged() {
             cur.flagged_index = Some(self.flagged);
             self.flagged += 1;
+            s.flagged_messages += 1;
         }
         self.index += 1;
         ctx.report.message(ctx.info, ctx.dir, cur);
@@ -982,11 +995,15 @@ impl<R: Report> Sink for Analyzer<R> {
         StreamState {
             info: *info,
             active: None,
+            skip: self
+                .opts
+                .only
+                .is_some_and(|only| only != (info.proto, info.number)),
         }
     }
 
     fn packet(&mut self, st: &mut StreamState, dir: Dir, meta: &PacketMeta) {
-        if meta.len == 0 && st.active.is_none() {
+        if st.skip || (meta.len == 0 && st.active.is_none()) {
             return; // nothing to time before the first payload byte
         }
         let st = st.active(&self.opts);
@@ -1003,6 +1020,9 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn event(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         if st.sampling.is_some() {
             self.hold(st, dir, event);
@@ -1026,6 +1046,9 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn datagram(&mut self, st: &mut StreamState, dir: Dir, dg: &Datagram<'_>) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
@@ -1039,6 +1062,9 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn close(&mut self, mut st: StreamState, info: &StreamInfo, stats: &StreamStats) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         if st.sampling.is_some() {
             self.decide(st, Some(stats));

@@ -154,6 +154,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
         &mut out,
         args.format,
         args.messages,
+        args.top,
         &finished,
         &mut analyzer.into_report(),
     )?;

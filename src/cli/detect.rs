@@ -34,8 +34,8 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
             note: d.note,
         });
     });
-    let mut tracker = Tracker::new(sampler, args.input.limits())
-        .with_shard(args.input.limits.shard.unwrap_or_default());
+    let mut tracker =
+        Tracker::new(sampler, args.input.limits()).with_shard(args.shard.shard.unwrap_or_default());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
