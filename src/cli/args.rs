@@ -68,6 +68,11 @@ pub struct LimitArgs {
     /// Out-of-order segments buffered per direction.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub max_buffered_segments: usize,
+}
+
+/// Which flows of a capture file to analyse.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
     /// Analyse only the flows that hash to shard K of N (e.g. `2/8`); stream
     /// numbers stay those of the whole capture. For splitting a huge capture
     /// over processes or machines.
@@ -111,6 +116,8 @@ pub enum TableFormat {
 pub struct FlowsArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -121,6 +128,8 @@ pub struct FlowsArgs {
 pub struct DetectArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -161,10 +170,19 @@ pub struct AnalysisArgs {
 
 /// `framescope analyze`.
 #[derive(Debug, Args)]
-#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+#[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    /// Analyse only this stream (Wireshark's tcp.stream, or udp.stream with
+    /// --udp).
+    #[arg(short, long, value_name = "N")]
+    pub stream: Option<u64>,
+    /// With --stream: the UDP flow of that number.
+    #[arg(long, requires = "stream")]
+    pub udp: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
     /// Show one row per message (JSON: include every message).
@@ -173,6 +191,10 @@ pub struct AnalyzeArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Threads: flows are hashed to workers, each reading the capture in
     /// order and analysing its own flows.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
@@ -199,7 +221,7 @@ pub struct AnalyzeArgs {
 
 /// `framescope capture`.
 #[derive(Debug, Args)]
-#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+#[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
 pub struct CaptureArgs {
     /// The interface to capture on.
     #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
@@ -229,6 +251,10 @@ pub struct CaptureArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
@@ -367,6 +393,22 @@ pub struct FuzzServerArgs {
     /// Where reproducers are written.
     #[arg(long, default_value = "framescope-findings", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// What `-h` says about the framings.
+const FRAMINGS_HINT: &str = "Framing specs and protocols: --help lists them.";
+
+/// The framing specs and every protocol, for `--help`.
+fn spec_help() -> String {
+    let mut help = crate::decode::spec::SPEC_HELP.replace(
+        "(see the list of protocols)",
+        "(the protocols are listed below)",
+    );
+    help.push_str("\nProtocols (PROTOCOL):\n");
+    for p in crate::decode::proto::PROTOCOLS {
+        help.push_str(&format!("  {:<11}{}\n", p.name, p.summary));
+    }
+    help
 }
 
 /// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based).

@@ -120,6 +120,7 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
         &mut out,
         AnalyzeFormat::Table,
         false,
+        0,
         &finished,
         &mut analyzer.into_report(),
     )?;
