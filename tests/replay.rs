@@ -225,7 +225,7 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
         assert!(row(&out, split).contains("DIFFERS"), "{split}: {out}");
     }
     assert!(
-        row(&out, "coalesce").contains("1 replies, 4 in the reference"),
+        row(&out, "coalesce").contains("1 reply, 4 in the reference"),
         "{out}"
     );
     // The reference itself matches the capture: the naive server answers

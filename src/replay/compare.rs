@@ -204,10 +204,11 @@ impl Difference {
                 } else {
                     format!("{min} to {max}")
                 };
+                let replies = |n: usize| if n == 1 { "reply" } else { "replies" };
                 if capture {
-                    format!("{want} replies captured, {got} now")
+                    format!("{want} {} captured, {got} now", replies(*max))
                 } else {
-                    format!("{got} replies, {want} in the reference")
+                    format!("{got} {}, {want} in the reference", replies(*got))
                 }
             }
             Difference::Bytes {

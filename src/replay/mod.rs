@@ -112,7 +112,7 @@ pub enum ReplayError {
         addr: SocketAddr,
     },
     /// The target refused the connection or could not be reached.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect {
         /// The target.
         addr: SocketAddr,
@@ -120,7 +120,7 @@ pub enum ReplayError {
         source: std::io::Error,
     },
     /// A socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
