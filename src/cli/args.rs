@@ -338,15 +338,32 @@ pub struct TargetArgs {
     /// Where to send: HOST:PORT (loopback only unless --allow-remote).
     #[arg(long, value_name = "HOST:PORT")]
     pub to: String,
-    /// The framing of both sides (see `analyze --help`); default `none`.
+    /// The framing of both sides (see `analyze --help`); default: detected
+    /// from the stream, as `framescope detect` does.
     #[arg(long, value_name = "SPEC")]
     pub frame: Option<String>,
-    /// Silence after the last write that ends a run, in milliseconds.
+    /// Silence after the sending ends that ends a run, and the longest wait
+    /// for the server to read one write, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub timeout: u64,
     /// Allow a target that is not a loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Shut down the sending side right after the last write, even where
+    /// the captured client did not half-close.
+    #[arg(long)]
+    pub half_close: bool,
+}
+
+/// A comma-separated list of write patterns.
+#[derive(Clone, Debug)]
+pub struct SplitList(pub Vec<crate::replay::Split>);
+
+fn parse_splits(s: &str) -> Result<SplitList, String> {
+    s.split(',')
+        .map(|p| crate::replay::Split::parse(p.trim()))
+        .collect::<Result<_, _>>()
+        .map(SplitList)
 }
 
 /// `framescope replay`.
@@ -360,17 +377,23 @@ pub struct ReplayArgs {
     /// Write pattern: original, bytes:N, random[:SEED], frames, coalesce, header-body.
     #[arg(long, default_value = "original", value_parser = crate::replay::Split::parse)]
     pub split: crate::replay::Split,
-    /// Pause between writes: `none` or milliseconds (default: captured
-    /// pauses for `original`, 5 ms otherwise).
+    /// Pause between writes: `none` or milliseconds (default: each write
+    /// waits until the server has read the one before; where that cannot be
+    /// seen, captured pauses for `original`, 5 ms otherwise).
     #[arg(long, value_parser = crate::replay::Pace::parse, value_name = "none|MS")]
     pub pace: Option<crate::replay::Pace>,
-    /// Compare every reply byte, or only message count, lengths and labels.
+    /// Compare every reply byte the server answers the same way each time
+    /// (the rest by shape), or only message count, lengths and labels.
     #[arg(long, value_enum, default_value_t = crate::replay::Compare::Bytes)]
     pub compare: crate::replay::Compare,
     /// Run every write pattern, each on a fresh connection, and print one
     /// verdict per pattern.
     #[arg(long)]
     pub matrix: bool,
+    /// The write patterns to run, comma-separated (like --matrix with only
+    /// these): `bytes:1,coalesce`.
+    #[arg(long, value_parser = parse_splits, value_name = "LIST")]
+    pub patterns: Option<SplitList>,
 }
 
 /// `framescope fuzz-server`.
@@ -387,12 +410,26 @@ pub struct FuzzServerArgs {
     /// Fuzz for this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
-    /// Pause between writes, in milliseconds.
-    #[arg(long, default_value_t = 5, value_name = "MS")]
-    pub pace: u64,
+    /// Pause between writes: `none` or milliseconds (default: each write
+    /// waits until the server has read the one before).
+    #[arg(long, value_parser = crate::replay::Pace::parse, value_name = "none|MS")]
+    pub pace: Option<crate::replay::Pace>,
     /// Where reproducers are written.
     #[arg(long, default_value = "framescope-findings", value_name = "DIR")]
     pub out: PathBuf,
+    /// Output: a table of findings, or one JSON object per run (passing
+    /// runs included), a baseline record first and a summary last.
+    #[arg(long, value_enum, default_value_t = FuzzFormat::Table)]
+    pub format: FuzzFormat,
+}
+
+/// `fuzz-server --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FuzzFormat {
+    /// Findings as a table.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 /// What `-h` says about the framings.
