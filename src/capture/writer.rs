@@ -47,7 +47,10 @@ impl<W: Write> PcapWriter<W> {
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("a frame of {} bytes exceeds the snapshot length {SNAPLEN}", frame.len()),
+                    format!(
+                        "a frame of {} bytes exceeds the snapshot length {SNAPLEN}",
+                        frame.len()
+                    ),
                 )
             })?;
         let secs = u32::try_from(ts.0.div_euclid(1_000_000_000)).unwrap_or(0);
@@ -84,14 +87,25 @@ mod tests {
         let path = std::env::temp_dir().join(format!("fs-writer-{}.pcap", std::process::id()));
         let file = std::fs::File::create(&path).unwrap();
         let mut w = PcapWriter::new(io::BufWriter::new(file), LinkType::ETHERNET).unwrap();
-        w.record(Timestamp(1_700_000_000_123_456_789), b"abc").unwrap();
-        w.record(Timestamp(1_700_000_001_000_000_001), &[7u8; 100]).unwrap();
-        assert!(w.record(Timestamp(0), &vec![0u8; SNAPLEN as usize + 1]).is_err());
+        w.record(Timestamp(1_700_000_000_123_456_789), b"abc")
+            .unwrap();
+        w.record(Timestamp(1_700_000_001_000_000_001), &[7u8; 100])
+            .unwrap();
+        assert!(w
+            .record(Timestamp(0), &vec![0u8; SNAPLEN as usize + 1])
+            .is_err());
         assert_eq!(w.records(), 2);
         w.finish().unwrap();
         let mut r = CaptureReader::open(&path).unwrap();
         let a = r.next_record().unwrap().unwrap();
-        assert_eq!((a.ts, a.data, a.link), (Timestamp(1_700_000_000_123_456_789), &b"abc"[..], LinkType::ETHERNET));
+        assert_eq!(
+            (a.ts, a.data, a.link),
+            (
+                Timestamp(1_700_000_000_123_456_789),
+                &b"abc"[..],
+                LinkType::ETHERNET
+            )
+        );
         let b = r.next_record().unwrap().unwrap();
         assert_eq!((b.ts.0, b.data.len()), (1_700_000_001_000_000_001, 100));
         assert!(r.next_record().unwrap().is_none());

@@ -192,7 +192,13 @@ fn proxy_text(out: &mut impl Write, s: &ProxySummary) -> Result<()> {
     if !s.rows.is_empty() {
         let mut t = report::table();
         t.set_header([
-            "conn", "client", "streams", "client end", "server end", "to server", "to client",
+            "conn",
+            "client",
+            "streams",
+            "client end",
+            "server end",
+            "to server",
+            "to client",
             "findings",
         ]);
         for r in s.rows.iter().take(CONNECTION_ROWS) {
@@ -265,7 +271,9 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
 
     let to_stdout = args.format == AnalyzeFormat::Table;
     let mut collector = Collector::new(args.messages, args.max_messages, 10);
-    collector.on_flagged(Box::new(move |row| live_line(to_stdout, &flagged_line(row))));
+    collector.on_flagged(Box::new(move |row| {
+        live_line(to_stdout, &flagged_line(row))
+    }));
     let framing = if opts.detect {
         "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
     } else {
@@ -292,7 +300,13 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
         proxy: Some(&outcome.summary),
     };
     let mut collector = outcome.report.collector;
-    let all = print_report(&mut out, args.format, args.messages, &finished, &mut collector)?;
+    let all = print_report(
+        &mut out,
+        args.format,
+        args.messages,
+        &finished,
+        &mut collector,
+    )?;
     if to_stdout {
         proxy_text(&mut out, &outcome.summary)?;
     }
@@ -300,7 +314,9 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     drop(out);
     warn_write(&outcome.summary);
     let found = !outcome.summary.findings.is_empty();
-    Ok(u8::from(found || report::fails(&all, &args.analysis.fail_on)))
+    Ok(u8::from(
+        found || report::fails(&all, &args.analysis.fail_on),
+    ))
 }
 
 fn warn_write(s: &ProxySummary) {

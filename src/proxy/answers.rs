@@ -122,7 +122,8 @@ impl<R: Report> Answers<R> {
         let partial = other.seen > other.done_end;
         let (partial_index, partial_bytes) = (other.done, other.seen - other.done_end);
         let me = &mut sides[dir.index()];
-        if partial && me.owed == 0 {
+        // Clients speak first: only a server answers.
+        if partial && me.owed == 0 && dir == Dir::Server {
             let finding = Finding {
                 stream: info.number,
                 dir,
@@ -245,8 +246,13 @@ mod tests {
         // request of 9 bytes cut 5 + 4; the server answers after 5
         let f = run(&[(C, 5, &[]), (S, 5, &[5]), (C, 4, &[9])]);
         assert_eq!(f.len(), 1);
-        assert_eq!((f[0].dir, f[0].index, f[0].partial_index, f[0].partial_bytes), (S, 0, 0, 5));
-        assert!(f[0].text().contains("after only 5 bytes of client message #0"));
+        assert_eq!(
+            (f[0].dir, f[0].index, f[0].partial_index, f[0].partial_bytes),
+            (S, 0, 0, 5)
+        );
+        assert!(f[0]
+            .text()
+            .contains("after only 5 bytes of client message #0"));
     }
 
     #[test]
@@ -260,7 +266,13 @@ mod tests {
         // a greeting before any request, and a reply at a boundary
         assert!(run(&[(S, 4, &[4]), (C, 9, &[9]), (S, 4, &[4])]).is_empty());
         // the same pipelined exchange with one reply too many is found
-        let f = run(&[(C, 18, &[9, 9]), (C, 2, &[]), (S, 5, &[5]), (S, 5, &[5]), (S, 5, &[5])]);
+        let f = run(&[
+            (C, 18, &[9, 9]),
+            (C, 2, &[]),
+            (S, 5, &[5]),
+            (S, 5, &[5]),
+            (S, 5, &[5]),
+        ]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].index, 2);
     }

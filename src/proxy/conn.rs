@@ -22,8 +22,8 @@ use crate::capture::Timestamp;
 use crate::flow::Dir;
 
 use super::cut::{Cut, Cutter, MAX_HELD};
-use crate::decode::spec::FrameSpec;
 use super::LegKind;
+use crate::decode::spec::FrameSpec;
 
 /// Bytes one read takes at most.
 pub const READ_BUF: usize = 64 * 1024;

@@ -215,10 +215,20 @@ mod tests {
 
     #[test]
     fn patterns_parse_back() {
-        for s in ["original", "bytes:3", "random:5", "frames", "header-body", "coalesce:20"] {
+        for s in [
+            "original",
+            "bytes:3",
+            "random:5",
+            "frames",
+            "header-body",
+            "coalesce:20",
+        ] {
             assert_eq!(Cut::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(Cut::parse("coalesce").unwrap(), Cut::Coalesce(DEFAULT_COALESCE));
+        assert_eq!(
+            Cut::parse("coalesce").unwrap(),
+            Cut::Coalesce(DEFAULT_COALESCE)
+        );
         let e = Cut::parse("chunky").unwrap_err();
         assert!(e.contains("coalesce:MS") && e.contains("bytes:N"), "{e}");
         assert!(Cut::parse("coalesce:x").is_err());
@@ -226,11 +236,21 @@ mod tests {
 
     #[test]
     fn each_read_is_cut_alone() {
-        assert_eq!(cuts("original", None, &[b"hello", b"abc"]), [vec![5], vec![3]]);
-        assert_eq!(cuts("bytes:2", None, &[b"hello", b"abc"]), [vec![2, 2, 1], vec![2, 1]]);
+        assert_eq!(
+            cuts("original", None, &[b"hello", b"abc"]),
+            [vec![5], vec![3]]
+        );
+        assert_eq!(
+            cuts("bytes:2", None, &[b"hello", b"abc"]),
+            [vec![2, 2, 1], vec![2, 1]]
+        );
         let r = cuts("random:1", None, &[&[0u8; 200]]);
         assert!(r[0].len() > 6 && r[0].iter().all(|&n| n <= 32), "{r:?}");
-        assert_eq!(cuts("random:1", None, &[&[0u8; 200]]), r, "the seed fixes the sizes");
+        assert_eq!(
+            cuts("random:1", None, &[&[0u8; 200]]),
+            r,
+            "the seed fixes the sizes"
+        );
         assert_eq!(cuts("coalesce:5", None, &[b"hello"]), [vec![5]]);
     }
 
@@ -239,7 +259,10 @@ mod tests {
         // two length-prefixed messages: 4+3 and 4+2 bytes, read as 5 + 8
         let stream = b"\0\0\0\x03abc\0\0\0\x02de";
         let (a, b) = stream.split_at(5);
-        assert_eq!(cuts("frames", Some("length:4"), &[a, b]), [vec![5], vec![2, 6]]);
+        assert_eq!(
+            cuts("frames", Some("length:4"), &[a, b]),
+            [vec![5], vec![2, 6]]
+        );
         assert_eq!(
             cuts("header-body", Some("length:4"), &[a, b]),
             [vec![4, 1], vec![2, 4, 2]]
@@ -247,6 +270,9 @@ mod tests {
         // without a framing, frames cut like original
         assert_eq!(cuts("frames", None, &[a, b]), [vec![5], vec![8]]);
         // a decoding error: the rest goes as read
-        assert_eq!(cuts("frames", Some("length:1,max=4"), &[b"\x09abcdefgh"]), [vec![9]]);
+        assert_eq!(
+            cuts("frames", Some("length:1,max=4"), &[b"\x09abcdefgh"]),
+            [vec![9]]
+        );
     }
 }

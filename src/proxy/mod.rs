@@ -513,11 +513,13 @@ impl Proxy {
         let mut finished = 0u64;
         loop {
             let got = match deadline {
-                Some(d) => match wake_rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                    Ok(w) => Some(w),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                },
+                Some(d) => {
+                    match wake_rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                        Ok(w) => Some(w),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                    }
+                }
                 None => wake_rx.recv().ok(),
             };
             match got {
@@ -634,7 +636,9 @@ fn accept(listener: TcpListener, common: &Arc<Common>) {
             });
         if spawned.is_err() {
             common.active.fetch_sub(1, Ordering::SeqCst);
-            eprintln!("framescope: connection {id}: no thread could be started for it; it is closed");
+            eprintln!(
+                "framescope: connection {id}: no thread could be started for it; it is closed"
+            );
         }
         if common.config.connections.is_some_and(|n| next_id >= n) {
             return;
@@ -835,8 +839,7 @@ fn analyse<R: Report + Observer>(
                     Legs::Both => [Some(inl), Some(inl.other())],
                 };
                 for kind in on.into_iter().flatten() {
-                    if let Some(leg) = legs.get_mut(&conn).and_then(|l| l[kind.index()].as_mut())
-                    {
+                    if let Some(leg) = legs.get_mut(&conn).and_then(|l| l[kind.index()].as_mut()) {
                         wire.data(leg, flow, &bytes, ts);
                     }
                 }
@@ -855,7 +858,13 @@ fn analyse<R: Report + Observer>(
                 if let Some(l) = legs.remove(&report.id) {
                     report.streams = [l[0].map(|l| l.stream), l[1].map(|l| l.stream)];
                 }
-                drain(&mut wire, &found, &stream_conn, &mut conn_findings, &mut done);
+                drain(
+                    &mut wire,
+                    &found,
+                    &stream_conn,
+                    &mut conn_findings,
+                    &mut done,
+                );
                 report.findings = conn_findings.remove(&report.id).unwrap_or(0);
                 done.connections += 1;
                 *done.client_ends.entry(report.client_end).or_default() += 1;
@@ -880,7 +889,13 @@ fn analyse<R: Report + Observer>(
                 });
             }
         }
-        drain(&mut wire, &found, &stream_conn, &mut conn_findings, &mut done);
+        drain(
+            &mut wire,
+            &found,
+            &stream_conn,
+            &mut conn_findings,
+            &mut done,
+        );
         if let Ok(mut f) = found.lock() {
             for s in f.finished.drain(..) {
                 stream_conn.remove(&s);

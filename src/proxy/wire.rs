@@ -137,16 +137,7 @@ impl<K: Sink> Wire<K> {
         if std::mem::replace(&mut leg.closed[dir.index()], true) {
             return;
         }
-        self.packet(
-            leg,
-            dir,
-            Flags {
-                fin: true,
-                ..ACK
-            },
-            &[],
-            ts,
-        );
+        self.packet(leg, dir, Flags { fin: true, ..ACK }, &[], ts);
         self.packet(leg, dir.other(), ACK, &[], ts);
     }
 
@@ -156,16 +147,7 @@ impl<K: Sink> Wire<K> {
             return;
         }
         leg.closed = [true, true];
-        self.packet(
-            leg,
-            dir,
-            Flags {
-                rst: true,
-                ..ACK
-            },
-            &[],
-            ts,
-        );
+        self.packet(leg, dir, Flags { rst: true, ..ACK }, &[], ts);
     }
 
     fn packet(&mut self, leg: &mut Leg, dir: Dir, flags: Flags, payload: &[u8], ts: Timestamp) {
