@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod lab;
 pub mod live;
 pub mod pipeline;
+pub mod proxy;
 pub mod reassembly;
 pub mod render;
 pub mod replay;

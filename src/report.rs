@@ -258,7 +258,7 @@ impl<W: Write> Report for JsonLines<W> {
 /// A table in the house style. Columns wrap to the terminal's width only
 /// when stdout is a terminal: piped output keeps whole rows (and skips the
 /// width computation, which dominates on captures of thousands of streams).
-fn table() -> Table {
+pub fn table() -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_BORDERS_ONLY);
     if io::stdout().is_terminal() {

@@ -639,6 +639,11 @@ impl<R: Report> Analyzer<R> {
         &self.report
     }
 
+    /// The report, to add results of the caller's own.
+    pub fn report_mut(&mut self) -> &mut R {
+        &mut self.report
+    }
+
     /// Takes the report back.
     pub fn into_report(self) -> R {
         self.report

@@ -63,6 +63,8 @@ struct Document<'a> {
     streams_without_data: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<&'a LiveStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<&'a crate::proxy::ProxySummary>,
 }
 
 /// The sharding a worker of `jobs` uses within the user's `--shard`.
@@ -275,6 +277,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         summary: &summary,
         totals: &totals,
         live: None,
+        proxy: None,
     };
     let all = print_report(
         &mut out,
@@ -316,6 +319,8 @@ pub(super) struct Finished<'a> {
     pub totals: &'a TrackerStats,
     /// libpcap's counters, for a live capture.
     pub live: Option<&'a LiveStats>,
+    /// What the proxy did, for `proxy`.
+    pub proxy: Option<&'a crate::proxy::ProxySummary>,
 }
 
 /// Prints the table or JSON report of a finished [`Collector`] (sorting it)
@@ -345,6 +350,7 @@ pub(super) fn print_report(
                 messages_dropped: c.messages_dropped,
                 streams_without_data: c.streams_without_data,
                 live: f.live,
+                proxy: f.proxy,
             };
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;

@@ -39,6 +39,9 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Built-in demonstrations on 127.0.0.1, captured and diagnosed live.
     Lab(LabArgs),
+    /// A TCP proxy between a real client and server: re-cut what it
+    /// forwards, analyse both directions live, report how each side coped.
+    Proxy(ProxyArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -275,6 +278,56 @@ pub struct LabArgs {
     /// Also write the captured packets to this pcap file.
     #[arg(short, long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+}
+
+/// `framescope proxy`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct ProxyArgs {
+    /// Where to listen: HOST:PORT (port 0: any free port, printed on stderr).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Where to connect each client: HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// How bytes toward the server are cut: original, bytes:N,
+    /// random[:SEED], frames, header-body, coalesce, coalesce:MS.
+    #[arg(long, default_value = "original", value_parser = crate::proxy::Cut::parse, value_name = "PATTERN")]
+    pub split_client: crate::proxy::Cut,
+    /// How bytes toward the client are cut (the same patterns).
+    #[arg(long, default_value = "original", value_parser = crate::proxy::Cut::parse, value_name = "PATTERN")]
+    pub split_server: crate::proxy::Cut,
+    /// Connections open at once; clients past it are reset and reported.
+    #[arg(long, default_value_t = crate::proxy::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// Stop once this many connections have finished.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u64>,
+    /// Stop after this many seconds (default: at Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// How long connecting to the target may take, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub connect_timeout: u64,
+    /// Write both legs of every connection to this pcap file.
+    #[arg(short, long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Allow listening on and connecting to addresses that are not loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
 }
 
 /// Which directions `follow` prints.

@@ -149,6 +149,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
         summary: &summary.capture,
         totals: &totals,
         live: Some(&summary.stats),
+        proxy: None,
     };
     let all = print_report(
         &mut out,

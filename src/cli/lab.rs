@@ -115,6 +115,7 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
         summary: &summary.capture,
         totals: &totals,
         live: Some(&summary.stats),
+        proxy: None,
     };
     print_report(
         &mut out,

@@ -12,6 +12,7 @@ mod detect;
 mod flows;
 mod follow;
 mod lab;
+mod proxy;
 mod replay;
 
 use std::io::{self, Write};
@@ -33,6 +34,7 @@ pub fn main() -> ExitCode {
         Command::FuzzServer(a) => replay::fuzz(a),
         Command::Capture(a) => capture::run(a),
         Command::Lab(a) => lab::run(a),
+        Command::Proxy(a) => proxy::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
