@@ -27,3 +27,4 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod seq;
+pub mod tls;

@@ -60,6 +60,7 @@ mod tls;
 mod websocket;
 
 pub use http1::HEADER_LIMIT as HTTP1_HEADER_LIMIT;
+pub(crate) use tls::header as tls_record_header;
 pub use resp::MAX_DEPTH as RESP_MAX_DEPTH;
 
 /// A protocol [`build`] knows.
