@@ -85,13 +85,17 @@ def main():
     ap.add_argument("--pcap", required=True)
     ap.add_argument("--keylog", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--decode-as", action="append", default=[],
+                    help="tshark -d, e.g. tls.port==24470,kafka")
     ap.add_argument("--count", action="append", default=[],
                     help="PROTO:FIELD, e.g. http:http.request.method")
     a = ap.parse_args()
     rel = os.path.basename(a.pcap)
     key = f"tls.keylog_file:{a.keylog}"
     records = per_direction(a.pcap, [], "tls.record.length", "tls")
-    counted = {c: per_direction(a.pcap, ["-o", key], c.split(":", 1)[1], c.split(":", 1)[0])
+    decode = [x for d in a.decode_as for x in ("-d", d)]
+    counted = {c: per_direction(a.pcap, ["-o", key] + decode, c.split(":", 1)[1],
+                                c.split(":", 1)[0])
                for c in a.count}
     result = {
         "tshark_version": run(["tshark", "--version"]).splitlines()[0],
@@ -100,6 +104,7 @@ def main():
             "records": f"tshark -n -r {rel} -Y tls -T fields -e tls.record.length (no key log)",
             "count": f"tshark -n -r {rel} -o tls.keylog_file:KEYS -Y PROTO -T fields -e FIELD -E occurrence=a",
         },
+        "decode_as": a.decode_as,
         "streams": [],
     }
     for n, ends in sorted(streams(a.pcap).items()):

@@ -169,12 +169,15 @@ impl<W: Write> Sink for Follow<W> {
         }
         if let Some(mut t) = self.tls.take() {
             let mut notes = Vec::new();
-            t.conn
-                .finish(&mut |d, e| {
-                    if let tls::Event::Note { offset, note } = e {
-                        notes.push(format!("{} stream offset {offset}: {}", d.name(), note.text()));
-                    }
-                });
+            t.conn.finish(&mut |d, e| {
+                if let tls::Event::Note { offset, note } = e {
+                    notes.push(format!(
+                        "{} stream offset {offset}: {}",
+                        d.name(),
+                        note.text()
+                    ));
+                }
+            });
             t.notes.extend(notes);
             self.tls = Some(t);
         }

@@ -18,8 +18,8 @@
 //! Bounds: a direction holds one record in assembly (at most 2^14 + 2048
 //! bytes of fragment) and, while the ServerHello is not yet known, at most
 //! [`TlsLimits::max_pending_records`] records and
-//! [`TlsLimits::max_pending_bytes`] bytes waiting; past that, waiting
-//! records are reported undecrypted. A connection holds the keys of its
+//! [`TlsLimits::max_pending_bytes`] bytes waiting; past that, the direction
+//! stops waiting and its records are reported undecrypted. A connection holds the keys of its
 //! current generation only.
 
 use std::collections::VecDeque;
@@ -137,7 +137,9 @@ impl Note {
                     format!("capture gap of {len} bytes between TLS records: record layer lost")
                 }
             }
-            Note::PendingFull => "too many records waiting for the ServerHello: not decrypted".into(),
+            Note::PendingFull => {
+                "too many records waiting for the ServerHello: not decrypted".into()
+            }
             Note::Truncated => "stream ended inside a TLS record".into(),
         }
     }
@@ -335,7 +337,13 @@ impl Conn {
                         h.dead = true;
                         let note = Note::Malformed(bad.kind.to_string());
                         let offset = start + bad.at as u64;
-                        out(dir, Event::Note { offset, note: &note });
+                        out(
+                            dir,
+                            Event::Note {
+                                offset,
+                                note: &note,
+                            },
+                        );
                         return;
                     }
                 }
@@ -373,7 +381,13 @@ impl Conn {
             len,
             survived: inside,
         };
-        out(dir, Event::Note { offset, note: &note });
+        out(
+            dir,
+            Event::Note {
+                offset,
+                note: &note,
+            },
+        );
     }
 
     /// The stream ended: records still waiting are reported undecrypted.
@@ -469,9 +483,7 @@ impl Conn {
             Some(false) => Disposition::Plain,
             // Before the ServerHello: the client's hello (and anything
             // plaintext) goes on; protected-looking records wait.
-            None if kind == 22 && self.halves[dir.index()].pending.is_empty() => {
-                Disposition::Plain
-            }
+            None if kind == 22 && self.halves[dir.index()].pending.is_empty() => Disposition::Plain,
             None if kind == 20 || kind == 21 => Disposition::Plain,
             None => Disposition::Wait,
         };
@@ -481,7 +493,8 @@ impl Conn {
             Disposition::Wait => {
                 let limits = self.limits;
                 let h = &mut self.halves[dir.index()];
-                if h.pending.len() < limits.max_pending_records
+                if !h.pending_full
+                    && h.pending.len() < limits.max_pending_records
                     && h.pending_bytes + body.len() <= limits.max_pending_bytes
                 {
                     h.pending_bytes += body.len();
@@ -624,7 +637,13 @@ impl Conn {
                     client_random: random,
                     missing: name,
                 };
-                out(dir, Event::Note { offset, note: &note });
+                out(
+                    dir,
+                    Event::Note {
+                        offset,
+                        note: &note,
+                    },
+                );
             }
             return;
         };
@@ -765,12 +784,16 @@ impl Conn {
                     &s.client_handshake,
                     "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
                 ),
-                (server, &s.server_handshake, "SERVER_HANDSHAKE_TRAFFIC_SECRET"),
+                (
+                    server,
+                    &s.server_handshake,
+                    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                ),
             ] {
                 let h = &mut self.halves[dir.index()];
-                h.opener = secret
-                    .as_ref()
-                    .and_then(|sec: &Secret| Opener::new(suite, &tls13_keys(suite, sec.bytes()), false));
+                h.opener = secret.as_ref().and_then(|sec: &Secret| {
+                    Opener::new(suite, &tls13_keys(suite, sec.bytes()), false)
+                });
                 if h.opener.is_none() && note.is_none() {
                     note = missing(name);
                 }

@@ -184,8 +184,12 @@ mod tests {
         let mut kinds = Vec::new();
         let mut s = Scanner::default();
         let bytes = [11, 0, 0, 3, 1, 2, 3, 20, 0, 0, 1, 9, 1, 0, 0, 0];
-        s.feed(&bytes[..5], &mut |m| kinds.push((m.kind, m.body.map(<[u8]>::len))));
-        s.feed(&bytes[5..], &mut |m| kinds.push((m.kind, m.body.map(<[u8]>::len))));
+        s.feed(&bytes[..5], &mut |m| {
+            kinds.push((m.kind, m.body.map(<[u8]>::len)))
+        });
+        s.feed(&bytes[5..], &mut |m| {
+            kinds.push((m.kind, m.body.map(<[u8]>::len)))
+        });
         assert_eq!(kinds, [(11, None), (20, None), (1, Some(0))]);
         assert_eq!(client_random(&[]), None);
     }

@@ -68,7 +68,7 @@ pub fn tls12_keys(
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> [DirKeys; 2] {
-    let mac_len = suite.mac.map_or(0, Hash::len);
+    let mac_len = suite.mac.map_or(0, Hash::output_len);
     let key_len = suite.key_len();
     let iv_len = suite.fixed_iv_len();
     let mut block = vec![0u8; 2 * (mac_len + key_len + iv_len)];
@@ -144,7 +144,7 @@ pub fn tls13_keys(suite: &Suite, secret: &[u8]) -> DirKeys {
 
 /// TLS 1.3: the traffic secret after a KeyUpdate.
 pub fn next_secret(suite: &Suite, secret: &[u8]) -> Vec<u8> {
-    expand_label(suite.prf, secret, b"traffic upd", suite.prf.len())
+    expand_label(suite.prf, secret, b"traffic upd", suite.prf.output_len())
 }
 
 #[cfg(test)]

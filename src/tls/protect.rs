@@ -62,14 +62,19 @@ pub struct Opened {
     pub end: usize,
 }
 
+/// The expanded AES key of a CBC suite (boxed: the schedules are large and
+/// a connection holds one per direction).
 enum Cbc {
-    Aes128(aes::Aes128),
-    Aes256(aes::Aes256),
+    Aes128(Box<aes::Aes128>),
+    Aes256(Box<aes::Aes256>),
 }
 
 enum Kind {
     /// TLS 1.2 AES-GCM: 4-byte salt, explicit nonce in the record.
-    Gcm12 { key: aead::LessSafeKey, salt: [u8; 4] },
+    Gcm12 {
+        key: aead::LessSafeKey,
+        salt: [u8; 4],
+    },
     /// TLS 1.2 ChaCha20-Poly1305 and every TLS 1.3 suite: IV xor sequence.
     Xor {
         key: aead::LessSafeKey,
@@ -116,15 +121,15 @@ impl Opener {
         let kind = match suite.bulk {
             Bulk::AesCbc(n) => {
                 let cipher = if n == 16 {
-                    Cbc::Aes128(aes::Aes128::new_from_slice(&keys.key).ok()?)
+                    Cbc::Aes128(Box::new(aes::Aes128::new_from_slice(&keys.key).ok()?))
                 } else {
-                    Cbc::Aes256(aes::Aes256::new_from_slice(&keys.key).ok()?)
+                    Cbc::Aes256(Box::new(aes::Aes256::new_from_slice(&keys.key).ok()?))
                 };
                 let hash = suite.mac?;
                 Kind::Cbc {
                     cipher,
                     mac: hmac::Key::new(hash.hmac(), &keys.mac),
-                    mac_len: hash.len(),
+                    mac_len: hash.output_len(),
                     etm,
                 }
             }
@@ -235,11 +240,11 @@ impl Opener {
 
 fn decrypt_cbc(cipher: &Cbc, iv: &[u8], data: &mut [u8]) -> Result<(), OpenError> {
     let done = match cipher {
-        Cbc::Aes128(c) => cbc::Decryptor::inner_iv_slice_init(c.clone(), iv)
+        Cbc::Aes128(c) => cbc::Decryptor::inner_iv_slice_init((**c).clone(), iv)
             .map_err(|_| OpenError::TooShort)?
             .decrypt_padded_mut::<NoPadding>(data)
             .is_ok(),
-        Cbc::Aes256(c) => cbc::Decryptor::inner_iv_slice_init(c.clone(), iv)
+        Cbc::Aes256(c) => cbc::Decryptor::inner_iv_slice_init((**c).clone(), iv)
             .map_err(|_| OpenError::TooShort)?
             .decrypt_padded_mut::<NoPadding>(data)
             .is_ok(),
