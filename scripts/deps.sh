@@ -1,24 +1,53 @@
 #!/usr/bin/env bash
 # Installs the system packages framescope needs to build and test, when they
-# are missing: libpcap's headers (the `pcap` crate links libpcap) and, with
-# `--test`, the programs the test suite drives (chromium opens the HTML
-# page in tests/pictures.rs). Debian/Ubuntu (apt-get).
+# are missing, on Debian or Ubuntu (apt-get). Each is checked by what it
+# provides, so a machine that has them all installs nothing.
+#
+# To build: a C compiler and linker (Rust's build scripts and the final link
+# call `cc`), pkg-config and libpcap's headers (the `pcap` crate links
+# libpcap), and the CA certificates cargo needs to fetch crates.
+# With `--test`, also what the test suite drives: tshark (the Wireshark
+# oracle), chromium (tests/pictures.rs opens the HTML page), redis-server
+# (tests/replay.rs), tcpdump and python3 (the capture scripts) and, when a
+# nightly toolchain is present (scripts/fuzz-smoke.sh then runs), a C++
+# compiler: libFuzzer is C++.
 set -euo pipefail
 
+# True when `$1` compiles and links a program written in language `$2`.
+links() {
+  command -v "$1" >/dev/null || return 1
+  local out
+  out=$(mktemp)
+  if printf 'int main(void) { return 0; }\n' | "$1" -x "$2" - -o "$out" 2>/dev/null; then
+    rm -f "$out"
+    return 0
+  fi
+  rm -f "$out"
+  return 1
+}
+
 want=()
-[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || want+=(libpcap-dev)
+links cc c || want+=(gcc libc6-dev)
 command -v pkg-config >/dev/null || want+=(pkg-config)
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || want+=(libpcap-dev)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || want+=(ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  command -v tcpdump >/dev/null || want+=(tcpdump)
-  command -v python3 >/dev/null || want+=(python3)
+  command -v tshark >/dev/null || want+=(tshark)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
+  command -v tcpdump >/dev/null || want+=(tcpdump)
+  command -v python3 >/dev/null || want+=(python3)
+  if RUSTUP_AUTO_INSTALL=0 cargo +nightly --version >/dev/null 2>&1; then
+    links c++ c++ || want+=(g++)
+  fi
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "framescope: installing ${want[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >&2
-$sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >&2
+# No questions (tshark's debconf asks about its setuid helper: the default,
+# no, is kept), and wait for another apt-get holding dpkg's lock.
+apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+"${apt[@]}" update -qq >&2
+"${apt[@]}" install -y -qq --no-install-recommends "${want[@]}" >&2

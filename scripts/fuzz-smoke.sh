@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-20}
 targets=${FUZZ_TARGETS:-"decoder reassembly packet capture_file frame_spec"}
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
+if ! RUSTUP_AUTO_INSTALL=0 cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz-smoke: no nightly toolchain (rustup toolchain install nightly); skipped"
     exit 0
 fi
@@ -34,7 +34,11 @@ for t in $targets; do
     mkdir -p "corpus/$t"
     dict=()
     [ -f "dict/$t.dict" ] && dict=("-dict=dict/$t.dict")
-    echo "== $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-${seconds}s})"
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        echo "== $t ($FUZZ_RUNS runs)"
+    else
+        echo "== $t (${seconds}s)"
+    fi
     status=0
     if [ -n "${FUZZ_RUNS:-}" ]; then
         fresh=$(mktemp -d)
