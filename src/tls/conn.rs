@@ -337,13 +337,7 @@ impl Conn {
                         h.dead = true;
                         let note = Note::Malformed(bad.kind.to_string());
                         let offset = start + bad.at as u64;
-                        out(
-                            dir,
-                            Event::Note {
-                                offset,
-                                note: &note,
-                            },
-                        );
+                        report(out, dir, offset, &note);
                         return;
                     }
                 }
@@ -381,13 +375,7 @@ impl Conn {
             len,
             survived: inside,
         };
-        out(
-            dir,
-            Event::Note {
-                offset,
-                note: &note,
-            },
-        );
+        report(out, dir, offset, &note);
     }
 
     /// The stream ended: records still waiting are reported undecrypted.
@@ -397,13 +385,7 @@ impl Conn {
             let h = &mut self.halves[dir.index()];
             if let (Some(c), false) = (h.cur.take(), h.dead) {
                 let note = Note::Truncated;
-                out(
-                    dir,
-                    Event::Note {
-                        offset: c.offset,
-                        note: &note,
-                    },
-                );
+                report(out, dir, c.offset, &note);
             }
         }
     }
@@ -413,13 +395,7 @@ impl Conn {
         if !h.pending.is_empty() && !self.no_hello_noted {
             self.no_hello_noted = true;
             let offset = h.pending.front().map_or(0, |p| p.record.offset);
-            out(
-                dir,
-                Event::Note {
-                    offset,
-                    note: &Note::NoHello,
-                },
-            );
+            report(out, dir, offset, &Note::NoHello);
         }
         while let Some(p) = h.pending.pop_front() {
             let mut r = p.record;
@@ -506,13 +482,7 @@ impl Conn {
                     return;
                 }
                 if !std::mem::replace(&mut h.pending_full, true) {
-                    out(
-                        dir,
-                        Event::Note {
-                            offset: record.offset,
-                            note: &Note::PendingFull,
-                        },
-                    );
+                    report(out, dir, record.offset, &Note::PendingFull);
                 }
                 self.flush_pending(dir, out);
                 let mut r = record;
@@ -570,13 +540,7 @@ impl Conn {
                     record: record.index,
                     why: e.text(),
                 };
-                out(
-                    dir,
-                    Event::Note {
-                        offset: record.offset,
-                        note: &note,
-                    },
-                );
+                report(out, dir, record.offset, &note);
                 return;
             }
         };
@@ -637,13 +601,7 @@ impl Conn {
                     client_random: random,
                     missing: name,
                 };
-                out(
-                    dir,
-                    Event::Note {
-                        offset,
-                        note: &note,
-                    },
-                );
+                report(out, dir, offset, &note);
             }
             return;
         };
@@ -690,13 +648,7 @@ impl Conn {
         }
         if bad_hello {
             let note = Note::Malformed("ServerHello too short".into());
-            out(
-                dir,
-                Event::Note {
-                    offset: record.offset,
-                    note: &note,
-                },
-            );
+            report(out, dir, record.offset, &note);
         }
         let Some(sh) = server_hello.filter(|sh| !sh.retry) else {
             return;
@@ -724,13 +676,7 @@ impl Conn {
             self.keys(keys)
         };
         if let Some(note) = note {
-            out(
-                dir,
-                Event::Note {
-                    offset: record.offset,
-                    note: &note,
-                },
-            );
+            report(out, dir, record.offset, &note);
         }
         // Records that waited for this ServerHello.
         for d in Dir::BOTH {
@@ -803,6 +749,11 @@ impl Conn {
         self.secrets = Some(s);
         note
     }
+}
+
+/// Reports `what` about stream offset `offset` of `dir`.
+fn report(out: &mut Out<'_>, dir: Dir, offset: u64, what: &Note) {
+    out(dir, Event::Note { offset, note: what });
 }
 
 /// 0 when `dir` is the TLS client's direction, 1 for the server's.
