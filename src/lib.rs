@@ -29,3 +29,4 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod seq;
+pub mod tls;

@@ -56,6 +56,15 @@ pub struct InputArgs {
     pub limits: LimitArgs,
 }
 
+/// The TLS key log that decrypts TLS streams.
+#[derive(Debug, Args)]
+pub struct KeylogArgs {
+    /// Decrypt TLS with this key log (NSS format, as SSLKEYLOGFILE writes
+    /// it).
+    #[arg(long, value_name = "FILE", env = "SSLKEYLOGFILE")]
+    pub keylog: Option<PathBuf>,
+}
+
 /// How much memory following the streams may take.
 #[derive(Debug, Args)]
 pub struct LimitArgs {
@@ -369,6 +378,9 @@ pub struct FollowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FollowFormat::Raw)]
     pub format: FollowFormat,
+    /// With a key log: the stream's decrypted TLS application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// Which captured side `replay` sends.

@@ -98,3 +98,17 @@ fn warn_summary(path: &str, s: &crate::pipeline::CaptureSummary) -> bool {
     }
     s.records > 0 || s.error.is_none()
 }
+
+/// Reads the key log `--keylog` (or `SSLKEYLOGFILE`) names, if any; lines
+/// it could not read are warnings.
+fn load_keylog(args: &args::KeylogArgs) -> anyhow::Result<Option<crate::tls::KeyLog>> {
+    let Some(path) = &args.keylog else {
+        return Ok(None);
+    };
+    let log = crate::tls::KeyLog::from_file(path)?;
+    let mut err = io::stderr().lock();
+    for p in log.problems() {
+        let _ = writeln!(err, "framescope: warning: {}: {p}", path.display());
+    }
+    Ok(Some(log))
+}

@@ -61,6 +61,7 @@ mod websocket;
 
 pub use http1::HEADER_LIMIT as HTTP1_HEADER_LIMIT;
 pub use resp::MAX_DEPTH as RESP_MAX_DEPTH;
+pub(crate) use tls::header as tls_record_header;
 
 /// A protocol [`build`] knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
