@@ -59,6 +59,9 @@ pub struct TcpSegment<'a> {
     pub flags: TcpFlags,
     /// Advertised window (unscaled).
     pub window: u16,
+    /// The window scale option's shift, read from SYN segments only (it
+    /// means nothing elsewhere).
+    pub window_scale: Option<u8>,
     /// The payload bytes captured.
     pub payload: &'a [u8],
     /// Payload bytes the IP header declares but the capture did not keep
@@ -260,6 +263,7 @@ fn fast_tcp(link: LinkType, data: &[u8], uncaptured: usize) -> Option<Packet<'_>
             ack: u32_at(8)?,
             flags: TcpFlags(tcp[13]),
             window: be16(tcp, 14)?,
+            window_scale: syn_window_scale(tcp[13], &tcp[20..data_offset]),
             payload: &tcp[data_offset..],
             missing: missing as u32,
         }),
@@ -427,6 +431,12 @@ fn from_sliced<'a>(
                 ack: tcp.acknowledgment_number(),
                 flags: tcp_flags(tcp.slice()),
                 window: tcp.window_size(),
+                window_scale: syn_window_scale(
+                    tcp_flags(tcp.slice()).0,
+                    tcp.slice()
+                        .get(20..tcp.slice().len() - tcp.payload().len())
+                        .unwrap_or(&[]),
+                ),
                 payload: tcp.payload(),
                 missing: ip_missing as u32,
             }),
@@ -502,10 +512,36 @@ fn truncated_tcp<'a>(
             window: b
                 .get(14..16)
                 .map_or(0, |w| u16::from_be_bytes([w[0], w[1]])),
+            window_scale: syn_window_scale(b[13], b.get(20..header_len).unwrap_or(&[])),
             payload: &[],
             missing: declared.saturating_sub(header_len) as u32,
         }),
     })
+}
+
+/// The shift of a SYN's window scale option (RFC 7323, kind 3), capped at
+/// 14 as the RFC says; `None` for other segments or without the option.
+fn syn_window_scale(flags: u8, mut options: &[u8]) -> Option<u8> {
+    if flags & TcpFlags::SYN == 0 {
+        return None;
+    }
+    while let Some(&kind) = options.first() {
+        match kind {
+            0 => return None,
+            1 => options = &options[1..],
+            _ => {
+                let len = usize::from(*options.get(1)?);
+                if len < 2 || options.len() < len {
+                    return None;
+                }
+                if kind == 3 && len == 3 {
+                    return Some(options[2].min(14));
+                }
+                options = &options[len..];
+            }
+        }
+    }
+    None
 }
 
 fn tcp_flags(header: &[u8]) -> TcpFlags {

@@ -212,8 +212,12 @@ pub struct TrackerStats {
     pub udp_streams: u64,
     /// Streams finalized early because the table was full.
     pub evicted: u64,
-    /// Packets for streams already finalized.
+    /// Packets for streams already finalized: data or resets that arrived
+    /// after the stream was reported (its linger time had passed). They are
+    /// not part of any stream.
     pub late_packets: u64,
+    /// The record number of the first of those.
+    pub first_late_record: Option<u64>,
     /// Peak number of streams open at once.
     pub peak_open: u64,
     /// Peak out-of-order bytes buffered over all streams.
@@ -245,6 +249,44 @@ struct Open<S> {
     last_record: u64,
     closed: bool,
     last_seen: Timestamp,
+    /// What each direction's sender advertised as its receive window.
+    windows: [Window; 2],
+}
+
+/// The receive window one side advertises, as far as the capture tells.
+#[derive(Clone, Copy, Debug, Default)]
+struct Window {
+    /// Whether this side's SYN was seen, and its window scale option.
+    syn: Option<Option<u8>>,
+    /// The latest advertised window field, once seen, and whether it came
+    /// from a SYN (whose window is never scaled).
+    field: Option<(u16, bool)>,
+}
+
+impl Window {
+    fn advertise(&mut self, tcp: &crate::dissect::TcpSegment<'_>) {
+        let syn = tcp.flags.has(TcpFlags::SYN);
+        if syn {
+            self.syn = Some(tcp.window_scale);
+        }
+        self.field = Some((tcp.window, syn));
+    }
+
+    /// The window in bytes, with the scale both SYNs agreed on (RFC 7323);
+    /// the largest scale when the handshake was not captured, and 1 GiB
+    /// when no window was seen at all.
+    fn bytes(&self, peer: &Window) -> u64 {
+        let Some((field, in_syn)) = self.field else {
+            return 1 << 30;
+        };
+        let shift = match (self.syn, peer.syn) {
+            _ if in_syn => 0,
+            (Some(Some(mine)), Some(Some(_))) => mine,
+            (Some(_), Some(_)) => 0,
+            _ => 14,
+        };
+        u64::from(field) << shift
+    }
 }
 
 /// Follows every stream of a capture and reports to a sink.
@@ -403,7 +445,7 @@ impl<K: Sink> Tracker<K> {
                     // The last ACK of a closed connection is expected;
                     // data or a reset after the end is worth counting.
                     if tcp.wire_len() > 0 || tcp.flags.has(TcpFlags::RST) {
-                        self.stats.late_packets += 1;
+                        self.late(record);
                     }
                     return;
                 }
@@ -415,14 +457,7 @@ impl<K: Sink> Tracker<K> {
                 open.last_record = record;
                 let d = dir.index();
                 let o = 1 - d;
-                let meta = PacketMeta {
-                    record,
-                    ts,
-                    flags: tcp.flags,
-                    len: tcp.wire_len(),
-                    ack_offset: None,
-                    offset: None,
-                };
+                open.windows[d].advertise(&tcp);
                 let seg = SegmentIn {
                     seq: tcp.seq,
                     flags: tcp.flags,
@@ -435,11 +470,26 @@ impl<K: Sink> Tracker<K> {
                 let budget = &mut self.budget;
                 let sink = &mut self.sink;
                 let meta = PacketMeta {
+                    record,
+                    ts,
+                    flags: tcp.flags,
+                    len: tcp.wire_len(),
                     ack_offset: ack_offset(&open.halves[o], &tcp),
                     offset: seq_offset(&open.halves[d], &tcp),
-                    ..meta
                 };
                 sink.packet(&mut open.state, dir, &meta);
+                // The receiver's window, to judge resets and data far ahead.
+                let window = open.windows[o].bytes(&open.windows[d]);
+                let rst = tcp.flags.has(TcpFlags::RST);
+                // A reset counts when it falls in the window, or when it
+                // refuses the peer's SYN (RST-ACK acknowledging ISN + 1).
+                let accepted_rst = rst
+                    && (open.halves[d].in_window(tcp.seq, window)
+                        || (tcp.flags.has(TcpFlags::ACK)
+                            && open.halves[d].base().is_none()
+                            && open.halves[o].base() == Some(tcp.ack)));
+                let delivered = open.halves[d].next_offset();
+                open.halves[d].check_window(tcp.seq, tcp.wire_len(), window, record);
                 let state = &mut open.state;
                 open.halves[d].segment(&seg, &limits, budget, &mut |e| sink.event(state, dir, e));
                 if tcp.flags.has(TcpFlags::ACK) {
@@ -449,7 +499,12 @@ impl<K: Sink> Tracker<K> {
                 self.stats.peak_buffered = self.stats.peak_buffered.max(budget.used as u64);
                 let was_closed = open.closed;
                 let both_fins = open.halves[0].finished() && open.halves[1].finished();
-                open.closed = tcp.flags.has(TcpFlags::RST) || both_fins || was_closed;
+                // A reset ends the connection, but a new SYN or new data
+                // after it says the connection went on (a refused SYN
+                // retried, a reset out of the blue): it is open again.
+                let revived = !rst
+                    && (tcp.flags.has(TcpFlags::SYN) || open.halves[d].next_offset() > delivered);
+                open.closed = accepted_rst || both_fins || (was_closed && !revived);
                 if open.halves[0].fin_acked() && open.halves[1].fin_acked() {
                     // Both FINs sent and acknowledged: nothing more belongs
                     // to the stream, so its memory is freed now.
@@ -467,7 +522,7 @@ impl<K: Sink> Tracker<K> {
                     return;
                 }
                 if self.is_finalized(Proto::Udp, number) {
-                    self.stats.late_packets += 1;
+                    self.late(record);
                     return;
                 }
                 let key = slot(Proto::Udp, number);
@@ -511,6 +566,12 @@ impl<K: Sink> Tracker<K> {
             self.finalize(key, false);
         }
         (self.sink, self.stats)
+    }
+
+    /// Counts a packet for a stream already finalized.
+    fn late(&mut self, record: u64) {
+        self.stats.late_packets += 1;
+        self.stats.first_late_record.get_or_insert(record);
     }
 
     fn is_finalized(&self, proto: Proto, number: u64) -> bool {
@@ -568,6 +629,7 @@ impl<K: Sink> Tracker<K> {
                 last_record: record,
                 closed: false,
                 last_seen: ts,
+                windows: [Window::default(); 2],
             },
         );
         self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
@@ -589,7 +651,17 @@ impl<K: Sink> Tracker<K> {
             } else {
                 Dir::Server
             };
-            let reused = syn_only && conv.base_seq[dir.index()].is_some_and(|b| b != tcp.seq);
+            let d = dir.index();
+            let syn_ack = tcp.flags.has(TcpFlags::SYN | TcpFlags::ACK);
+            // A SYN with another ISN is a new connection on reused ports;
+            // so is a SYN-ACK with another ISN that answers another SYN
+            // than the one seen (the new connection's SYN was not
+            // captured). A SYN-ACK that answers the same SYN is a
+            // retransmission or another answer to it.
+            let reused = (syn_only && conv.base_seq[d].is_some_and(|b| b != tcp.seq))
+                || (syn_ack
+                    && conv.base_seq[d].is_some_and(|b| b != tcp.seq)
+                    && conv.base_seq[1 - d].is_some_and(|b| b.wrapping_add(1) != tcp.ack));
             if !reused {
                 conv.last_seen = ts;
                 conv.base_seq[dir.index()].get_or_insert(tcp.seq);
@@ -689,6 +761,10 @@ impl<K: Sink> Tracker<K> {
             let Some(open) = self.open.get(&key) else {
                 continue;
             };
+            if key % 2 == 0 && !open.closed {
+                // Reopened after a reset: it lingers again when it closes.
+                continue;
+            }
             let quiet = self.now.0.saturating_sub(open.last_seen.0);
             if quiet >= wait {
                 self.finalize(key, false);
@@ -778,5 +854,18 @@ pub fn gap_reason_text(reason: GapReason) -> &'static str {
         GapReason::AckedUnseen => "acknowledged by the peer but not captured",
         GapReason::BufferLimit => "out-of-order buffer bound reached",
         GapReason::StreamEnd => "never captured before the stream ended",
+        GapReason::SnapLen => "cut by the snapshot length",
     }
+}
+
+/// The note on packets that arrived after their stream was finalized, for
+/// reports: `None` when there were none.
+pub fn late_text(stats: &TrackerStats) -> Option<String> {
+    let first = stats.first_late_record?;
+    Some(format!(
+        "{} packets with data or resets arrived after their stream was finalized (first: record {first}); \
+         they belong to no stream (a closed stream is finalized after {} s without a packet)",
+        stats.late_packets,
+        FlowLimits::default().linger / 1_000_000_000
+    ))
 }

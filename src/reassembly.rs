@@ -12,6 +12,16 @@
 //! * Offsets count from the first sequence number after the SYN (ISN + 1),
 //!   or from the first sequence number seen when the capture starts
 //!   mid-stream, as Wireshark's *Follow TCP Stream* does.
+//! * **The anchor follows the evidence until the first byte is delivered.**
+//!   A reset without payload never sets it (a refusal's RST-ACK carries
+//!   sequence number 0). A SYN replaces an anchor guessed from an earlier
+//!   segment without SYN (a stray ACK before the real SYN-ACK), and a SYN
+//!   with another ISN replaces the previous SYN's (several SYN-ACKs with
+//!   different ISNs: the last one sent is the one the peer answers). When
+//!   the peer acknowledges the successor of an ISN seen earlier
+//!   ([`MAX_ANCHORS`] are remembered), or data starts exactly where the
+//!   peer's acknowledgement points and far from the anchor, that becomes
+//!   the anchor. Once a byte is delivered, the anchor is fixed.
 //! * **First seen wins.** When copies of a byte differ, the copy captured
 //!   first is delivered, and the difference is reported as a conflict
 //!   (`conflict_bytes`, [`Event::Conflict`]). This is the rule of the
@@ -26,7 +36,9 @@
 //!   buffer bound is reached, or when the stream ends. Gaps are never
 //!   zero-filled; the stream continues after them.
 //! * A segment whose payload the snapshot length cut contributes no data:
-//!   its range is capture loss, reported through the gap that surrounds it.
+//!   its range is capture loss. When it is the next expected segment, it
+//!   becomes a gap of its own ([`GapReason::SnapLen`]); otherwise it is
+//!   reported through the gap that surrounds it.
 //!
 //! # Invariants
 //!
@@ -88,6 +100,9 @@ pub enum GapReason {
     BufferLimit,
     /// The stream ended (FIN, RST, idle or end of capture) with the hole open.
     StreamEnd,
+    /// The segment that carried them was cut by the capture's snapshot
+    /// length (reported when it is the next expected segment).
+    SnapLen,
 }
 
 /// One segment as the assembler needs it.
@@ -176,12 +191,32 @@ pub struct HalfStats {
     /// the capture never saw at the end of the stream (may include 1 for an
     /// unseen FIN).
     pub acked_unseen_tail: u64,
+    /// Data segments that ended more than twice the receiver's advertised
+    /// window past its acknowledgement.
+    pub beyond_window: u64,
+    /// The record of the first of those.
+    pub first_beyond_window: Option<u64>,
     /// SYN segments.
     pub syn: u64,
     /// FIN segments.
     pub fin: u64,
     /// RST segments.
     pub rst: u64,
+}
+
+/// Earlier ISNs a direction remembers while its anchor is not fixed.
+pub const MAX_ANCHORS: usize = 4;
+
+/// How the anchor (stream offset 0) was chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Anchor {
+    /// Not yet: no segment other than resets.
+    #[default]
+    None,
+    /// The first segment seen, without SYN.
+    Guess,
+    /// A SYN's ISN + 1.
+    Syn,
 }
 
 struct Pending {
@@ -206,6 +241,12 @@ pub struct Assembler {
     fin_at: Option<u64>,
     /// Highest offset seen in any segment (reference for unwrapping).
     highest: u64,
+    /// How `base` was chosen.
+    anchor: Anchor,
+    /// Earlier SYNs' ISN + 1, while no byte is delivered.
+    earlier: [Option<SeqNum>; MAX_ANCHORS],
+    /// The peer's latest acknowledgement number, raw.
+    peer_ack_seq: Option<SeqNum>,
     stats: HalfStats,
 }
 
@@ -254,9 +295,70 @@ impl Assembler {
         self.highest as i64 + seq.diff(reference)
     }
 
+    /// Whether the anchor may still move: no byte delivered or buffered.
+    fn unsettled(&self) -> bool {
+        self.next == 0 && self.pending.is_empty()
+    }
+
+    /// Moves stream offset 0 to `to`, remembering a SYN's anchor.
+    fn reanchor(&mut self, to: SeqNum, anchor: Anchor) {
+        if let (Some(old), Anchor::Syn) = (self.base, self.anchor) {
+            if old != to && !self.earlier.contains(&Some(old)) {
+                self.earlier.rotate_right(1);
+                self.earlier[0] = Some(old);
+            }
+        }
+        self.base = Some(to);
+        self.anchor = anchor;
+        self.highest = 0;
+        self.fin_at = None;
+        self.peer_acked = 0;
+    }
+
+    /// Whether a segment from this direction at `seq` falls inside the
+    /// sequence space seen so far, up to `window` bytes beyond it: an RST
+    /// outside that range does not end the connection (RFC 5961, 3.2).
+    /// With nothing sent yet, the peer's acknowledgement is the reference;
+    /// with nothing known at all, every reset counts.
+    pub fn in_window(&self, seq: u32, window: u64) -> bool {
+        let Some(base) = self.base else {
+            return self
+                .peer_ack_seq
+                .map_or(true, |a| (0..=window as i64).contains(&SeqNum(seq).diff(a)));
+        };
+        let at = self.offset_of(base, SeqNum(seq));
+        at >= 0 && (at as u64) <= self.highest.max(self.peer_acked) + window
+    }
+
+    /// Notes a segment of `len` bytes at `seq` that ends more than twice
+    /// the receiver's `window` past what the receiver acknowledged: a
+    /// receiver drops such bytes, so the capture holds data the peer never
+    /// took (or the window was misread).
+    pub fn check_window(&mut self, seq: u32, len: u32, window: u64, record: u64) {
+        let (Some(base), Some(_)) = (self.base, self.peer_ack_seq) else {
+            return;
+        };
+        if len == 0 {
+            return;
+        }
+        let end = self.offset_of(base, SeqNum(seq)) + i64::from(len);
+        if end > (self.peer_acked + 2 * window.max(1)) as i64 {
+            self.stats.beyond_window += 1;
+            self.stats.first_beyond_window.get_or_insert(record);
+        }
+    }
+
     /// The peer acknowledged up to `ack` (exclusive): bytes before it were
     /// received, so a hole before it will never fill from the capture.
     pub fn peer_ack<F: FnMut(Event<'_>)>(&mut self, ack: u32, budget: &mut Budget, out: &mut F) {
+        self.peer_ack_seq = Some(SeqNum(ack));
+        if self.unsettled() && self.base != Some(SeqNum(ack)) {
+            // The peer answers an earlier SYN: that one is the anchor.
+            if let Some(i) = self.earlier.iter().position(|e| *e == Some(SeqNum(ack))) {
+                self.earlier[i] = None;
+                self.reanchor(SeqNum(ack), Anchor::Syn);
+            }
+        }
         let Some(base) = self.base else { return };
         let d = SeqNum(ack).diff(base.plus(self.highest as u32));
         // An acknowledgement far beyond anything sent is bogus; ignore it.
@@ -304,9 +406,36 @@ impl Assembler {
             self.stats.rst += 1;
         }
         let data_seq = SeqNum(seg.seq).plus(u32::from(syn));
-        let base = *self.base.get_or_insert(data_seq);
-        let signed_offset = self.offset_of(base, data_seq);
         let wire_len = seg.payload.len() as u64 + u64::from(seg.missing);
+        if seg.flags.has(TcpFlags::RST) && wire_len == 0 && !syn {
+            // A reset says nothing about where the data starts.
+            return;
+        }
+        match (self.anchor, syn) {
+            (Anchor::None, _) => {
+                self.reanchor(data_seq, if syn { Anchor::Syn } else { Anchor::Guess })
+            }
+            (Anchor::Guess, true) if self.unsettled() => self.reanchor(data_seq, Anchor::Syn),
+            (Anchor::Syn, true) if self.unsettled() && self.base != Some(data_seq) => {
+                self.reanchor(data_seq, Anchor::Syn)
+            }
+            (_, false)
+                if wire_len > 0
+                    && self.unsettled()
+                    && self.peer_ack_seq == Some(data_seq)
+                    && self
+                        .base
+                        .is_some_and(|b| data_seq.diff(b).unsigned_abs() > FAR) =>
+            {
+                // Data where the peer's acknowledgement points, far from
+                // the anchor: the anchor came from a segment of something
+                // else (an unseen SYN-ACK's ISN differs).
+                self.reanchor(data_seq, Anchor::Guess)
+            }
+            _ => {}
+        }
+        let Some(base) = self.base else { return };
+        let signed_offset = self.offset_of(base, data_seq);
         // Bytes before the stream's start (the capture began after them)
         // are treated like bytes already delivered.
         let end = u64::try_from(signed_offset + wire_len as i64).unwrap_or(0);
@@ -325,6 +454,12 @@ impl Assembler {
         if seg.missing > 0 {
             self.stats.snaplen_cut += 1;
             self.stats.snaplen_cut_bytes += wire_len;
+            if offset == self.next && signed_offset >= 0 {
+                // In order: these bytes were sent, and the capture kept
+                // only part of them.
+                self.gap_to(end, GapReason::SnapLen, out);
+                self.drain(budget, out);
+            }
             return;
         }
         if end <= self.next {
@@ -535,6 +670,10 @@ impl Assembler {
         }
     }
 }
+
+/// How far from the anchor data must start before an acknowledgement
+/// pointing at it moves the anchor: beyond any window without scaling.
+const FAR: u64 = 1 << 16;
 
 /// The offset of the first differing byte and the number of differing
 /// bytes, when the two copies differ.

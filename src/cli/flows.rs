@@ -6,7 +6,7 @@ use anyhow::Result;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 
 use super::args::{FlowsArgs, TableFormat};
-use crate::flow::{endpoint, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
+use crate::flow::{endpoint, late_text, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
 use crate::pipeline;
 use crate::reassembly::{Event, HalfStats};
 
@@ -75,6 +75,9 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
                 "{} records, {} TCP streams, {} UDP flows",
                 summary.records, tstats.tcp_streams, tstats.udp_streams
             )?;
+            if let Some(late) = late_text(&tstats) {
+                writeln!(out, "{late}")?;
+            }
         }
     }
     out.flush()?;
@@ -142,6 +145,12 @@ fn anomalies(r: &Row) -> String {
         }
         if h.snaplen_cut > 0 {
             p.push(format!("{} cut by snaplen", h.snaplen_cut));
+        }
+        if let Some(first) = h.first_beyond_window {
+            p.push(format!(
+                "{} beyond the window (first: record {first})",
+                h.beyond_window
+            ));
         }
         if h.acked_unseen_tail > 1 {
             p.push(format!("{} B acked, not captured", h.acked_unseen_tail));

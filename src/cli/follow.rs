@@ -236,6 +236,13 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
             writeln!(err, "framescope: tls: and {} more notes", t.more_notes)?;
         }
     }
+    if !sink.gaps.is_empty() {
+        writeln!(
+            err,
+            "framescope: the raw output joins the bytes on both sides of each gap with no mark \
+             (--format hex or ascii marks them)"
+        )?;
+    }
     Ok(if read_something { 0 } else { 2 })
 }
 
