@@ -46,7 +46,10 @@ impl Sink for Collect {
         match e {
             Event::Data { bytes, .. } => half.bytes.extend_from_slice(bytes),
             // tshark marks no gap where the snapshot length cut a segment.
-            Event::Gap { reason, .. } if reason == GapReason::SnapLen => {}
+            Event::Gap {
+                reason: GapReason::SnapLen,
+                ..
+            } => {}
             Event::Gap { len, .. } => half.gaps.push((half.bytes.len() as u64, len)),
             Event::Conflict { len, .. } => half.conflicts += len,
         }

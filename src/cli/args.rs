@@ -334,6 +334,10 @@ pub struct ProxyArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,

@@ -304,6 +304,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
         &mut out,
         args.format,
         args.messages,
+        args.top,
         &finished,
         &mut collector,
     )?;
