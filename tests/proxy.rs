@@ -296,7 +296,7 @@ fn bytes_arrive_intact_and_counts_match_the_written_capture() {
         if to_server == "bytes:1" {
             let server_leg = doc["streams"]
                 .as_array()
-                .and_then(|s| s.iter().find(|s| s["number"] == 1))
+                .and_then(|s| s.iter().find(|s| s["stream"] == 1))
                 .expect("stream 1");
             assert_eq!(server_leg["dirs"]["client"]["split_messages"], 20);
             assert_eq!(server_leg["dirs"]["client"]["segments"], total);
