@@ -73,7 +73,7 @@ fn rtt(addr: &str, rounds: usize, size: usize) {
     s.set_nodelay(true).expect("nodelay");
     s.write_all(b"E").expect("write");
     let mut request = (size as u32).to_be_bytes().to_vec();
-    request.extend(std::iter::repeat_n(0x61u8, size));
+    request.resize(4 + size, 0x61);
     let mut reply = vec![0u8; request.len()];
     let mut times = Vec::with_capacity(rounds);
     for i in 0..rounds + rounds / 10 {
