@@ -7,10 +7,14 @@
 # call `cc`), pkg-config and libpcap's headers (the `pcap` crate links
 # libpcap), and the CA certificates cargo needs to fetch crates.
 # With `--test`, also what the test suite drives: tshark (the Wireshark
-# oracle), chromium (tests/pictures.rs opens the HTML page), redis-server
-# (tests/replay.rs), tcpdump and python3 (the capture scripts) and, when a
-# nightly toolchain is present (scripts/fuzz-smoke.sh then runs), a C++
-# compiler: libFuzzer is C++.
+# oracle), chromium (tests/pictures.rs opens the HTML page), redis-server,
+# memcached, mosquitto and nginx (tests/replay.rs replays sessions to them;
+# mosquitto-clients for scripts/servers/replay-sessions.sh), the servers and
+# clients tests/proxy_servers.rs puts the proxy between (redis-benchmark,
+# mosquitto and its clients, nginx and curl, PostgreSQL and psql), tcpdump
+# and python3 (the capture scripts; tcpdump also for tests/proxy_servers.rs)
+# and, when a nightly toolchain is present (scripts/fuzz-smoke.sh then
+# runs), a C++ compiler: libFuzzer is C++.
 set -euo pipefail
 
 # True when `$1` compiles and links a program written in language `$2`.
@@ -35,6 +39,14 @@ if [ "${1:-}" = "--test" ]; then
   command -v tshark >/dev/null || want+=(tshark)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
+  command -v memcached >/dev/null || want+=(memcached)
+  command -v redis-benchmark >/dev/null || want+=(redis-tools)
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
+  command -v mosquitto_pub >/dev/null || want+=(mosquitto-clients)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || want+=(nginx-light)
+  command -v curl >/dev/null || want+=(curl)
+  command -v psql >/dev/null || want+=(postgresql-client)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || want+=(postgresql)
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
   if RUSTUP_AUTO_INSTALL=0 cargo +nightly --version >/dev/null 2>&1; then

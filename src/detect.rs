@@ -64,8 +64,9 @@
 //! evidence, where evidence is `1 - 2^-(n+2)` for `n` complete messages
 //! over both directions (0.94 for two messages, above 0.99 from six). The
 //! runner-up is the best other candidate that frames the sample
-//! differently. The confidence of `none` is 0.25: it is the absence of
-//! evidence, not evidence.
+//! differently; its confidence is shown at most equal to the choice's.
+//! The confidence of `none` is 0.25: it is the absence of evidence, not
+//! evidence.
 //!
 //! # Cost
 //!
@@ -76,9 +77,17 @@
 //! most
 //! [`MAX_GENERIC_VERIFIED`] of them are run through the decoder.
 //!
-//! [`Sampler`] is the [`Sink`] that collects the samples from a capture and
-//! runs [`detect`] as each TCP stream closes.
+//! # Sampling
+//!
+//! [`StreamSample`] collects a stream's sample and says when it is enough
+//! ([`StreamSample::ready`]); [`Sampler`] is the [`Sink`] that runs it over
+//! a capture for the `detect` command, and the analysis
+//! ([`crate::analysis`]) runs the same sampler and the same rule while it
+//! holds a stream's events, so that both choose the same framing for every
+//! stream (unless [`SampleLimits::total`] forces an early decision, which
+//! depends on the other streams open at the time).
 
+use crate::capture::Timestamp;
 use crate::decode::delimiter::DelimiterConfig;
 use crate::decode::json_header::JsonHeaderConfig;
 use crate::decode::length::{Endian, LengthConfig, LengthField, Width};
@@ -113,12 +122,16 @@ pub struct Sample<'a> {
     pub server_port: u16,
 }
 
-/// A framing that explains the sample, and how well.
-#[derive(Clone, Debug, PartialEq)]
+/// A framing that explains the sample, and how well. Serialized as
+/// `{"spec", "confidence", "messages": [client, server],
+/// "explained_bytes": [client, server]}`, the confidence to two decimals.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Candidate {
     /// The framing.
+    #[serde(serialize_with = "spec_string")]
     pub spec: FrameSpec,
     /// In `0..=1`; see the module documentation.
+    #[serde(serialize_with = "two_decimals")]
     pub confidence: f64,
     /// Complete messages found per direction: client, server.
     pub messages: [u64; 2],
@@ -126,12 +139,23 @@ pub struct Candidate {
     pub explained_bytes: [u64; 2],
 }
 
+fn spec_string<S: serde::Serializer>(spec: &FrameSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(spec)
+}
+
+/// A confidence as printed: to two decimals.
+pub fn two_decimals<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 100.0).round() / 100.0)
+}
+
 /// What [`detect`] found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Detection {
     /// The framing chosen (`none` when nothing explains the bytes).
     pub chosen: Candidate,
-    /// The best other framing that frames the sample differently.
+    /// The best other framing that frames the sample differently. Its
+    /// confidence is at most the chosen one's: it lost the ranking (a tie
+    /// broken by the port can leave it with more messages as evidence).
     pub runner_up: Option<Candidate>,
     /// Why `none` was chosen, or which other framings frame the sample
     /// identically.
@@ -335,8 +359,12 @@ fn choose(mut scored: Vec<Scored>) -> Detection {
         }
     }
     let note = (!twins.is_empty()).then(|| format!("frames identically: {}", twins.join(", ")));
+    let chosen = finish(best);
+    if let Some(r) = &mut runner_up {
+        r.confidence = r.confidence.min(chosen.confidence);
+    }
     Detection {
-        chosen: finish(best),
+        chosen,
         runner_up,
         note,
     }
@@ -714,93 +742,236 @@ struct Walk {
     text_fields: bool,
 }
 
-/// The first bytes of one TCP stream, as a [`Sampler`] collects them.
+/// The step by which a sample's buffer grows.
+const SAMPLE_STEP: usize = 4096;
+
+/// When a stream's framing is decided before the stream ends, and how much
+/// sampling may hold. One rule for every command that detects (`analyze`,
+/// `capture`, `detect`), so that they choose alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleLimits {
+    /// Payload bytes one stream may deliver while its framing is
+    /// undecided: a caller that holds every event (the analysis) holds
+    /// this much of one stream at most. Default 1 MiB.
+    pub per_stream: u64,
+    /// The same, over all undecided streams. Default 16 MiB.
+    pub total: u64,
+    /// Capture time after a stream's first byte at which its framing is
+    /// decided anyway, so that live output is not held back: `None` (files)
+    /// or 2 s (live capture).
+    pub window: Option<i64>,
+}
+
+/// Default [`SampleLimits::per_stream`]: 1 MiB.
+pub const MAX_HELD_PER_STREAM: u64 = 1 << 20;
+/// Default [`SampleLimits::total`]: 16 MiB.
+pub const MAX_SAMPLING_TOTAL: u64 = 8 << 20;
+/// [`SampleLimits::window`] for live capture: 2 s.
+pub const LIVE_SAMPLING_WINDOW: i64 = 2_000_000_000;
+
+impl Default for SampleLimits {
+    fn default() -> Self {
+        SampleLimits {
+            per_stream: MAX_HELD_PER_STREAM,
+            total: MAX_SAMPLING_TOTAL,
+            window: None,
+        }
+    }
+}
+
+impl SampleLimits {
+    /// The limits for a live capture: the defaults and a 2 s window.
+    pub fn live() -> Self {
+        SampleLimits {
+            window: Some(LIVE_SAMPLING_WINDOW),
+            ..SampleLimits::default()
+        }
+    }
+}
+
+/// The first bytes of one TCP stream, collected for [`detect`]: at most
+/// [`SAMPLE_BYTES`] of each direction, stopping at its first gap. The one
+/// sampler behind [`Sampler`] (the `detect` command) and the analysis's
+/// detection.
 #[derive(Debug, Default)]
 pub struct StreamSample {
     data: [Vec<u8>; 2],
-    /// Whether each direction stopped early: at a gap, or at
-    /// [`SAMPLE_BYTES`].
-    cut: [bool; 2],
+    /// Whether a gap (or bytes out of place) ended each direction's sample.
+    holed: [bool; 2],
+    /// Payload bytes delivered per direction, sampled or not.
+    seen: [u64; 2],
+    /// When the first payload byte was captured.
+    first_ts: Option<Timestamp>,
 }
 
 impl StreamSample {
-    /// Appends the bytes of a data event at `offset`, up to
-    /// [`SAMPLE_BYTES`]; anything after a gap is ignored.
-    fn data(&mut self, dir: usize, offset: u64, bytes: &[u8]) {
-        let (Some(have), Some(cut)) = (self.data.get_mut(dir), self.cut.get_mut(dir)) else {
-            return;
-        };
-        if *cut || offset != have.len() as u64 {
-            *cut = true;
-            return;
+    /// Bytes of a data event at stream offset `offset`: appended to the
+    /// sample up to [`SAMPLE_BYTES`] when they continue it. Returns how many
+    /// were appended (a prefix of `bytes`).
+    pub fn data(&mut self, dir: Dir, offset: u64, bytes: &[u8], ts: Timestamp) -> usize {
+        let i = dir.index();
+        self.first_ts.get_or_insert(ts);
+        self.seen[i] = self.seen[i].saturating_add(bytes.len() as u64);
+        let (have, holed) = (&mut self.data[i], &mut self.holed[i]);
+        if *holed || have.len() >= SAMPLE_BYTES {
+            return 0;
         }
-        let room = SAMPLE_BYTES - have.len();
-        if bytes.len() >= room {
-            *cut = bytes.len() > room;
-            have.extend_from_slice(&bytes[..room]);
-            *cut |= have.len() == SAMPLE_BYTES;
-        } else {
-            have.extend_from_slice(bytes);
+        if offset != have.len() as u64 {
+            *holed = true;
+            return 0;
         }
+        let take = bytes.len().min(SAMPLE_BYTES.saturating_sub(have.len()));
+        if have.capacity() - have.len() < take {
+            // Grown in steps of at most 4 KiB, not doubled: what samples
+            // hold is what the budget counts.
+            let step = take.max(SAMPLE_STEP).min(SAMPLE_BYTES - have.len());
+            have.reserve_exact(step);
+        }
+        have.extend_from_slice(&bytes[..take]);
+        take
     }
 
-    /// The sample of a stream that ended with `stats`: a direction is
-    /// complete when it was not cut and the connection was closed (a FIN or
-    /// RST seen), not merely left open at the end of the capture.
-    pub fn sample<'a>(&'a self, info: &StreamInfo, stats: &StreamStats) -> Sample<'a> {
-        let closed = !stats.evicted && stats.dirs.iter().any(|d| d.fin > 0 || d.rst > 0);
+    /// A capture gap: the direction's sample ends here.
+    pub fn gap(&mut self, dir: Dir) {
+        self.holed[dir.index()] = true;
+    }
+
+    /// The sampled bytes of `dir`.
+    pub fn bytes(&self, dir: Dir) -> &[u8] {
+        &self.data[dir.index()]
+    }
+
+    /// Payload bytes delivered in both directions while sampling: what a
+    /// caller holding every event holds.
+    pub fn seen(&self) -> u64 {
+        self.seen[0].saturating_add(self.seen[1])
+    }
+
+    /// Whether the framing is to be decided now, before the stream ends:
+    /// a direction's sample is full and the other has begun (a request is
+    /// best judged with its reply), a gap ended a sample, the stream
+    /// delivered [`SampleLimits::per_stream`], all undecided streams hold
+    /// more than [`SampleLimits::total`] (`held`, this one included), or
+    /// the window passed (`now` is the capture time of the latest event).
+    pub fn ready(&self, limits: &SampleLimits, held: u64, now: Timestamp) -> bool {
+        let both = self.seen.iter().all(|&b| b > 0);
+        let full = self.data.iter().any(|d| d.len() >= SAMPLE_BYTES);
+        let old = match (limits.window, self.first_ts) {
+            (Some(window), Some(first)) => now.0.saturating_sub(first.0) >= window,
+            _ => false,
+        };
+        (full && both)
+            || self.holed.iter().any(|&h| h)
+            || self.seen() >= limits.per_stream
+            || held > limits.total
+            || old
+    }
+
+    /// The sample to decide on. `ended` holds the stream's counters when it
+    /// has ended: a direction is complete when its sample holds every byte
+    /// it delivered and the connection was closed (a FIN or RST seen), not
+    /// merely left open at the end of the capture or evicted. Deciding
+    /// early (`None`), no direction is complete.
+    pub fn sample<'a>(&'a self, info: &StreamInfo, ended: Option<&StreamStats>) -> Sample<'a> {
+        let closed = ended.is_some_and(|stats| {
+            !stats.evicted && stats.dirs.iter().any(|d| d.fin > 0 || d.rst > 0)
+        });
+        let whole =
+            |i: usize| closed && !self.holed[i] && self.seen[i] == self.data[i].len() as u64;
         Sample {
             client: &self.data[0],
             server: &self.data[1],
-            complete: [closed && !self.cut[0], closed && !self.cut[1]],
+            complete: [whole(0), whole(1)],
             client_port: info.client.port(),
             server_port: info.server.port(),
         }
     }
 }
 
-/// A [`Sink`] that keeps the first [`SAMPLE_BYTES`] of each direction of
-/// every TCP stream (stopping at the first gap) and hands each closed
-/// stream's sample and [`detect`]'s answer to `report`. UDP flows are
-/// ignored. Memory: at most two samples per open stream.
+/// A [`Sink`] that samples every TCP stream ([`StreamSample`]) and hands
+/// each stream's sample and [`detect`]'s answer to `report`, once, when
+/// [`StreamSample::ready`] says so or when the stream ends. UDP flows are
+/// ignored. Memory: at most two samples per undecided stream, and samples
+/// of at most [`SampleLimits::total`] bytes over all streams.
 pub struct Sampler<F> {
     report: F,
+    limits: SampleLimits,
+    /// Bytes delivered by the undecided streams.
+    held: u64,
 }
 
 impl<F> Sampler<F>
 where
     F: FnMut(&StreamInfo, &Sample<'_>, Detection),
 {
-    /// A sampler calling `report` once per TCP stream, as it closes.
+    /// A sampler with the default [`SampleLimits`], calling `report` once
+    /// per TCP stream.
     pub fn new(report: F) -> Sampler<F> {
-        Sampler { report }
+        Sampler::with_limits(report, SampleLimits::default())
     }
+
+    /// A sampler with these limits.
+    pub fn with_limits(report: F, limits: SampleLimits) -> Sampler<F> {
+        Sampler {
+            report,
+            limits,
+            held: 0,
+        }
+    }
+
+    fn decide(&mut self, st: &mut SamplerStream, ended: Option<&StreamStats>) {
+        if let Some(sample) = st.sample.take() {
+            self.held = self.held.saturating_sub(sample.seen());
+            let sample_view = sample.sample(&st.info, ended);
+            let detection = detect(&sample_view);
+            (self.report)(&st.info, &sample_view, detection);
+        }
+    }
+}
+
+/// A stream as the [`Sampler`] follows it: its sample until decided.
+pub struct SamplerStream {
+    info: StreamInfo,
+    sample: Option<Box<StreamSample>>,
 }
 
 impl<F> Sink for Sampler<F>
 where
     F: FnMut(&StreamInfo, &Sample<'_>, Detection),
 {
-    type Stream = StreamSample;
+    type Stream = SamplerStream;
 
-    fn open(&mut self, _: &StreamInfo) -> StreamSample {
-        StreamSample::default()
-    }
-
-    fn event(&mut self, st: &mut StreamSample, dir: Dir, event: Event<'_>) {
-        match event {
-            Event::Data { offset, bytes, .. } => st.data(dir.index(), offset, bytes),
-            Event::Gap { .. } => st.cut[dir.index()] = true,
-            _ => {}
+    fn open(&mut self, info: &StreamInfo) -> SamplerStream {
+        SamplerStream {
+            info: *info,
+            sample: (info.proto == Proto::Tcp).then(Box::default),
         }
     }
 
-    fn close(&mut self, st: StreamSample, info: &StreamInfo, stats: &StreamStats) {
-        if info.proto != Proto::Tcp {
+    fn event(&mut self, st: &mut SamplerStream, dir: Dir, event: Event<'_>) {
+        let Some(sample) = st.sample.as_mut() else {
             return;
+        };
+        let now = match event {
+            Event::Data {
+                offset, bytes, ts, ..
+            } => {
+                sample.data(dir, offset, bytes, ts);
+                self.held = self.held.saturating_add(bytes.len() as u64);
+                ts
+            }
+            Event::Gap { .. } => {
+                sample.gap(dir);
+                Timestamp::default()
+            }
+            Event::Conflict { .. } => return,
+        };
+        if sample.ready(&self.limits, self.held, now) {
+            self.decide(st, None);
         }
-        let sample = st.sample(info, stats);
-        let detection = detect(&sample);
-        (self.report)(info, &sample, detection);
+    }
+
+    fn close(&mut self, mut st: SamplerStream, _: &StreamInfo, stats: &StreamStats) {
+        self.decide(&mut st, Some(stats));
     }
 }

@@ -95,7 +95,9 @@ impl Dir {
 pub struct StreamInfo {
     /// TCP or UDP.
     pub proto: Proto,
-    /// Wireshark's `tcp.stream` / `udp.stream` number.
+    /// Wireshark's `tcp.stream` / `udp.stream` number (`"stream"` in JSON,
+    /// as in message records).
+    #[serde(rename = "stream")]
     pub number: u64,
     /// The client's address and port.
     pub client: SocketAddr,

@@ -46,7 +46,7 @@ impl MessageRow {
             proto: stream.proto,
             dir,
             message: message.clone(),
-            filter: message.filter(stream),
+            filter: message.filter(stream, dir),
         }
     }
 }
@@ -120,6 +120,7 @@ impl Collector {
         for s in &self.streams {
             for d in &s.dirs {
                 t.messages += d.messages;
+                t.flagged_messages += d.flagged_messages;
                 t.split_messages += d.split_messages;
                 t.coalesced_segments += d.coalesced_segments;
                 t.truncated_messages += d.truncated_messages;
@@ -257,7 +258,7 @@ impl<W: Write> Report for JsonLines<W> {
 /// A table in the house style. Columns wrap to the terminal's width only
 /// when stdout is a terminal: piped output keeps whole rows (and skips the
 /// width computation, which dominates on captures of thousands of streams).
-fn table() -> Table {
+pub fn table() -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_BORDERS_ONLY);
     if io::stdout().is_terminal() {
@@ -270,8 +271,54 @@ fn right(v: impl ToString) -> Cell {
     Cell::new(v).set_alignment(CellAlignment::Right)
 }
 
+/// How much a stream needs attention: its flagged messages (split,
+/// truncated, malformed, holed), coalesced segments and stalls.
+pub fn attention(s: &StreamResult) -> u64 {
+    s.dirs
+        .iter()
+        .map(|d| {
+            d.split_messages
+                + d.coalesced_segments
+                + d.truncated_messages
+                + d.malformed_messages
+                + d.gap_messages
+                + d.stalls
+                + d.gaps
+        })
+        .sum()
+}
+
+/// The streams, most in need of attention first (then by protocol and
+/// number).
+pub fn ranked(streams: &[StreamResult]) -> Vec<&StreamResult> {
+    let mut v: Vec<&StreamResult> = streams.iter().collect();
+    v.sort_by_key(|s| (std::cmp::Reverse(attention(s)), s.info.proto, s.info.number));
+    v
+}
+
+/// The totals line: streams, messages and what was flagged.
+pub fn totals_line(streams: &[StreamResult], without_data: u64, all: &DirSummary) -> String {
+    let tcp = streams
+        .iter()
+        .filter(|s| s.info.proto == Proto::Tcp)
+        .count();
+    let udp = streams.len() - tcp;
+    let attention = streams.iter().filter(|s| attention(s) > 0).count();
+    format!(
+        "{tcp} TCP streams and {udp} UDP flows with data ({without_data} without), {attention} needing attention; \
+         {} messages: {} split, {} coalesced segments, {} truncated, {} malformed, {} holed by capture gaps; {} stalls",
+        all.messages,
+        all.split_messages,
+        all.coalesced_segments,
+        all.truncated_messages,
+        all.malformed_messages,
+        all.gap_messages,
+        all.stalls
+    )
+}
+
 /// The per-direction summary table.
-pub fn summary_table(streams: &[StreamResult]) -> Table {
+pub fn summary_table(streams: &[&StreamResult]) -> Table {
     let mut t = table();
     t.set_header(vec![
         "stream",
@@ -360,11 +407,14 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
         ));
     }
     if d.partial_datagrams > 0 {
-        n.push(format!("{} datagrams end mid-message", d.partial_datagrams));
+        n.push(format!(
+            "{} datagrams end inside a message",
+            d.partial_datagrams
+        ));
     }
     if d.oversized_datagrams > 0 {
         n.push(format!(
-            "{} datagrams larger than recvfrom()",
+            "{} datagrams truncated by recvfrom()",
             d.oversized_datagrams
         ));
     }
@@ -413,36 +463,45 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
 /// The naive-reader tables for one stream direction.
 pub fn recv_text(info: &StreamInfo, dir: Dir, r: &RecvResult) -> String {
     let mut out = String::new();
-    for (name, reader) in [("keeping up", &r.keeping_up), ("lagging", &r.lagging)] {
+    for (name, reader) in r.readers() {
         if reader.reads.is_empty() {
             continue;
         }
+        let who = if name == "recvfrom" {
+            format!("recvfrom({}), one datagram per call", r.sizes)
+        } else {
+            format!("recv({}) by a reader {name}", r.sizes)
+        };
+        let discarded: u64 = reader.reads.iter().map(|r| r.discarded).sum();
         out.push_str(&format!(
-            "recv({}) by a reader {name}, stream {} {}: {} exact, {} glued, {} cut, {} empty{}\n",
-            r.sizes,
+            "{who}, stream {} {}: {} exact, {} glued, {} cut, {} empty{}{}{}\n",
             info.number,
             dir.name(),
             reader.exact,
             reader.glued,
             reader.cut,
             reader.empty,
+            if r.truncated_datagrams > 0 {
+                format!(
+                    "; {} datagrams truncated, {discarded} bytes discarded",
+                    r.truncated_datagrams
+                )
+            } else {
+                String::new()
+            },
             if reader.unread_bytes > 0 {
                 format!(", {} bytes left unread", reader.unread_bytes)
             } else {
                 String::new()
+            },
+            if r.incomplete {
+                "; only the beginning was simulated (bound reached)"
+            } else {
+                ""
             }
         ));
         out.push_str(&reads_table(reader).to_string());
         out.push('\n');
-    }
-    if r.truncated_datagrams > 0 {
-        out.push_str(&format!(
-            "recvfrom({}) would truncate {} datagrams of stream {} {}\n",
-            r.sizes,
-            r.truncated_datagrams,
-            info.number,
-            dir.name()
-        ));
     }
     out
 }
@@ -451,19 +510,26 @@ const MAX_READ_ROWS: usize = 50;
 
 fn reads_table(r: &ReaderResult) -> Table {
     let mut t = table();
-    t.set_header(vec![
-        "read", "size", "offset", "returned", "messages", "verdict",
-    ]);
+    let datagrams = r.reads.iter().any(|read| read.discarded > 0);
+    let mut header = vec!["read", "size", "offset", "returned"];
+    if datagrams {
+        header.push("discarded");
+    }
+    header.extend(["messages", "verdict"]);
+    t.set_header(header);
     for (i, read) in r.reads.iter().take(MAX_READ_ROWS).enumerate() {
         let msgs: Vec<String> = read.messages.iter().map(u64::to_string).collect();
-        t.add_row(vec![
+        let mut row = vec![
             right(i),
             right(read.size),
             right(read.offset),
             right(read.len),
-            Cell::new(msgs.join(" ")),
-            Cell::new(format!("{:?}", read.verdict).to_lowercase()),
-        ]);
+        ];
+        if datagrams {
+            row.push(right(read.discarded));
+        }
+        row.extend([Cell::new(msgs.join(" ")), Cell::new(read.verdict.name())]);
+        t.add_row(row);
     }
     if r.reads.len() > MAX_READ_ROWS {
         t.add_row(vec![Cell::new(format!(
@@ -474,8 +540,8 @@ fn reads_table(r: &ReaderResult) -> Table {
     t
 }
 
-/// The stall list, with the advice.
-pub fn stalls_text(streams: &[StreamResult]) -> String {
+/// The stall list, with the advice: at most `max` rows (0: all).
+pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
     let mut t = table();
     t.set_header(vec![
         "stream",
@@ -486,10 +552,15 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
         "ACK delay",
         "stalled",
     ]);
-    let mut any = false;
+    let total: usize = streams.iter().map(|s| s.stalls.len()).sum();
+    let max = if max == 0 { total } else { max };
+    let mut shown = 0;
     for s in streams {
         for st in &s.stalls {
-            any = true;
+            if shown == max {
+                break;
+            }
+            shown += 1;
             t.add_row(vec![
                 Cell::new(s.info.number),
                 Cell::new(st.dir.name()),
@@ -501,11 +572,19 @@ pub fn stalls_text(streams: &[StreamResult]) -> String {
             ]);
         }
     }
-    if !any {
+    if total == 0 {
         return String::new();
     }
+    let more = if shown < total {
+        format!(
+            "and {} more stalls (--top 0 or --format json for all)\n",
+            total - shown
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Nagle / delayed-ACK stalls:\n{t}\nadvice: {}\n",
+        "Nagle / delayed-ACK stalls:\n{t}\n{more}advice: {}\n",
         nagle::ADVICE
     )
 }

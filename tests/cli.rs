@@ -110,7 +110,7 @@ fn jobs_and_shards_give_the_same_streams_as_one_pass() {
         ]);
         sharded.extend(part["streams"].as_array().unwrap().clone());
     }
-    sharded.sort_by_key(|s| s["number"].as_u64());
+    sharded.sort_by_key(|s| s["stream"].as_u64());
     assert_eq!(Value::Array(sharded), one["streams"]);
 }
 

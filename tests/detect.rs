@@ -302,3 +302,83 @@ fn random_bytes_are_not_framed() {
         assert!(d.note.is_some());
     }
 }
+
+/// Every capture file under `captures/`, sorted.
+fn all_captures() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("captures"), &mut out);
+    out.sort();
+    out
+}
+
+fn framescope_json(args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_framescope"))
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `analyze` without `--frame` frames every TCP stream as `detect` says,
+/// on every capture shipped: one sampler, one decision.
+#[test]
+fn analyze_chooses_what_detect_chooses_on_every_stream() {
+    let captures = all_captures();
+    assert!(captures.len() >= 50, "{} captures", captures.len());
+    let (mut compared, mut failures) = (0, Vec::new());
+    for path in &captures {
+        let file = path.to_str().unwrap();
+        let detect = std::process::Command::new(env!("CARGO_BIN_EXE_framescope"))
+            .args(["detect", file, "--format", "json"])
+            .output()
+            .unwrap();
+        if !detect.status.success() {
+            // Not readable at all (a capture kept for its damaged header).
+            continue;
+        }
+        let detect: Value = serde_json::from_slice(&detect.stdout).unwrap();
+        let chosen: std::collections::HashMap<u64, String> = detect["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let spec = s["chosen"]["spec"].as_str().unwrap().to_string();
+                (s["stream"].as_u64().unwrap(), spec)
+            })
+            .collect();
+        for record in framescope_json(&["analyze", file, "--format", "jsonl"]) {
+            if record["type"] != "stream" || record["proto"] != "tcp" {
+                continue;
+            }
+            let n = record["stream"].as_u64().unwrap();
+            let framing = record["framing"].as_str().unwrap();
+            compared += 1;
+            match chosen.get(&n) {
+                Some(spec) if spec == framing => {}
+                other => failures.push(format!(
+                    "{}: stream {n}: analyze {framing}, detect {other:?}",
+                    path.display()
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared >= 120, "{compared} streams compared");
+}

@@ -47,9 +47,8 @@ fn may_capture(test: &str) -> bool {
 fn options() -> Options {
     Options {
         framing: FrameSpec::parse("length:4").expect("length:4 parses"),
-        detect: false,
-        recv: None,
         stall_threshold: 30_000_000,
+        ..Options::default()
     }
 }
 

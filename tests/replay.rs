@@ -1,15 +1,28 @@
-//! `framescope replay` and `fuzz-server` against small servers of our own on
-//! 127.0.0.1: a correct length-prefixed echo server, and a naive one that
-//! treats every `recv()` as one message.
+//! `framescope replay` and `fuzz-server` against servers on 127.0.0.1:
+//! small ones of our own (a correct length-prefixed echo server, and a
+//! naive one that treats every `recv()` as one message), and real servers
+//! from Debian packages (redis-server, memcached, mosquitto, nginx) started
+//! by `scripts/servers/serve.sh` and replayed the client sessions that
+//! `scripts/servers/replay-sessions.sh` captured (`captures/replay/`).
+//!
+//! Nothing here sleeps to synchronise: servers are polled until they
+//! listen, live captures are open before the traffic starts and stop when
+//! the stream closes, and replay itself waits until the server has read.
+//! A real server or a live capture that is not available is skipped with a
+//! message, except under CI (`CI=true`), where that fails.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use framescope::flow::Dir;
+use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
+use framescope::live::{LiveCapture, LiveConfig, LiveError};
+use framescope::reassembly::Event;
 use framescope::replay::synth::{write_pcap, SynthSession, SynthWrite};
 use framescope::replay::Ending;
 
@@ -44,6 +57,17 @@ fn serve(handler: fn(TcpStream)) -> SocketAddr {
     addr
 }
 
+/// Whether a missing tool or permission must fail the test (under CI).
+fn must_run() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Skips with a message, or fails under CI.
+fn skip(test: &str, why: &str) {
+    assert!(!must_run(), "{test}: CI=true but {why}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 fn correct(mut s: TcpStream) {
     while let Some(body) = read_message(&mut s) {
         if s.write_all(&msg(&body)).is_err() {
@@ -52,17 +76,29 @@ fn correct(mut s: TcpStream) {
     }
 }
 
-fn naive(mut s: TcpStream) {
+fn naive(s: TcpStream) {
+    naive_counting(s, None);
+}
+
+/// The naive server; with `reads`, it records each connection's reads and
+/// bytes there when the connection ends.
+fn naive_counting(mut s: TcpStream, reads: Option<&Mutex<Vec<(usize, usize)>>>) {
     let mut buf = vec![0u8; 65536];
+    let (mut count, mut bytes) = (0, 0);
     loop {
         let n = match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        count += 1;
+        bytes += n;
         let body = &buf[4.min(n)..n];
         if s.write_all(&msg(body)).is_err() {
-            return;
+            break;
         }
+    }
+    if let Some(r) = reads {
+        r.lock().expect("reads").push((count, bytes));
     }
 }
 
@@ -135,22 +171,22 @@ fn row<'a>(out: &'a str, split: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row for {split} in\n{out}"))
 }
 
+fn replay_args<'a>(cap: &'a str, addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["replay", cap, "--stream", "0", "--to", addr];
+    v.extend_from_slice(extra);
+    v
+}
+
 #[test]
 fn matrix_passes_a_correct_server() {
     let dir = scratch("matrix-ok");
     let cap = echo_capture(&dir);
     let addr = serve(correct).to_string();
-    let o = framescope(&[
-        "replay",
+    let o = framescope(&replay_args(
         cap.to_str().unwrap(),
-        "--stream",
-        "0",
-        "--to",
         &addr,
-        "--frame",
-        "length",
-        "--matrix",
-    ]);
+        &["--frame", "length", "--matrix"],
+    ));
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     for split in [
@@ -165,7 +201,9 @@ fn matrix_passes_a_correct_server() {
         assert!(r.contains("same") && r.contains("closed"), "{r}");
     }
     assert!(
-        out.contains("4 client messages to send, 4 replies expected"),
+        out.contains("framing length:4 (--frame); 4 client messages to send, 4 replies captured")
+            && out.contains("matches the capture")
+            && out.contains("each write waits until the server has read the one before"),
         "{out}"
     );
 }
@@ -175,17 +213,11 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
     let dir = scratch("matrix-naive");
     let cap = echo_capture(&dir);
     let addr = serve(naive).to_string();
-    let o = framescope(&[
-        "replay",
+    let o = framescope(&replay_args(
         cap.to_str().unwrap(),
-        "--stream",
-        "0",
-        "--to",
         &addr,
-        "--frame",
-        "length",
-        "--matrix",
-    ]);
+        &["--frame", "length", "--matrix"],
+    ));
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(row(&out, "frames").contains("same"), "{out}");
@@ -193,34 +225,270 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
         assert!(row(&out, split).contains("DIFFERS"), "{split}: {out}");
     }
     assert!(
-        row(&out, "coalesce").contains("1 reply messages, expected 4"),
+        row(&out, "coalesce").contains("1 reply, 4 in the reference"),
+        "{out}"
+    );
+    // The reference itself matches the capture: the naive server answers
+    // one write per message correctly.
+    assert!(out.contains("matches the capture"), "{out}");
+}
+
+#[test]
+fn patterns_choose_the_runs_and_a_byte_difference_is_located() {
+    let dir = scratch("single");
+    let cap = echo_capture(&dir);
+    let addr = serve(naive).to_string();
+    let c = cap.to_str().unwrap();
+    let o = framescope(&replay_args(
+        c,
+        &addr,
+        &["--frame", "length", "--split", "header-body"],
+    ));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("header-body: 7 writes") && out.contains("7 replies, 4 in the reference"),
+        "{out}"
+    );
+    let o = framescope(&replay_args(
+        c,
+        &addr,
+        &["--frame", "length", "--patterns", "random:3,coalesce"],
+    ));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("random:3") && !out.contains("bytes:1"),
+        "{out}"
+    );
+    assert!(row(&out, "random:3").contains("DIFFERS"), "{out}");
+    // random:3 cuts the first message: its reply holds other bytes, shown
+    // on both sides around the first that differs.
+    let single = framescope(&replay_args(
+        c,
+        &addr,
+        &["--frame", "length", "--split", "random:3"],
+    ));
+    let detail = text(&single);
+    assert!(
+        detail.contains("differs at byte")
+            && detail.contains("reference \"")
+            && detail.contains("got \""),
+        "{detail}"
+    );
+}
+
+#[test]
+fn each_write_of_bytes_1_reaches_its_own_recv() {
+    let dir = scratch("bytes1");
+    let cap = echo_capture(&dir);
+    let reads: &'static Mutex<Vec<(usize, usize)>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            thread::spawn(move || naive_counting(conn, Some(reads)));
+        }
+    });
+    let o = framescope(&replay_args(
+        cap.to_str().unwrap(),
+        &addr,
+        &["--frame", "length", "--split", "bytes:1"],
+    ));
+    let out = text(&o);
+    assert!(
+        out.contains("bytes:1: 75 writes, 75 bytes sent, 75 replies"),
+        "{out}"
+    );
+    let seen = reads.lock().expect("reads").clone();
+    // The server read 75 bytes in 75 reads of its 64 KiB buffer: one byte a
+    // recv(), on the connection of the bytes:1 run; one message a recv() on
+    // the reference runs'.
+    assert!(seen.contains(&(75, 75)), "{seen:?}");
+    assert!(seen.contains(&(4, 75)), "{seen:?}");
+}
+
+#[test]
+fn a_refused_target_is_an_error_naming_it() {
+    let dir = scratch("refused");
+    let cap = echo_capture(&dir);
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    for cmd in ["replay", "fuzz-server"] {
+        let o = framescope(&[
+            cmd,
+            cap.to_str().unwrap(),
+            "-s",
+            "0",
+            "--to",
+            &addr,
+            "--frame",
+            "length",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("cannot connect to {addr}")),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn framing_is_detected_when_not_given() {
+    let dir = scratch("detect");
+    let cap = echo_capture(&dir);
+    let addr = serve(naive).to_string();
+    let o = framescope(&replay_args(cap.to_str().unwrap(), &addr, &["--matrix"]));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("framing length:4 (detected, confidence"),
+        "{out}"
+    );
+    assert!(row(&out, "coalesce").contains("DIFFERS"), "{out}");
+    // `--frame none` is still there when asked for: every write is a
+    // message, and the naive server's answers to whole writes look right.
+    let o = framescope(&replay_args(
+        cap.to_str().unwrap(),
+        &addr,
+        &["--frame", "none"],
+    ));
+    let out = text(&o);
+    assert!(out.contains("framing none (--frame)"), "{out}");
+}
+
+/// A [`Sink`] that sets a flag when the stream it saw closes.
+struct StopOnClose(Arc<AtomicBool>);
+
+impl Sink for StopOnClose {
+    type Stream = ();
+    fn open(&mut self, _: &StreamInfo) {}
+    fn event(&mut self, _: &mut (), _: Dir, _: Event<'_>) {}
+    fn close(&mut self, _: (), _: &StreamInfo, _: &StreamStats) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Captures, with the library's live capture on `lo`, one session that
+/// `client` makes to `server`, into `path`. The capture is open (listening)
+/// before the client starts, and stops when the stream has closed (at most
+/// 30 s). `None` when capturing is not permitted here.
+fn capture_session(
+    test: &str,
+    server: SocketAddr,
+    path: &Path,
+    client: fn(SocketAddr),
+) -> Option<()> {
+    let config = LiveConfig {
+        filter: Some(format!("tcp port {}", server.port())),
+        write: Some(path.to_path_buf()),
+        ..LiveConfig::new("lo")
+    };
+    let cap = match LiveCapture::open(&config) {
+        Ok(c) => c,
+        Err(e @ LiveError::Permission { .. }) => {
+            skip(test, &format!("live capture is not permitted here ({e})"));
+            return None;
+        }
+        Err(e) => panic!("{test}: cannot capture on lo: {e}"),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, watchdog) = mpsc::channel::<()>();
+    {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let _ = watchdog.recv_timeout(Duration::from_secs(30));
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let capture = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut tracker = Tracker::new(StopOnClose(Arc::clone(&stop)), FlowLimits::default());
+            cap.run(&stop, &mut tracker).expect("capture")
+        })
+    };
+    client(server);
+    let summary = capture.join().expect("capture thread");
+    drop(done);
+    assert_eq!(summary.stats.dropped, 0, "{:?}", summary.stats);
+    Some(())
+}
+
+/// A client of the length-prefixed echo servers: one message, two messages
+/// in one write, one more, then it half-closes and reads to the end.
+fn pipelining_client(addr: SocketAddr) {
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_nodelay(true).expect("nodelay");
+    c.write_all(&msg(b"hello")).expect("write");
+    read_message(&mut c).expect("first reply");
+    c.write_all(&[msg(b"sticky"), msg(b"packets")].concat())
+        .expect("write two");
+    read_message(&mut c).expect("a reply to the two");
+    c.write_all(&msg(b"the last message")).expect("write");
+    c.shutdown(Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("read to the end");
+}
+
+fn verdicts_on_both_servers(test: &str, against_naive: bool) {
+    let dir = scratch(test);
+    let cap = dir.join("session.pcap");
+    let naive_addr = serve(naive);
+    let correct_addr = serve(correct);
+    let server = if against_naive {
+        naive_addr
+    } else {
+        correct_addr
+    };
+    if capture_session(test, server, &cap, pipelining_client).is_none() {
+        return;
+    }
+    let c = cap.to_str().unwrap();
+
+    let to_correct = correct_addr.to_string();
+    let o = framescope(&replay_args(c, &to_correct, &["--matrix"]));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("framing length:4 (detected"), "{out}");
+    if against_naive {
+        assert!(
+            out.contains("differs from the capture: 3 replies captured, 4 now"),
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("matches the capture"), "{out}");
+    }
+
+    let to_naive = naive_addr.to_string();
+    let o = framescope(&replay_args(c, &to_naive, &["--matrix"]));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    // The captured segments glue two messages; the other patterns cut or
+    // glue them too.
+    for split in ["original", "bytes:1", "header-body", "coalesce"] {
+        assert!(row(&out, split).contains("DIFFERS"), "{split}: {out}");
+    }
+    assert!(row(&out, "frames").contains("same"), "{out}");
+    assert!(
+        out.contains("the server's behaviour depends on how its input is segmented"),
         "{out}"
     );
 }
 
 #[test]
-fn single_replay_reports_each_difference() {
-    let dir = scratch("single");
-    let cap = echo_capture(&dir);
-    let addr = serve(naive).to_string();
-    let o = framescope(&[
-        "replay",
-        cap.to_str().unwrap(),
-        "-s",
-        "0",
-        "--to",
-        &addr,
-        "--frame",
-        "length",
-        "--split",
-        "header-body",
-    ]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("header-body: 7 writes") && out.contains("reply messages, expected 4"),
-        "{out}"
-    );
+fn a_capture_against_the_naive_server_judges_both_servers() {
+    verdicts_on_both_servers("capture-naive", true);
+}
+
+#[test]
+fn a_capture_against_the_correct_server_judges_both_servers() {
+    verdicts_on_both_servers("capture-correct", false);
 }
 
 #[test]
@@ -263,6 +531,11 @@ fn fuzzing_finds_the_naive_server_and_the_reproducer_replays_it() {
     let repro = found
         .first()
         .unwrap_or_else(|| panic!("no differs finding:\n{out}"));
+    let note = std::fs::read_to_string(repro.with_extension("txt")).expect("the note");
+    assert!(
+        note.contains("live server's reference run") && note.contains("the capture's replies"),
+        "{note}"
+    );
     let r = repro.to_str().unwrap();
     let replay = |addr: &str| {
         framescope(&[
@@ -289,6 +562,68 @@ fn fuzzing_finds_the_naive_server_and_the_reproducer_replays_it() {
     let a = args(&correct_addr, &clean_dir);
     let o = framescope(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn fuzzing_logs_every_run_as_jsonl_and_warns_when_the_baseline_differs_from_the_capture() {
+    let dir = scratch("fuzz-jsonl");
+    let cap = echo_capture(&dir);
+    // A server that answers every message with "ok": a consistent server
+    // whose replies are not the captured ones.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            thread::spawn(move || {
+                while read_message(&mut conn).is_some() {
+                    if conn.write_all(&msg(b"ok")).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let run = |format: &str| {
+        framescope(&[
+            "fuzz-server",
+            cap.to_str().unwrap(),
+            "-s",
+            "0",
+            "--to",
+            &addr,
+            "--frame",
+            "length",
+            "--runs",
+            "10",
+            "--timeout",
+            "300",
+            "--format",
+            format,
+            "--out",
+            dir.join("f").to_str().unwrap(),
+        ])
+    };
+    let o = run("jsonl");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 12, "{out}");
+    assert_eq!(lines[0]["type"], "baseline");
+    assert_eq!(
+        lines[0]["differs_from_capture"][0],
+        "reply #0 differs at byte 3 (9 bytes captured, 6 now): captured \"\\x00\\x00\\x00\\x05hello\", now \"\\x00\\x00\\x00\\x02ok\""
+    );
+    assert!(lines[1..11].iter().all(|l| l["type"] == "run"), "{out}");
+    assert_eq!(lines[11]["type"], "summary");
+    assert_eq!(lines[11]["runs"], 10);
+    let o = run("table");
+    assert!(
+        text(&o).contains("WARNING: the baseline differs from the capture"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -356,116 +691,147 @@ fn remote_targets_are_refused_without_permission() {
     assert!(text(&o).contains("--allow-remote"), "{}", text(&o));
 }
 
-/// A redis-server on a free loopback port, stopped when dropped.
-struct Redis {
-    child: std::process::Child,
+/// A real server started by `scripts/servers/serve.sh` on a free loopback
+/// port, stopped when dropped.
+struct RealServer {
+    child: Child,
     addr: SocketAddr,
+    _dir: Scratch,
 }
 
-impl Drop for Redis {
+impl Drop for RealServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn start_redis() -> Option<Redis> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("redis-server")
+/// Starts `name` (redis, memcached, mosquitto, nginx); `None` (a skip, or
+/// a failure under CI) when its program is not installed.
+fn start_server(test: &str, name: &str, program: &str) -> Option<RealServer> {
+    let installed = Command::new("sh")
         .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
+            "-c",
+            &format!("command -v {program} || test -x /usr/sbin/{program}"),
         ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let redis = Redis {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    for _ in 0..100 {
-        if TcpStream::connect(redis.addr).is_ok() {
-            return Some(redis);
-        }
-        thread::sleep(Duration::from_millis(50));
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        skip(
+            test,
+            &format!("{program} is not installed (scripts/deps.sh --test installs it)"),
+        );
+        return None;
     }
-    None
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/servers/serve.sh");
+    // A free port can be taken by someone else before the server binds it:
+    // then the server exits, and another port is tried.
+    for attempt in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = scratch(&format!("{test}-{name}-{attempt}"));
+        let mut child = Command::new("bash")
+            .arg(&script)
+            .args([name, &port.to_string()])
+            .arg(&*dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run serve.sh");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Some(RealServer {
+                    child,
+                    addr,
+                    _dir: dir,
+                });
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            thread::yield_now();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{test}: {name} did not start listening");
 }
 
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut v = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        v.extend(format!("${}\r\n{a}\r\n", a.len()).into_bytes());
+fn session(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/replay")
+        .join(format!("{name}.pcap"))
+        .display()
+        .to_string()
+}
+
+/// With default options, `replay --matrix` finds every write pattern the
+/// same, and `fuzz-server --runs 50` finds nothing, on stream `stream` of
+/// the captured session `name` replayed to a fresh `server`.
+fn real_server_holds(test: &str, server: &str, program: &str, streams: &[&str]) {
+    let Some(srv) = start_server(test, server, program) else {
+        return;
+    };
+    let addr = srv.addr.to_string();
+    let cap = session(server);
+    for stream in streams {
+        let o = framescope(&[
+            "replay", &cap, "--stream", stream, "--to", &addr, "--matrix",
+        ]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{server} stream {stream}:\n{out}");
+        assert!(
+            out.contains("the server behaved the same under every write pattern"),
+            "{out}"
+        );
+        let findings = scratch(&format!("{test}-findings-{stream}"));
+        let o = framescope(&[
+            "fuzz-server",
+            &cap,
+            "--stream",
+            stream,
+            "--to",
+            &addr,
+            "--runs",
+            "50",
+            "--out",
+            findings.to_str().unwrap(),
+        ]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{server} stream {stream}:\n{out}");
+        assert!(
+            out.contains("50 mutated runs (seed 0), 0 findings"),
+            "{out}"
+        );
     }
-    v
 }
 
 #[test]
-fn matrix_passes_real_redis() {
-    let Some(redis) = start_redis() else {
-        eprintln!("skipped: redis-server is not installed or did not start (scripts/deps.sh --test installs it)");
-        return;
-    };
-    // Record a real session: each command's reply as redis sends it.
-    let commands: Vec<Vec<u8>> = [
-        &["PING"][..],
-        &["SET", "framescope:key", "sticky"],
-        &["GET", "framescope:key"],
-        &["ECHO", "split me"],
-        &["DEL", "framescope:key"],
-    ]
-    .iter()
-    .map(|c| resp(c))
-    .collect();
-    let mut conn = TcpStream::connect(redis.addr).expect("connect to redis");
-    let mut session = SynthSession {
-        server_end: Some(Ending::Closed),
-        ..SynthSession::default()
-    };
-    for c in &commands {
-        conn.write_all(c).expect("send");
-        let mut buf = [0u8; 256];
-        let n = conn.read(&mut buf).expect("reply");
-        for (dir, bytes) in [(Dir::Client, c.clone()), (Dir::Server, buf[..n].to_vec())] {
-            session.writes.push(SynthWrite {
-                dir,
-                pause: Duration::from_millis(1),
-                bytes,
-            });
-        }
-    }
-    drop(conn);
-    let dir = scratch("redis");
-    let cap = dir.join("redis.pcap");
-    write_pcap(&cap, &session).expect("write pcap");
-    let addr = redis.addr.to_string();
-    let o = framescope(&[
-        "replay",
-        cap.to_str().unwrap(),
-        "-s",
-        "0",
-        "--to",
-        &addr,
-        "--frame",
-        "resp",
-        "--compare",
-        "shape",
-        "--matrix",
-    ]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(
-        out.contains("the server behaved the same under every write pattern"),
-        "{out}"
+fn real_redis_holds() {
+    real_server_holds("real_redis_holds", "redis", "redis-server", &["0", "1"]);
+}
+
+#[test]
+fn real_memcached_holds() {
+    real_server_holds("real_memcached_holds", "memcached", "memcached", &["0"]);
+}
+
+#[test]
+fn real_mosquitto_holds() {
+    real_server_holds(
+        "real_mosquitto_holds",
+        "mosquitto",
+        "mosquitto",
+        &["0", "1"],
     );
+}
+
+#[test]
+fn real_nginx_holds() {
+    real_server_holds("real_nginx_holds", "nginx", "nginx", &["0"]);
 }

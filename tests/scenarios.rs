@@ -150,9 +150,10 @@ fn lagging_reader_gets_musibii1() {
     assert_eq!(want, vec![5, 5, 8, 0]);
     let s = &analyse("unframed-lagging-reader", Some("5,5,10,5"))[0];
     let recv = &s.recv.as_ref().unwrap()[Dir::Client.index()];
-    let got: Vec<u64> = recv.lagging.reads.iter().map(|r| r.len).collect();
+    let lagging = recv.lagging.as_ref().unwrap();
+    let got: Vec<u64> = lagging.reads.iter().map(|r| r.len).collect();
     assert_eq!(got, want);
-    let verdicts: Vec<Verdict> = recv.lagging.reads.iter().map(|r| r.verdict).collect();
+    let verdicts: Vec<Verdict> = lagging.reads.iter().map(|r| r.verdict).collect();
     assert_eq!(
         verdicts,
         [
@@ -163,7 +164,7 @@ fn lagging_reader_gets_musibii1() {
         ]
     );
     // A reader keeping up gets each write on its own.
-    assert_eq!(recv.keeping_up.exact, 4);
+    assert_eq!(recv.keeping_up.as_ref().unwrap().exact, 4);
 }
 
 #[test]
@@ -177,7 +178,10 @@ fn one_recv_4096_cuts_the_10k_reply() {
     } else {
         Dir::Client
     };
-    let lagging = &s.recv.as_ref().unwrap()[reply_dir.index()].lagging;
+    let lagging = s.recv.as_ref().unwrap()[reply_dir.index()]
+        .lagging
+        .as_ref()
+        .unwrap();
     let mut want = vec![naive["naive_recv"]["returned"].as_u64().unwrap()];
     want.extend(
         naive["further_recv_4096_would_return"]
@@ -205,6 +209,42 @@ fn recvfrom_1024_truncates_the_larger_datagrams() {
     assert_eq!(sent.messages, 4);
     assert_eq!(sent.oversized_datagrams, truncated);
     assert_eq!(truncated, 2);
+    // Each datagram is one message: none ends inside one.
+    assert_eq!(sent.partial_datagrams, 0);
+}
+
+/// `recvfrom(1024)` returns one datagram per call, truncated to 1024 bytes,
+/// the rest discarded: what the receiver's calls returned, call by call.
+#[test]
+fn recvfrom_reads_as_the_receiver_did() {
+    let t = truth("udp-recvfrom");
+    let reads = t["directions"]["client_to_server"]["receiver_reads"]
+        .as_array()
+        .unwrap();
+    let want: Vec<(u64, u64, bool)> = reads
+        .iter()
+        .map(|r| {
+            (
+                r["requested"].as_u64().unwrap(),
+                r["returned"].as_u64().unwrap(),
+                r["truncated"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 4);
+    let s = &analyse("udp-recvfrom", Some("1024"))[0];
+    let recv = &s.recv.as_ref().unwrap()[Dir::Client.index()];
+    assert!(recv.keeping_up.is_none() && recv.lagging.is_none());
+    let r = recv.recvfrom.as_ref().unwrap();
+    let got: Vec<(u64, u64, bool)> = r
+        .reads
+        .iter()
+        .map(|read| (read.size, read.len, read.discarded > 0))
+        .collect();
+    assert_eq!(got, want);
+    // No read holds bytes of two datagrams.
+    assert!(r.reads.iter().all(|read| read.messages.len() == 1));
+    assert_eq!((r.exact, r.cut, r.glued), (2, 2, 0));
 }
 
 #[test]

@@ -227,7 +227,8 @@ fs_ensure_base() {
 # syntax for cleartext HTTP/2 with prior knowledge: `listen ADDR:PORT http2;`).
 # Files: index.html, small.txt, data.json (gzip-able -> chunked), big.bin
 # (300 KB), old.txt (mtime 2024-01-01 for a 304), /echo accepts POST bodies.
-# Uses port PORT+1000 too (internal, not captured).
+# Uses port PORT+1000 too (internal, not captured). FS_NGINX_EXTRA, when
+# set, is added to the server block (TLS certificates, say).
 fs_nginx_start() {
     local port="$1" flags="${2:-}" d="$FS_TMP"
     # /echo is proxied to a second server block on PORT+1000 (outside the
@@ -277,6 +278,7 @@ http {
     server {
         listen 127.0.0.1:$port $flags;
         server_name localhost;
+        ${FS_NGINX_EXTRA:-}
         root $d/www;
         # gzip drops Content-Length: an HTTP/1.1 response becomes chunked
         gzip on;

@@ -28,6 +28,7 @@ pub mod recv;
 use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
 use crate::decode::{Decoder, End, Label, Run, Step};
+use crate::detect::{SampleLimits, StreamSample};
 use crate::flow::{Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
 use crate::reassembly::Event;
 
@@ -104,8 +105,9 @@ pub struct Message {
     /// came before it.
     #[serde(skip)]
     pub flagged_index: Option<u64>,
-    /// The first [`MAX_RECORDS`] records that carried it.
-    #[serde(skip)]
+    /// The first [`MAX_RECORDS`] records that carried it, in the order its
+    /// bytes arrived.
+    #[serde(serialize_with = "records_list")]
     pub records: Records,
 }
 
@@ -116,16 +118,22 @@ impl Message {
         self.status.is_flagged() || self.coalesced
     }
 
-    /// A Wireshark display filter selecting its packets.
-    pub fn filter(&self, info: &StreamInfo) -> String {
+    /// A Wireshark display filter selecting its packets (it came from
+    /// `dir` of the stream `info`).
+    pub fn filter(&self, info: &StreamInfo, dir: Dir) -> String {
         wireshark_filter(
             info,
+            dir,
             self.records.as_slice(),
             self.segments,
             self.first_record,
             self.last_record,
         )
     }
+}
+
+fn records_list<S: serde::Serializer>(records: &Records, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(records.as_slice())
 }
 
 /// Up to [`MAX_RECORDS`] record numbers, inline: reporting a message costs
@@ -170,6 +178,8 @@ impl Records {
 pub struct DirSummary {
     /// Messages begun (a truncated last one included).
     pub messages: u64,
+    /// Messages flagged: any status but ok, or sharing a segment.
+    pub flagged_messages: u64,
     /// Messages whose bytes came in two or more segments.
     pub split_messages: u64,
     /// Segments that carried bytes of two or more messages.
@@ -197,9 +207,11 @@ pub struct DirSummary {
     pub stalls: u64,
     /// UDP only: datagrams holding more than one message.
     pub multi_message_datagrams: u64,
-    /// UDP only: datagrams ending inside a message.
+    /// UDP only: datagrams ending inside a message (its framing expected
+    /// more bytes).
     pub partial_datagrams: u64,
-    /// UDP only: datagrams larger than the simulated `recvfrom` size.
+    /// UDP only: datagrams larger than the simulated `recvfrom()` that
+    /// reads them (truncated, the rest discarded).
     pub oversized_datagrams: u64,
 }
 
@@ -311,30 +323,27 @@ pub struct StreamResult {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Detected {
     /// Confidence in the chosen framing, 0 to 1 (see [`crate::detect`]).
+    #[serde(serialize_with = "crate::detect::two_decimals")]
     pub confidence: f64,
-    /// The best framing that frames the sample differently, and its
-    /// confidence.
-    pub runner_up: Option<(String, f64)>,
+    /// The best framing that frames the sample differently, as `detect`
+    /// gives it.
+    pub runner_up: Option<crate::detect::Candidate>,
     /// Why the choice was made, when it needs saying.
     pub note: Option<String>,
 }
 
-/// Bytes held back over all streams while their framing is detected; past
-/// it, a stream's framing is decided on what it has sampled so far.
-pub const MAX_SAMPLING_TOTAL: usize = 32 << 20;
-
-/// Bytes one stream may hold back while waiting for both directions to
-/// show their first bytes.
-pub const MAX_HELD_PER_STREAM: usize = 1 << 20;
-
-/// Capture time after a stream's first byte at which its framing is decided
-/// even if the sample is not full (so live output is not held back long).
-pub const SAMPLING_WINDOW: i64 = 2_000_000_000;
-
-/// Reassembly output held back while a stream's framing is detected.
+/// Reassembly output held back while a stream's framing is detected. The
+/// first bytes of each direction live in the stream's [`StreamSample`]; an
+/// event keeps only where its bytes start there and the bytes the sample
+/// did not take.
 enum Held {
     Data {
-        bytes: Vec<u8>,
+        /// Offset in the direction's sample of the bytes it took.
+        at: usize,
+        /// Bytes the sample took.
+        took: usize,
+        /// The rest of the event's bytes.
+        rest: Vec<u8>,
         record: u64,
         ts: Timestamp,
     },
@@ -347,38 +356,7 @@ enum Held {
 #[derive(Default)]
 struct Sampling {
     events: Vec<(Dir, Held)>,
-    bytes: [usize; 2],
-    /// A gap ended this direction's sample.
-    cut: [bool; 2],
-    first_ts: Option<Timestamp>,
-}
-
-impl Sampling {
-    fn held_bytes(&self) -> usize {
-        self.bytes[0] + self.bytes[1]
-    }
-
-    /// The sample of one direction: its bytes up to the first gap, at most
-    /// [`crate::detect::SAMPLE_BYTES`].
-    fn sample(&self, dir: Dir) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (d, held) in &self.events {
-            if *d != dir {
-                continue;
-            }
-            match held {
-                Held::Data { bytes, .. } => {
-                    let room = crate::detect::SAMPLE_BYTES - out.len();
-                    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                    if out.len() >= crate::detect::SAMPLE_BYTES {
-                        break;
-                    }
-                }
-                Held::Gap { .. } => break,
-            }
-        }
-        out
-    }
+    sample: StreamSample,
 }
 
 /// Serializes a client/server pair as `{"client": .., "server": ..}`.
@@ -415,6 +393,10 @@ pub struct Options {
     pub recv: Option<recv::RecvSizes>,
     /// Stall threshold for the Nagle analysis, in nanoseconds.
     pub stall_threshold: i64,
+    /// When detection decides, and how much it may hold.
+    pub sampling: SampleLimits,
+    /// Analyse only this stream (protocol and number); `None`: all.
+    pub only: Option<(Proto, u64)>,
 }
 
 impl Default for Options {
@@ -424,6 +406,8 @@ impl Default for Options {
             detect: false,
             recv: None,
             stall_threshold: nagle::DEFAULT_THRESHOLD,
+            sampling: SampleLimits::default(),
+            only: None,
         }
     }
 }
@@ -464,7 +448,7 @@ impl DirState {
         self.decoder = decoder;
     }
 
-    fn new(decoder: Box<dyn Decoder>, opts: &Options) -> Self {
+    fn new(decoder: Box<dyn Decoder>, opts: &Options, proto: Proto) -> Self {
         DirState {
             per_segment: decoder.segment_is_message(),
             decoder,
@@ -478,7 +462,10 @@ impl DirState {
             seg_messages: 0,
             index: 0,
             summary: DirSummary::default(),
-            recv: opts.recv.as_ref().map(recv::RecvSim::new),
+            recv: opts
+                .recv
+                .as_ref()
+                .map(|sizes| recv::RecvSim::new(sizes, proto == Proto::Udp)),
             nagle: nagle::Detector::new(opts.stall_threshold),
             finished: false,
         }
@@ -491,6 +478,8 @@ impl DirState {
 pub struct StreamState {
     info: StreamInfo,
     active: Option<Box<Active>>,
+    /// Not the stream [`Options::only`] asks for: ignored.
+    skip: bool,
 }
 
 /// The analysis of a stream that carries data.
@@ -516,7 +505,10 @@ impl StreamState {
             let [c, s] = framing.decoders();
             Box::new(Active {
                 info,
-                dirs: [DirState::new(c, opts), DirState::new(s, opts)],
+                dirs: [
+                    DirState::new(c, opts, info.proto),
+                    DirState::new(s, opts, info.proto),
+                ],
                 framing,
                 sampling: detect.then(Box::default),
                 detected: None,
@@ -530,9 +522,11 @@ pub struct Analyzer<R: Report> {
     opts: Options,
     report: R,
     /// Bytes held back by streams whose framing is being detected.
-    sampling: usize,
+    sampling: u64,
     /// Scratch space for [`Decoder::decode_run`], shared by all streams.
     run: Box<Run>,
+    /// What the `--recv` simulations may still track, over all streams.
+    recv: recv::Budget,
 }
 
 impl<R: Report> Analyzer<R> {
@@ -543,103 +537,98 @@ impl<R: Report> Analyzer<R> {
             report,
             sampling: 0,
             run: Box::default(),
+            recv: recv::Budget::default(),
         }
     }
 
     /// Holds an event of a stream whose framing is not chosen yet; chooses
-    /// it when the sample is full, holed, old enough, or memory is short.
+    /// it when [`StreamSample::ready`] says so.
     fn hold(&mut self, st: &mut Active, dir: Dir, event: Event<'_>) {
         let Some(sampling) = st.sampling.as_mut() else {
             return;
         };
-        let before = sampling.held_bytes();
-        match event {
+        let now = match event {
             Event::Data {
-                bytes, record, ts, ..
+                offset,
+                bytes,
+                record,
+                ts,
             } => {
-                sampling.bytes[dir.index()] += bytes.len();
-                sampling.first_ts.get_or_insert(ts);
+                let at = sampling.sample.bytes(dir).len();
+                let took = sampling.sample.data(dir, offset, bytes, ts);
+                self.sampling = self.sampling.saturating_add(bytes.len() as u64);
+                let rest = bytes.get(took..).unwrap_or_default().to_vec();
                 sampling.events.push((
                     dir,
                     Held::Data {
-                        bytes: bytes.to_vec(),
+                        at,
+                        took,
+                        rest,
                         record,
                         ts,
                     },
                 ));
+                ts
             }
             Event::Gap { len, .. } => {
-                sampling.cut[dir.index()] = true;
+                sampling.sample.gap(dir);
                 sampling.events.push((dir, Held::Gap { len }));
+                Timestamp::default()
             }
             Event::Conflict { .. } => return,
-        }
-        self.sampling += sampling.held_bytes() - before;
-        let now = match event {
-            Event::Data { ts, .. } => Some(ts),
-            _ => None,
         };
-        let old = match (now, sampling.first_ts) {
-            (Some(now), Some(first)) => now.0.saturating_sub(first.0) >= SAMPLING_WINDOW,
-            _ => false,
-        };
-        // A request is best judged with its reply: wait for both directions'
-        // first bytes, unless one direction alone fills the hold bound.
-        let both = sampling.bytes.iter().all(|&b| b > 0);
-        let full = sampling
-            .bytes
-            .iter()
-            .any(|&b| b >= crate::detect::SAMPLE_BYTES);
-        let over = sampling.held_bytes() >= MAX_HELD_PER_STREAM;
-        if (full && both)
-            || over
-            || old
-            || sampling.cut.iter().any(|&c| c)
-            || self.sampling > MAX_SAMPLING_TOTAL
+        if sampling
+            .sample
+            .ready(&self.opts.sampling, self.sampling, now)
         {
-            self.decide(st, [false, false]);
+            self.decide(st, None);
         }
     }
 
-    /// Chooses the stream's framing from its sample and replays the held
-    /// events through the chosen decoders.
-    fn decide(&mut self, st: &mut Active, complete: [bool; 2]) {
+    /// Chooses the stream's framing from its sample (`ended`: the stream's
+    /// counters when it has ended) and replays the held events through the
+    /// chosen decoders.
+    fn decide(&mut self, st: &mut Active, ended: Option<&StreamStats>) {
         let Some(sampling) = st.sampling.take() else {
             return;
         };
-        self.sampling = self.sampling.saturating_sub(sampling.held_bytes());
-        let client = sampling.sample(Dir::Client);
-        let server = sampling.sample(Dir::Server);
-        let sample = crate::detect::Sample {
-            client: &client,
-            server: &server,
-            complete: [
-                complete[0] && !sampling.cut[0],
-                complete[1] && !sampling.cut[1],
-            ],
-            client_port: st.info.client.port(),
-            server_port: st.info.server.port(),
-        };
-        let found = crate::detect::detect(&sample);
+        let Sampling { events, sample } = *sampling;
+        self.sampling = self.sampling.saturating_sub(sample.seen());
+        let found = crate::detect::detect(&sample.sample(&st.info, ended));
         st.framing = found.chosen.spec.clone();
         st.detected = Some(Detected {
             confidence: found.chosen.confidence,
-            runner_up: found.runner_up.map(|r| (r.spec.to_string(), r.confidence)),
+            runner_up: found.runner_up,
             note: found.note,
         });
         let [c, s] = st.framing.decoders();
         st.dirs[0].set_decoder(c);
         st.dirs[1].set_decoder(s);
-        for (dir, held) in sampling.events {
+        for (dir, held) in events {
             let mut ctx = Ctx {
                 report: &mut self.report,
                 run: &mut self.run,
+                recv: &mut self.recv,
                 info: &st.info,
                 dir,
             };
             let d = &mut st.dirs[dir.index()];
             match held {
-                Held::Data { bytes, record, ts } => d.data(&mut ctx, &bytes, record, ts),
+                Held::Data {
+                    at,
+                    took,
+                    rest,
+                    record,
+                    ts,
+                } => {
+                    let sampled = sample.bytes(dir).get(at..at + took).unwrap_or_default();
+                    if !sampled.is_empty() {
+                        d.data(&mut ctx, sampled, record, ts);
+                    }
+                    if !rest.is_empty() {
+                        d.data(&mut ctx, &rest, record, ts);
+                    }
+                }
                 Held::Gap { len } => d.gap(&mut ctx, len),
             }
         }
@@ -648,6 +637,11 @@ impl<R: Report> Analyzer<R> {
     /// The report.
     pub fn report(&self) -> &R {
         &self.report
+    }
+
+    /// The report, to add results of the caller's own.
+    pub fn report_mut(&mut self) -> &mut R {
+        &mut self.report
     }
 
     /// Takes the report back.
@@ -660,6 +654,7 @@ impl<R: Report> Analyzer<R> {
 struct Ctx<'a, R: Report> {
     report: &'a mut R,
     run: &'a mut Run,
+    recv: &'a mut recv::Budget,
     info: &'a StreamInfo,
     dir: Dir,
 }
@@ -676,7 +671,7 @@ impl DirState {
         ctx.report
             .segment(ctx.info, ctx.dir, record, self.pos, bytes, ts);
         if let Some(r) = &mut self.recv {
-            r.data(self.pos, bytes.len() as u64);
+            r.data(self.pos, bytes.len() as u64, ctx.recv);
         }
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -822,7 +817,7 @@ impl DirState {
         self.seg_record = 0;
         self.summary.gaps += 1;
         if let Some(r) = &mut self.recv {
-            r.gap(self.pos, len);
+            r.gap(self.pos, len, ctx.recv);
         }
         self.pos += len;
         if self.lost {
@@ -852,24 +847,24 @@ impl DirState {
         };
         self.lost = false;
         self.active = false;
-        let before = self.summary.messages;
-        let wire = dg.payload.len() as u64 + u64::from(dg.missing);
+        let before = self.summary;
+        let len = dg.payload.len() as u64;
+        let wire = len + u64::from(dg.missing);
         if let Some(r) = &mut self.recv {
-            if r.datagram(wire) {
+            if r.datagram(self.pos, len, wire, ctx.recv) {
                 self.summary.oversized_datagrams += 1;
             }
         }
         self.data(ctx, dg.payload, dg.record, dg.ts);
-        let complete = self.summary.messages - before;
-        let partial = !self.lost && self.active;
         self.finished = false;
         self.finish(ctx);
         self.finished = false;
         self.seg_record = 0;
-        if complete >= 2 {
+        if self.summary.messages - before.messages >= 2 {
             self.summary.multi_message_datagrams += 1;
         }
-        if partial {
+        // The datagram ended inside a message: the framing expected more.
+        if self.summary.truncated_messages > before.truncated_messages {
             self.summary.partial_datagrams += 1;
         }
     }
@@ -923,7 +918,7 @@ impl DirState {
             s.split_messages += 1;
         }
         if let Some(r) = &mut self.recv {
-            r.message(cur.offset, cur.len);
+            r.message(cur.offset, cur.len, ctx.recv);
         }
         cur.index = self.index;
         cur.status = status;
@@ -934,37 +929,68 @@ impl DirState {
         if cur.is_flagged() {
             cur.flagged_index = Some(self.flagged);
             self.flagged += 1;
+            s.flagged_messages += 1;
         }
         self.index += 1;
         ctx.report.message(ctx.info, ctx.dir, cur);
     }
 }
 
-/// A Wireshark display filter selecting a message's packets.
+/// A Wireshark display filter selecting the packets that carried a
+/// message of direction `dir`: its `records` when they are all known
+/// (`segments` of them), else every packet of that direction with payload
+/// from record `first` to `last`.
+///
+/// Only `==`, `>=`, `<=`, `&&` and `||` are used: every Wireshark version
+/// accepts them, where the set form `frame.number in {..}` takes its
+/// elements separated by spaces before 3.6 and by commas from 4.0.
 pub fn wireshark_filter(
     info: &StreamInfo,
+    dir: Dir,
     records: &[u64],
     segments: u64,
     first: u64,
     last: u64,
 ) -> String {
+    use std::fmt::Write;
     let proto = match info.proto {
         Proto::Tcp => "tcp",
         Proto::Udp => "udp",
     };
-    if segments as usize <= records.len() && !records.is_empty() {
-        let list: Vec<String> = records.iter().map(u64::to_string).collect();
-        format!(
-            "{proto}.stream eq {} && frame.number in {{{}}}",
-            info.number,
-            list.join(" ")
-        )
-    } else {
-        format!(
-            "{proto}.stream eq {} && frame.number >= {first} && frame.number <= {last}",
-            info.number
-        )
+    let mut f = format!("{proto}.stream eq {}", info.number);
+    let known = usize::try_from(segments).is_ok_and(|n| n <= records.len());
+    match records {
+        [one] if known => {
+            let _ = write!(f, " && frame.number == {one}");
+        }
+        [_, ..] if known => {
+            f.push_str(" && (");
+            for (i, r) in records.iter().enumerate() {
+                let or = if i == 0 { "" } else { " || " };
+                let _ = write!(f, "{or}frame.number == {r}");
+            }
+            f.push(')');
+        }
+        _ => {
+            let from = match dir {
+                Dir::Client => info.client,
+                Dir::Server => info.server,
+            };
+            let ip = if from.is_ipv4() { "ip" } else { "ipv6" };
+            let payload = match info.proto {
+                Proto::Tcp => " && tcp.len > 0",
+                Proto::Udp => "",
+            };
+            let _ = write!(
+                f,
+                " && {ip}.src == {} && {proto}.srcport == {}{payload} \
+                 && frame.number >= {first} && frame.number <= {last}",
+                from.ip(),
+                from.port()
+            );
+        }
     }
+    f
 }
 
 impl<R: Report> Sink for Analyzer<R> {
@@ -974,11 +1000,15 @@ impl<R: Report> Sink for Analyzer<R> {
         StreamState {
             info: *info,
             active: None,
+            skip: self
+                .opts
+                .only
+                .is_some_and(|only| only != (info.proto, info.number)),
         }
     }
 
     fn packet(&mut self, st: &mut StreamState, dir: Dir, meta: &PacketMeta) {
-        if meta.len == 0 && st.active.is_none() {
+        if st.skip || (meta.len == 0 && st.active.is_none()) {
             return; // nothing to time before the first payload byte
         }
         let st = st.active(&self.opts);
@@ -995,6 +1025,9 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn event(&mut self, st: &mut StreamState, dir: Dir, event: Event<'_>) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         if st.sampling.is_some() {
             self.hold(st, dir, event);
@@ -1004,6 +1037,7 @@ impl<R: Report> Sink for Analyzer<R> {
         let mut ctx = Ctx {
             report: &mut self.report,
             run: &mut self.run,
+            recv: &mut self.recv,
             info: &st.info,
             dir,
         };
@@ -1017,11 +1051,15 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn datagram(&mut self, st: &mut StreamState, dir: Dir, dg: &Datagram<'_>) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         let d = &mut st.dirs[dir.index()];
         let mut ctx = Ctx {
             report: &mut self.report,
             run: &mut self.run,
+            recv: &mut self.recv,
             info: &st.info,
             dir,
         };
@@ -1029,22 +1067,25 @@ impl<R: Report> Sink for Analyzer<R> {
     }
 
     fn close(&mut self, mut st: StreamState, info: &StreamInfo, stats: &StreamStats) {
+        if st.skip {
+            return;
+        }
         let st = st.active(&self.opts);
         if st.sampling.is_some() {
-            // The whole stream was sampled: what it holds is all there is.
-            self.decide(st, [true, true]);
+            self.decide(st, Some(stats));
         }
         for dir in Dir::BOTH {
             let mut ctx = Ctx {
                 report: &mut self.report,
                 run: &mut self.run,
+                recv: &mut self.recv,
                 info,
                 dir,
             };
             st.dirs[dir.index()].finish(&mut ctx);
         }
         let recv = match (&st.dirs[0].recv, &st.dirs[1].recv) {
-            (Some(c), Some(s)) => Some([c.result(), s.result()]),
+            (Some(c), Some(s)) => Some([c.result(&mut self.recv), s.result(&mut self.recv)]),
             _ => None,
         };
         let mut stalls = Vec::new();

@@ -13,7 +13,7 @@ use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::annotate::Annotator;
 use crate::decode::spec::FrameSpec;
-use crate::flow::{Dir, Shard, Tracker, TrackerStats};
+use crate::flow::{Dir, Proto, Shard, Tracker, TrackerStats};
 use crate::live::LiveStats;
 use crate::pipeline::{self, CaptureSummary, Progress};
 use crate::render::Timeline;
@@ -38,12 +38,15 @@ impl AnalysisArgs {
             detect: self.frame.is_none(),
             recv,
             stall_threshold: (self.stall_threshold * 1e6) as i64,
+            sampling: crate::detect::SampleLimits::default(),
+            only: None,
         })
     }
 }
 
-/// Flagged messages the table shows without `--messages`.
-const FLAGGED_ROWS: usize = 40;
+/// Flagged messages kept for the table without `--messages`: enough for
+/// the sample it shows.
+const FLAGGED_ROWS: usize = 100;
 
 /// The `--format json` document (schema in the README).
 #[derive(serde::Serialize)]
@@ -60,6 +63,8 @@ struct Document<'a> {
     streams_without_data: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<&'a LiveStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<&'a crate::proxy::ProxySummary>,
 }
 
 /// The sharding a worker of `jobs` uses within the user's `--shard`.
@@ -175,7 +180,7 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         (collector, (pictures::timeline(args), annotator(args))),
                     );
                     let mut tracker = Tracker::new(analyzer, args.input.limits())
-                        .with_shard(worker_shard(args.input.limits.shard, worker, jobs));
+                        .with_shard(worker_shard(args.shard.shard, worker, jobs));
                     let mut observe = |p: Progress| {
                         if let Some(b) = &bar {
                             b.set_position(p.bytes);
@@ -234,7 +239,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
 }
 
 pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
-    let opts = args.analysis.options()?;
+    let mut opts = args.analysis.options()?;
+    opts.only = args.stream.map(|n| {
+        let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
+        (proto, n)
+    });
     let path = args.input.file.display().to_string();
     if args.diagram && args.format != AnalyzeFormat::Table {
         anyhow::bail!("--diagram draws with --format table only");
@@ -249,7 +258,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args)));
         let mut tracker = Tracker::new(analyzer, args.input.limits())
-            .with_shard(args.input.limits.shard.unwrap_or_default());
+            .with_shard(args.shard.shard.unwrap_or_default());
         let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
         let read_something = super::warn_summary(&path, &summary);
         let (analyzer, totals) = tracker.finish();
@@ -263,11 +272,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(if read_something { 0 } else { 2 });
     }
 
-    let framing = if opts.detect {
-        "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
-    } else {
-        opts.framing.to_string()
-    };
+    let framing = framing_title(&opts);
     let (mut c, (timeline, notes), summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -277,8 +282,16 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         summary: &summary,
         totals: &totals,
         live: None,
+        proxy: None,
     };
-    let all = print_report(&mut out, args.format, args.messages, &finished, &mut c)?;
+    let all = print_report(
+        &mut out,
+        args.format,
+        args.messages,
+        args.top,
+        &finished,
+        &mut c,
+    )?;
     if let Some(t) = timeline {
         pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
@@ -288,6 +301,15 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(2);
     }
     Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+}
+
+/// The framing as the report's header names it.
+pub(super) fn framing_title(opts: &Options) -> String {
+    if opts.detect {
+        "detected per stream (confidence in brackets; --frame SPEC sets it)".to_string()
+    } else {
+        opts.framing.to_string()
+    }
 }
 
 /// What a finished run read, for the report's header.
@@ -302,6 +324,8 @@ pub(super) struct Finished<'a> {
     pub totals: &'a TrackerStats,
     /// libpcap's counters, for a live capture.
     pub live: Option<&'a LiveStats>,
+    /// What the proxy did, for `proxy`.
+    pub proxy: Option<&'a crate::proxy::ProxySummary>,
 }
 
 /// Prints the table or JSON report of a finished [`Collector`] (sorting it)
@@ -311,6 +335,7 @@ pub(super) fn print_report(
     out: &mut impl Write,
     format: AnalyzeFormat,
     all_messages: bool,
+    top: usize,
     f: &Finished<'_>,
     c: &mut Collector,
 ) -> Result<DirSummary> {
@@ -330,59 +355,84 @@ pub(super) fn print_report(
                 messages_dropped: c.messages_dropped,
                 streams_without_data: c.streams_without_data,
                 live: f.live,
+                proxy: f.proxy,
             };
             serde_json::to_writer_pretty(&mut *out, &doc)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {
+            let limit = |n: usize| if top == 0 { n } else { n.min(top) };
+            // The message sample and the stall table take half as many rows
+            // each, so that the whole report stays within a screen or two.
+            let rows = if top == 0 { 0 } else { top.div_ceil(2) };
+            let sample = |n: usize| if rows == 0 { n } else { n.min(rows) };
             writeln!(out, "framing: {}", f.framing)?;
-            writeln!(out, "{}", report::summary_table(&c.streams))?;
             writeln!(
                 out,
-                "{} messages: {} split, {} coalesced segments, {} truncated, {} malformed, {} holed by capture gaps",
-                all.messages,
-                all.split_messages,
-                all.coalesced_segments,
-                all.truncated_messages,
-                all.malformed_messages,
-                all.gap_messages
+                "{}",
+                report::totals_line(&c.streams, c.streams_without_data, &all)
             )?;
             if let Some(late) = crate::flow::late_text(f.totals) {
                 writeln!(out, "{late}")?;
             }
+            let ranked = report::ranked(&c.streams);
+            let shown = &ranked[..limit(ranked.len())];
+            if !shown.is_empty() {
+                writeln!(out, "{}", report::summary_table(shown))?;
+            }
+            if shown.len() < ranked.len() {
+                writeln!(
+                    out,
+                    "and {} more streams (--top 0 or --format jsonl for all)",
+                    ranked.len() - shown.len()
+                )?;
+            }
             if !c.messages.is_empty() {
-                // Without --messages the table shows a sample of the flagged
-                // messages; the JSON output keeps the first 10 of each
-                // direction.
-                let (what, shown) = if all_messages {
+                // Messages of the streams shown first, in their order.
+                let rank: std::collections::HashMap<_, usize> = ranked
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| ((s.info.proto, s.info.number), i))
+                    .collect();
+                c.messages.sort_by_key(|m| {
+                    let r = rank
+                        .get(&(m.proto, m.stream))
+                        .copied()
+                        .unwrap_or(usize::MAX);
+                    (r, m.dir.index(), m.message.index)
+                });
+                let (what, rows) = if all_messages {
                     ("Messages", c.messages.len())
                 } else {
                     (
                         "Flagged messages (a sample; --messages lists all)",
-                        FLAGGED_ROWS.min(c.messages.len()),
+                        sample(c.messages.len()),
                     )
                 };
                 writeln!(
                     out,
                     "\n{what}:\n{}",
-                    report::message_table(&c.messages[..shown])
+                    report::message_table(&c.messages[..rows])
                 )?;
-                if shown < c.messages.len() {
+                let listed = if all_messages {
+                    all.messages
+                } else {
+                    all.flagged_messages
+                };
+                let more = listed.saturating_sub(rows as u64);
+                if more > 0 {
                     writeln!(
                         out,
-                        "({} more flagged messages kept: --messages or --format json)",
-                        c.messages.len() - shown
-                    )?;
-                }
-                if c.messages_dropped > 0 {
-                    writeln!(
-                        out,
-                        "({} more flagged or listed messages not kept: --messages --max-messages N, or --format json)",
-                        c.messages_dropped
+                        "and {more} more {} (--top 0, --messages, or --format json)",
+                        if all_messages {
+                            "messages"
+                        } else {
+                            "flagged messages"
+                        }
                     )?;
                 }
             }
-            for s in &c.streams {
+            for s in shown {
                 if let Some(r) = &s.recv {
                     for dir in Dir::BOTH
                         .into_iter()
@@ -395,7 +445,7 @@ pub(super) fn print_report(
                     }
                 }
             }
-            let stalls = report::stalls_text(&c.streams);
+            let stalls = report::stalls_text(&ranked, rows);
             if !stalls.is_empty() {
                 writeln!(out, "\n{stalls}")?;
             }

@@ -39,6 +39,9 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Built-in demonstrations on 127.0.0.1, captured and diagnosed live.
     Lab(LabArgs),
+    /// A TCP proxy between a real client and server: re-cut what it
+    /// forwards, analyse both directions live, report how each side coped.
+    Proxy(ProxyArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -51,6 +54,15 @@ pub struct InputArgs {
     pub filter: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The TLS key log that decrypts TLS streams.
+#[derive(Debug, Args)]
+pub struct KeylogArgs {
+    /// Decrypt TLS with this key log (NSS format, as SSLKEYLOGFILE writes
+    /// it).
+    #[arg(long, value_name = "FILE", env = "SSLKEYLOGFILE")]
+    pub keylog: Option<PathBuf>,
 }
 
 /// How much memory following the streams may take.
@@ -68,6 +80,11 @@ pub struct LimitArgs {
     /// Out-of-order segments buffered per direction.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub max_buffered_segments: usize,
+}
+
+/// Which flows of a capture file to analyse.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
     /// Analyse only the flows that hash to shard K of N (e.g. `2/8`); stream
     /// numbers stay those of the whole capture. For splitting a huge capture
     /// over processes or machines.
@@ -111,6 +128,8 @@ pub enum TableFormat {
 pub struct FlowsArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -121,6 +140,8 @@ pub struct FlowsArgs {
 pub struct DetectArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -161,10 +182,19 @@ pub struct AnalysisArgs {
 
 /// `framescope analyze`.
 #[derive(Debug, Args)]
-#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+#[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    /// Analyse only this stream (Wireshark's tcp.stream, or udp.stream with
+    /// --udp).
+    #[arg(short, long, value_name = "N")]
+    pub stream: Option<u64>,
+    /// With --stream: the UDP flow of that number.
+    #[arg(long, requires = "stream")]
+    pub udp: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
     /// Show one row per message (JSON: include every message).
@@ -173,6 +203,10 @@ pub struct AnalyzeArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Threads: flows are hashed to workers, each reading the capture in
     /// order and analysing its own flows.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
@@ -199,7 +233,7 @@ pub struct AnalyzeArgs {
 
 /// `framescope capture`.
 #[derive(Debug, Args)]
-#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+#[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
 pub struct CaptureArgs {
     /// The interface to capture on.
     #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
@@ -229,6 +263,10 @@ pub struct CaptureArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
@@ -249,6 +287,60 @@ pub struct LabArgs {
     /// Also write the captured packets to this pcap file.
     #[arg(short, long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+}
+
+/// `framescope proxy`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct ProxyArgs {
+    /// Where to listen: HOST:PORT (port 0: any free port, printed on stderr).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Where to connect each client: HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// How bytes toward the server are cut: original, bytes:N,
+    /// random[:SEED], frames, header-body, coalesce, coalesce:MS.
+    #[arg(long, default_value = "original", value_parser = crate::proxy::Cut::parse, value_name = "PATTERN")]
+    pub split_client: crate::proxy::Cut,
+    /// How bytes toward the client are cut (the same patterns).
+    #[arg(long, default_value = "original", value_parser = crate::proxy::Cut::parse, value_name = "PATTERN")]
+    pub split_server: crate::proxy::Cut,
+    /// Connections open at once; clients past it are reset and reported.
+    #[arg(long, default_value_t = crate::proxy::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// Stop once this many connections have finished.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u64>,
+    /// Stop after this many seconds (default: at Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// How long connecting to the target may take, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub connect_timeout: u64,
+    /// Write both legs of every connection to this pcap file.
+    #[arg(short, long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Allow listening on and connecting to addresses that are not loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
 }
 
 /// Which directions `follow` prints.
@@ -291,6 +383,9 @@ pub struct FollowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FollowFormat::Raw)]
     pub format: FollowFormat,
+    /// With a key log: the stream's decrypted TLS application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// Which captured side `replay` sends.
@@ -313,15 +408,32 @@ pub struct TargetArgs {
     /// Where to send: HOST:PORT (loopback only unless --allow-remote).
     #[arg(long, value_name = "HOST:PORT")]
     pub to: String,
-    /// The framing of both sides (see `analyze --help`); default `none`.
+    /// The framing of both sides (see `analyze --help`); default: detected
+    /// from the stream, as `framescope detect` does.
     #[arg(long, value_name = "SPEC")]
     pub frame: Option<String>,
-    /// Silence after the last write that ends a run, in milliseconds.
+    /// Silence after the sending ends that ends a run, and the longest wait
+    /// for the server to read one write, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub timeout: u64,
     /// Allow a target that is not a loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Shut down the sending side right after the last write, even where
+    /// the captured client did not half-close.
+    #[arg(long)]
+    pub half_close: bool,
+}
+
+/// A comma-separated list of write patterns.
+#[derive(Clone, Debug)]
+pub struct SplitList(pub Vec<crate::replay::Split>);
+
+fn parse_splits(s: &str) -> Result<SplitList, String> {
+    s.split(',')
+        .map(|p| crate::replay::Split::parse(p.trim()))
+        .collect::<Result<_, _>>()
+        .map(SplitList)
 }
 
 /// `framescope replay`.
@@ -335,17 +447,23 @@ pub struct ReplayArgs {
     /// Write pattern: original, bytes:N, random[:SEED], frames, coalesce, header-body.
     #[arg(long, default_value = "original", value_parser = crate::replay::Split::parse)]
     pub split: crate::replay::Split,
-    /// Pause between writes: `none` or milliseconds (default: captured
-    /// pauses for `original`, 5 ms otherwise).
+    /// Pause between writes: `none` or milliseconds (default: each write
+    /// waits until the server has read the one before; where that cannot be
+    /// seen, captured pauses for `original`, 5 ms otherwise).
     #[arg(long, value_parser = crate::replay::Pace::parse, value_name = "none|MS")]
     pub pace: Option<crate::replay::Pace>,
-    /// Compare every reply byte, or only message count, lengths and labels.
+    /// Compare every reply byte the server answers the same way each time
+    /// (the rest by shape), or only message count, lengths and labels.
     #[arg(long, value_enum, default_value_t = crate::replay::Compare::Bytes)]
     pub compare: crate::replay::Compare,
     /// Run every write pattern, each on a fresh connection, and print one
     /// verdict per pattern.
     #[arg(long)]
     pub matrix: bool,
+    /// The write patterns to run, comma-separated (like --matrix with only
+    /// these): `bytes:1,coalesce`.
+    #[arg(long, value_parser = parse_splits, value_name = "LIST")]
+    pub patterns: Option<SplitList>,
 }
 
 /// `framescope fuzz-server`.
@@ -362,12 +480,42 @@ pub struct FuzzServerArgs {
     /// Fuzz for this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
-    /// Pause between writes, in milliseconds.
-    #[arg(long, default_value_t = 5, value_name = "MS")]
-    pub pace: u64,
+    /// Pause between writes: `none` or milliseconds (default: each write
+    /// waits until the server has read the one before).
+    #[arg(long, value_parser = crate::replay::Pace::parse, value_name = "none|MS")]
+    pub pace: Option<crate::replay::Pace>,
     /// Where reproducers are written.
     #[arg(long, default_value = "framescope-findings", value_name = "DIR")]
     pub out: PathBuf,
+    /// Output: a table of findings, or one JSON object per run (passing
+    /// runs included), a baseline record first and a summary last.
+    #[arg(long, value_enum, default_value_t = FuzzFormat::Table)]
+    pub format: FuzzFormat,
+}
+
+/// `fuzz-server --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FuzzFormat {
+    /// Findings as a table.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// What `-h` says about the framings.
+const FRAMINGS_HINT: &str = "Framing specs and protocols: --help lists them.";
+
+/// The framing specs and every protocol, for `--help`.
+fn spec_help() -> String {
+    let mut help = crate::decode::spec::SPEC_HELP.replace(
+        "(see the list of protocols)",
+        "(the protocols are listed below)",
+    );
+    help.push_str("\nProtocols (PROTOCOL):\n");
+    for p in crate::decode::proto::PROTOCOLS {
+        help.push_str(&format!("  {:<11}{}\n", p.name, p.summary));
+    }
+    help
 }
 
 /// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based).

@@ -80,7 +80,9 @@ impl CaptureArgs {
 }
 
 pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
-    let opts = args.analysis.options()?;
+    let mut opts = args.analysis.options()?;
+    // Live output is not held back while a stream's framing is detected.
+    opts.sampling = crate::detect::SampleLimits::live();
     let config = args.config()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -132,7 +134,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
             eprintln!("{line}");
         }
     }));
-    let framing = opts.framing.to_string();
+    let framing = super::analyze::framing_title(&opts);
     let analyzer = Analyzer::new(opts, collector);
     let mut tracker = Tracker::new(analyzer, args.limits.limits());
     let summary = cap.run(&stop, &mut tracker)?;
@@ -147,11 +149,13 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
         summary: &summary.capture,
         totals: &totals,
         live: Some(&summary.stats),
+        proxy: None,
     };
     let all = print_report(
         &mut out,
         args.format,
         args.messages,
+        args.top,
         &finished,
         &mut analyzer.into_report(),
     )?;

@@ -17,29 +17,9 @@ struct Row {
     stream: u64,
     client: String,
     server: String,
-    chosen: Choice,
-    runner_up: Option<Choice>,
+    chosen: Candidate,
+    runner_up: Option<Candidate>,
     note: Option<String>,
-}
-
-/// A candidate as printed.
-#[derive(serde::Serialize)]
-struct Choice {
-    spec: String,
-    confidence: f64,
-    messages: [u64; 2],
-    explained_bytes: [u64; 2],
-}
-
-impl From<Candidate> for Choice {
-    fn from(c: Candidate) -> Choice {
-        Choice {
-            spec: c.spec.to_string(),
-            confidence: (c.confidence * 100.0).round() / 100.0,
-            messages: c.messages,
-            explained_bytes: c.explained_bytes,
-        }
-    }
 }
 
 pub(super) fn run(args: &DetectArgs) -> Result<u8> {
@@ -49,13 +29,13 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
             stream: info.number,
             client: endpoint(&info.client),
             server: endpoint(&info.server),
-            chosen: d.chosen.into(),
-            runner_up: d.runner_up.map(Choice::from),
+            chosen: d.chosen,
+            runner_up: d.runner_up,
             note: d.note,
         });
     });
-    let mut tracker = Tracker::new(sampler, args.input.limits())
-        .with_shard(args.input.limits.shard.unwrap_or_default());
+    let mut tracker =
+        Tracker::new(sampler, args.input.limits()).with_shard(args.shard.shard.unwrap_or_default());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
@@ -98,7 +78,7 @@ fn table(rows: &[Row]) -> Table {
             Cell::new(r.stream),
             Cell::new(&r.client),
             Cell::new(&r.server),
-            Cell::new(&r.chosen.spec),
+            Cell::new(r.chosen.spec.to_string()),
             Cell::new(format!("{:.2}", r.chosen.confidence)).set_alignment(CellAlignment::Right),
             Cell::new(r.chosen.messages[0]).set_alignment(CellAlignment::Right),
             Cell::new(r.chosen.messages[1]).set_alignment(CellAlignment::Right),

@@ -43,7 +43,7 @@ impl Sink for Rows {
 
 pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
     let mut tracker = Tracker::new(Rows::default(), args.input.limits())
-        .with_shard(args.input.limits.shard.unwrap_or_default());
+        .with_shard(args.shard.shard.unwrap_or_default());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);

@@ -8,6 +8,18 @@ use super::args::{DirArg, FollowArgs, FollowFormat};
 use crate::flow::{gap_reason_text, Datagram, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
 use crate::pipeline;
 use crate::reassembly::Event;
+use crate::tls::{self, Conn, KeyLog, TlsLimits};
+
+/// Notes about TLS kept for printing; the rest are counted.
+const MAX_TLS_NOTES: usize = 100;
+
+/// With a key log: the followed stream's TLS state.
+struct TlsFollow {
+    keys: KeyLog,
+    conn: Conn,
+    notes: Vec<String>,
+    more_notes: u64,
+}
 
 struct Follow<W: Write> {
     proto: Proto,
@@ -18,6 +30,7 @@ struct Follow<W: Write> {
     error: Option<io::Error>,
     found: Option<StreamInfo>,
     gaps: Vec<String>,
+    tls: Option<TlsFollow>,
 }
 
 impl<W: Write> Follow<W> {
@@ -58,6 +71,53 @@ impl<W: Write> Follow<W> {
     }
 }
 
+impl<W: Write> Follow<W> {
+    /// Feeds the followed stream's bytes to its TLS state and prints the
+    /// decrypted application data of the wanted directions.
+    fn tls_event(&mut self, t: &mut TlsFollow, dir: Dir, event: Event<'_>) {
+        let TlsFollow {
+            keys,
+            conn,
+            notes,
+            more_notes,
+        } = t;
+        let mut out = |d: Dir, e: tls::Event<'_>| match e {
+            tls::Event::Data {
+                record,
+                offset,
+                bytes,
+            } => {
+                if self.wanted(d) {
+                    self.write(d, offset, bytes, record.last_capture);
+                }
+            }
+            tls::Event::Note { offset, note } => {
+                let text = format!("{} stream offset {offset}: {}", d.name(), note.text());
+                if self.format != FollowFormat::Raw && self.wanted(d) {
+                    if let Err(e) = writeln!(self.out, "[tls] {text}") {
+                        self.error.get_or_insert(e);
+                    }
+                } else if notes.len() < MAX_TLS_NOTES {
+                    notes.push(text);
+                } else {
+                    *more_notes += 1;
+                }
+            }
+            tls::Event::Record(_) => {}
+        };
+        match event {
+            Event::Data {
+                offset,
+                bytes,
+                record,
+                ..
+            } => conn.data(keys, dir, offset, bytes, record, &mut out),
+            Event::Gap { offset, len, .. } => conn.gap(dir, offset, len, &mut out),
+            Event::Conflict { .. } => {}
+        }
+    }
+}
+
 impl<W: Write> Sink for Follow<W> {
     type Stream = bool;
 
@@ -70,7 +130,15 @@ impl<W: Write> Sink for Follow<W> {
     }
 
     fn event(&mut self, target: &mut bool, dir: Dir, event: Event<'_>) {
-        if !*target || !self.wanted(dir) {
+        if !*target {
+            return;
+        }
+        if let Some(mut t) = self.tls.take() {
+            self.tls_event(&mut t, dir, event);
+            self.tls = Some(t);
+            return;
+        }
+        if !self.wanted(dir) {
             return;
         }
         match event {
@@ -95,10 +163,32 @@ impl<W: Write> Sink for Follow<W> {
         }
     }
 
-    fn close(&mut self, _: bool, _: &StreamInfo, _: &StreamStats) {}
+    fn close(&mut self, target: bool, _: &StreamInfo, _: &StreamStats) {
+        if !target {
+            return;
+        }
+        if let Some(mut t) = self.tls.take() {
+            let mut notes = Vec::new();
+            t.conn.finish(&mut |d, e| {
+                if let tls::Event::Note { offset, note } = e {
+                    notes.push(format!(
+                        "{} stream offset {offset}: {}",
+                        d.name(),
+                        note.text()
+                    ));
+                }
+            });
+            t.notes.extend(notes);
+            self.tls = Some(t);
+        }
+    }
 }
 
 pub(super) fn run(args: &FollowArgs) -> Result<u8> {
+    let keys = super::load_keylog(&args.tls)?;
+    if keys.is_some() && args.udp {
+        bail!("--keylog decrypts TLS over TCP; a UDP flow cannot be decrypted");
+    }
     let sink = Follow {
         proto: if args.udp { Proto::Udp } else { Proto::Tcp },
         stream: args.stream,
@@ -108,6 +198,12 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
         error: None,
         found: None,
         gaps: Vec::new(),
+        tls: keys.map(|keys| TlsFollow {
+            keys,
+            conn: Conn::new(TlsLimits::default()),
+            notes: Vec::new(),
+            more_notes: 0,
+        }),
     };
     let mut tracker = Tracker::new(sink, args.input.limits());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
@@ -131,6 +227,14 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
     let mut err = io::stderr().lock();
     for g in &sink.gaps {
         writeln!(err, "framescope: gap: {g}")?;
+    }
+    if let Some(t) = &sink.tls {
+        for n in &t.notes {
+            writeln!(err, "framescope: tls: {n}")?;
+        }
+        if t.more_notes > 0 {
+            writeln!(err, "framescope: tls: and {} more notes", t.more_notes)?;
+        }
     }
     if !sink.gaps.is_empty() {
         writeln!(

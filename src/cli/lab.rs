@@ -115,11 +115,13 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
         summary: &summary.capture,
         totals: &totals,
         live: Some(&summary.stats),
+        proxy: None,
     };
     print_report(
         &mut out,
         AnalyzeFormat::Table,
         false,
+        0,
         &finished,
         &mut analyzer.into_report(),
     )?;

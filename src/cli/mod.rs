@@ -12,6 +12,7 @@ mod detect;
 mod flows;
 mod follow;
 mod lab;
+mod proxy;
 mod replay;
 
 use std::io::{self, Write};
@@ -33,21 +34,46 @@ pub fn main() -> ExitCode {
         Command::FuzzServer(a) => replay::fuzz(a),
         Command::Capture(a) => capture::run(a),
         Command::Lab(a) => lab::run(a),
+        Command::Proxy(a) => proxy::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "framescope: {e:#}");
+            let _ = writeln!(io::stderr(), "framescope: {}", describe(&e));
             ExitCode::from(2)
         }
     }
 }
 
+/// The error and its causes, each said once: a cause whose text its
+/// parent already includes (a typed error that shows its source) is not
+/// repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -71,4 +97,18 @@ fn warn_summary(path: &str, s: &crate::pipeline::CaptureSummary) -> bool {
         );
     }
     s.records > 0 || s.error.is_none()
+}
+
+/// Reads the key log `--keylog` (or `SSLKEYLOGFILE`) names, if any; lines
+/// it could not read are warnings.
+fn load_keylog(args: &args::KeylogArgs) -> anyhow::Result<Option<crate::tls::KeyLog>> {
+    let Some(path) = &args.keylog else {
+        return Ok(None);
+    };
+    let log = crate::tls::KeyLog::from_file(path)?;
+    let mut err = io::stderr().lock();
+    for p in log.problems() {
+        let _ = writeln!(err, "framescope: warning: {}: {p}", path.display());
+    }
+    Ok(Some(log))
 }

@@ -1,32 +1,124 @@
 //! `framescope replay` and `framescope fuzz-server`: a captured session
-//! sent to a live server. Exit code 1 when the server behaved differently
-//! (replay) or a finding was made (fuzz-server).
+//! sent to a live server. Exit code 1 when a write pattern changed the
+//! server's behaviour (replay) or a finding was made (fuzz-server); 2 when
+//! the target cannot be reached.
 
 use std::io::{self, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::json;
 
-use super::args::{FuzzServerArgs, ReplayArgs, SideArg, TargetArgs};
+use super::args::{FuzzFormat, FuzzServerArgs, ReplayArgs, SideArg, TargetArgs};
 use crate::decode::spec::FrameSpec;
 use crate::flow::Dir;
+use crate::replay::compare::Against;
+use crate::replay::conn::Paced;
 use crate::replay::fuzz::{self, FuzzConfig};
-use crate::replay::{check_target, Pace, Replay, RunReport, Session, Split};
+use crate::replay::{
+    check_target, run_patterns, Difference, Framing, Pace, PatternOptions, Replay, RunProgress,
+    RunReport, Session, Split,
+};
 
 fn prepare(t: &TargetArgs, side: Dir) -> Result<(Replay, std::net::SocketAddr)> {
-    let spec = FrameSpec::parse(t.frame.as_deref().unwrap_or("none"))?;
+    let spec = t.frame.as_deref().map(FrameSpec::parse).transpose()?;
     let addr = check_target(&t.to, t.allow_remote)?;
     let session = Session::load(&t.file, t.stream)
         .with_context(|| format!("loading stream {} of {}", t.stream, t.file.display()))?;
     Ok((Replay::new(&session, spec, side), addr))
 }
 
-fn verdict(r: &RunReport) -> String {
-    if r.differences.is_empty() {
-        "same".to_string()
+/// `framing resp (detected, confidence 1.00)` or `framing length (given)`.
+fn framing_text(replay: &Replay) -> String {
+    match &replay.framing {
+        Framing::Given => format!("framing {} (--frame)", replay.spec),
+        Framing::Detected(d) => {
+            let mut s = format!(
+                "framing {} (detected, confidence {:.2})",
+                replay.spec, d.chosen.confidence
+            );
+            if replay.spec == FrameSpec::None {
+                s.push_str("; every captured segment is one message, give --frame to choose");
+            }
+            s
+        }
+    }
+}
+
+fn paced_text(r: &RunReport) -> String {
+    match r.outcome.paced {
+        Paced::UntilRead(m) => format!(
+            "each write waits until the server has read the one before ({})",
+            m.name()
+        ),
+        Paced::Pauses => "writes paced by pauses (the server's socket is not visible here)".into(),
+    }
+}
+
+/// Prints progress on stderr for runs that take more than a second: the
+/// run, writes done of total, and the time left at the pace so far.
+struct Progress {
+    tty: bool,
+    last: Option<Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: io::stderr().is_terminal(),
+            last: None,
+            shown: false,
+        }
+    }
+
+    fn update(&mut self, p: RunProgress<'_>) {
+        if p.elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let now = Instant::now();
+        let every = if self.tty {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(2)
+        };
+        let done = p.done == p.total;
+        if !done && self.last.is_some_and(|l| now.duration_since(l) < every) {
+            return;
+        }
+        self.last = Some(now);
+        let left = if p.done == 0 {
+            0.0
+        } else {
+            p.elapsed.as_secs_f64() * (p.total - p.done) as f64 / p.done as f64
+        };
+        let line = format!(
+            "{}: {} of {} writes, {:.0} s left",
+            p.run, p.done, p.total, left
+        );
+        let mut err = io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K{line}");
+            self.shown = true;
+        } else {
+            let _ = writeln!(err, "framescope: {line}");
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            let _ = write!(io::stderr().lock(), "\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+fn verdict(differences: &[Difference]) -> &'static str {
+    if differences.is_empty() {
+        "same"
     } else {
-        "DIFFERS".to_string()
+        "DIFFERS"
     }
 }
 
@@ -37,24 +129,72 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         SideArg::Server => Dir::Server,
     };
     let (replay, addr) = prepare(&a.target, side)?;
-    let timeout = Duration::from_millis(a.target.timeout);
-    let pace = a.pace.unwrap_or(Pace::Auto);
+    let splits: Vec<Split> = match (&a.patterns, a.matrix) {
+        (Some(list), _) => list.0.clone(),
+        (None, true) => Split::MATRIX.to_vec(),
+        (None, false) => vec![a.split],
+    };
+    let table_view = a.matrix || a.patterns.is_some();
+    let options = PatternOptions {
+        splits,
+        pace: a.pace.unwrap_or(Pace::Auto),
+        timeout: Duration::from_millis(a.target.timeout),
+        compare: a.compare,
+        half_close: a.target.half_close,
+    };
     let mut out = io::stdout().lock();
     let expected = &replay.expected;
     let ending = expected.ending.map_or("not captured", |e| e.name());
     writeln!(
         out,
-        "stream {} to {addr}: {} {} messages to send, {} replies expected, then {ending}",
+        "stream {} to {addr}: {}; {} {} messages to send, {} replies captured, then {ending}",
         a.target.stream,
+        framing_text(&replay),
         replay.frames.len(),
         side.name(),
         expected.frames.len(),
     )?;
-    let splits: Vec<Split> = if a.matrix {
-        Split::MATRIX.to_vec()
-    } else {
-        vec![a.split]
-    };
+    out.flush()?;
+    let mut progress = Progress::new();
+    let report = run_patterns(&replay, addr, &options, &mut |p| progress.update(p));
+    progress.finish();
+    let report = report?;
+    if let Some(first) = report.reference_runs.first() {
+        writeln!(out, "{}", paced_text(first))?;
+        let capture = if report.capture.is_empty() {
+            "matches the capture".to_string()
+        } else {
+            let details: Vec<String> = report
+                .capture
+                .iter()
+                .take(2)
+                .map(|d| d.describe(Against::Capture))
+                .collect();
+            format!("differs from the capture: {}", details.join("; "))
+        };
+        writeln!(
+            out,
+            "reference (one write per message, {} runs): {} replies, connection {}; {capture}",
+            report.reference_runs.len(),
+            first.replies().len(),
+            first.outcome.ending.name(),
+        )?;
+    }
+    let varying = report.reference.varying();
+    if !varying.is_empty() {
+        let shown: Vec<String> = varying.iter().take(8).map(|i| format!("#{i}")).collect();
+        let more = varying.len().saturating_sub(shown.len());
+        writeln!(
+            out,
+            "replies that varied between the reference runs, compared by shape: {}{}",
+            shown.join(" "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )?;
+    }
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY).set_header([
         "split",
@@ -65,23 +205,21 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         "verdict",
         "first difference",
     ]);
-    let mut differs = false;
-    for split in splits {
-        let writes = replay.writes(split, pace)?;
-        let r = replay.run(addr, &writes, expected, timeout, a.compare)?;
-        differs |= !r.differences.is_empty();
-        if !a.matrix {
+    for p in &report.patterns {
+        let r = &p.report;
+        if !table_view {
             writeln!(
                 out,
-                "{split}: {} writes, {} bytes sent, {} replies, connection {} after {:.0} ms: {}",
+                "{}: {} writes, {} bytes sent, {} replies, connection {} after {:.0} ms: {}",
+                p.split,
                 r.outcome.writes,
                 r.outcome.sent,
-                r.replies.len(),
+                r.replies().len(),
                 r.outcome.ending.name(),
                 r.outcome.elapsed.as_secs_f64() * 1e3,
-                verdict(&r)
+                verdict(&p.differences)
             )?;
-            for d in &r.differences {
+            for d in &p.differences {
                 writeln!(out, "  {d}")?;
             }
             if let Some(e) = &r.outcome.send_error {
@@ -90,18 +228,19 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
             continue;
         }
         table.add_row([
-            split.to_string(),
+            p.split.to_string(),
             r.outcome.writes.to_string(),
             r.outcome.sent.to_string(),
-            r.replies.len().to_string(),
+            r.replies().len().to_string(),
             r.outcome.ending.name().to_string(),
-            verdict(&r),
-            r.differences
+            verdict(&p.differences).to_string(),
+            p.differences
                 .first()
                 .map_or_else(String::new, ToString::to_string),
         ]);
     }
-    if a.matrix {
+    let differs = report.differs();
+    if table_view {
         writeln!(out, "{table}")?;
         writeln!(
             out,
@@ -128,29 +267,113 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         }),
         duration: a.duration.map(Duration::from_secs),
         timeout: Duration::from_millis(a.target.timeout),
-        pace: Duration::from_millis(a.pace),
+        pace: a.pace.unwrap_or(Pace::Auto),
+        half_close: a.target.half_close,
         out: a.out.clone(),
     };
+    let jsonl = a.format == FuzzFormat::Jsonl;
     let tty = io::stderr().is_terminal();
-    let mut progress = |p: fuzz::Progress| {
-        let mut err = io::stderr().lock();
-        if tty {
-            let _ = write!(err, "\rrun {}  findings {}  ", p.runs, p.findings);
-        } else if p.runs % 25 == 0 {
-            let _ = writeln!(err, "fuzz-server: run {}, findings {}", p.runs, p.findings);
+    if !jsonl {
+        writeln!(
+            io::stdout().lock(),
+            "stream {} to {addr}: {}; {} messages",
+            a.target.stream,
+            framing_text(&replay),
+            replay.frames.len()
+        )?;
+    }
+    let mut write_err = None;
+    let mut baseline_done = |runs: &[RunReport], capture: &[Difference]| {
+        let result = (|| -> io::Result<()> {
+            let mut out = io::stdout().lock();
+            let first = runs.first();
+            if jsonl {
+                let line = json!({
+                    "type": "baseline",
+                    "framing": replay.spec.to_string(),
+                    "messages": replay.frames.len(),
+                    "replies": runs.iter().map(|r| r.replies().len()).collect::<Vec<_>>(),
+                    "endings": runs.iter().map(|r| r.outcome.ending.name()).collect::<Vec<_>>(),
+                    "captured_replies": replay.expected.frames.len(),
+                    "differs_from_capture": capture.iter().map(|d| d.describe(Against::Capture)).collect::<Vec<_>>(),
+                });
+                writeln!(out, "{line}")?;
+            } else if !capture.is_empty() {
+                writeln!(
+                    out,
+                    "WARNING: the baseline differs from the capture ({}); reproducers carry the live server's replies",
+                    capture
+                        .iter()
+                        .take(2)
+                        .map(|d| d.describe(Against::Capture))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )?;
+            }
+            if let (false, Some(first)) = (jsonl, first) {
+                writeln!(out, "{}", paced_text(first))?;
+            }
+            out.flush()
+        })();
+        if let Err(e) = result {
+            write_err.get_or_insert(e);
         }
     };
-    let summary = fuzz::fuzz(&replay, addr, &config, &mut progress)?;
+    let mut each = |log: fuzz::RunLog<'_>| {
+        if jsonl {
+            let line = json!({
+                "type": "run",
+                "run": log.run,
+                "mutation": log.mutation.to_string(),
+                "writes": log.report.outcome.writes,
+                "bytes": log.report.outcome.sent,
+                "replies": log.report.replies().len(),
+                "ending": log.report.outcome.ending.name(),
+                "finding": log.finding.map(|f| json!({
+                    "kind": f.kind.name(),
+                    "detail": f.detail,
+                    "reproducer": f.reproducer.display().to_string(),
+                })),
+            });
+            let mut out = io::stdout().lock();
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+        }
+        let mut err = io::stderr().lock();
+        let runs = log.run + 1;
+        if tty {
+            let _ = write!(err, "\rrun {runs}  findings {}  ", log.findings);
+        } else if runs % 25 == 0 {
+            let _ = writeln!(err, "fuzz-server: run {runs}, findings {}", log.findings);
+        }
+    };
+    let summary = fuzz::fuzz(&replay, addr, &config, &mut baseline_done, &mut each)?;
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
     if tty {
         let _ = writeln!(io::stderr());
     }
     let mut out = io::stdout().lock();
+    if jsonl {
+        let line = json!({
+            "type": "summary",
+            "runs": summary.runs,
+            "seed": a.seed,
+            "findings": summary.findings.len(),
+            "crashed": summary.crashed,
+        });
+        writeln!(out, "{line}")?;
+        return Ok(u8::from(!summary.findings.is_empty()));
+    }
+    let base = summary.baseline.first();
     writeln!(
         out,
         "baseline: {} messages sent, {} replies, connection {}; {} mutated runs (seed {}), {} findings{}",
         replay.frames.len(),
-        summary.baseline.replies.len(),
-        summary.baseline.outcome.ending.name(),
+        base.map_or(0, |b| b.replies().len()),
+        base.map_or("?", |b| b.outcome.ending.name()),
         summary.runs,
         a.seed,
         summary.findings.len(),
@@ -175,11 +398,10 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
             ]);
         }
         writeln!(out, "{table}")?;
-        let frame = a.target.frame.as_deref().unwrap_or("none");
         writeln!(
             out,
-            "replay one: framescope replay REPRODUCER --stream 0 --to {} --frame {frame} --compare shape",
-            a.target.to
+            "replay one: framescope replay REPRODUCER --stream 0 --to {} --frame {} --compare shape",
+            a.target.to, replay.spec
         )?;
     }
     Ok(u8::from(!summary.findings.is_empty()))

@@ -370,6 +370,7 @@ mod tests {
             len,
             messages: Vec::new(),
             verdict,
+            discarded: 0,
         }
     }
 

@@ -229,7 +229,7 @@ fn shape(
                 secs(m.last_ts, t0),
                 escape(label),
                 escape(&detail),
-                escape(&m.filter(info)),
+                escape(&m.filter(info, *dir)),
                 dir.name(),
                 m.index,
                 m.status.name(),
@@ -242,7 +242,7 @@ fn shape(
                 secs(m.last_ts, t0),
                 escape(label),
                 escape(&detail),
-                escape(&m.filter(info)),
+                escape(&m.filter(info, *dir)),
             );
         }
     }

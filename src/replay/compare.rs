@@ -1,9 +1,24 @@
-//! Judging a run: the replies framed with the reply direction's decoder and
-//! compared with what was expected, message by message, and the ending.
+//! Judging a run against the server itself: the replies of a run, framed
+//! with the reply direction's decoder, compared with those of reference
+//! runs made against the same server in the same invocation.
 //!
-//! This module owns [`Expected`], [`Compare`] and [`Difference`]. `bytes`
-//! compares every reply byte; `shape` only the count, lengths and labels of
-//! the messages (for replies that carry timestamps or ids).
+//! This module owns [`Observed`] (what one run got, framed), [`Reference`]
+//! (what the reference runs established, and how much they varied among
+//! themselves), [`Expected`] (the captured replies) and [`Difference`].
+//!
+//! A reply message that came back byte for byte the same in every
+//! reference run must come back the same. One that varied (a timestamp, a
+//! counter, an id) is compared by shape: its *skeleton*, the bytes with
+//! every run of ASCII digits folded into one placeholder, when the
+//! reference runs agree on that; else its label. The reply count may vary
+//! within what the reference runs saw, and the ending must be one they
+//! saw. `Compare::Shape` compares every message by length and label only.
+//!
+//! ```text
+//! reference 1:  +OK | :1 | $5 hello       reply #1 varies: skeleton ":#\r\n"
+//! reference 2:  +OK | :2 | $5 hello
+//! this run:     +OK | :7 | $5 hellO       #1 same shape; #2 differs at byte 8
+//! ```
 
 use std::fmt;
 
@@ -16,13 +31,14 @@ use super::Ending;
 /// How much of each reply must match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compare {
-    /// Every byte of every message.
+    /// Every byte of every message the server answers the same way each
+    /// time; messages that varied between the reference runs by shape.
     Bytes,
-    /// Message count, lengths and labels.
+    /// Message count, lengths and labels only.
     Shape,
 }
 
-/// What a run should see.
+/// The captured replies and ending.
 #[derive(Clone, Debug, Default)]
 pub struct Expected {
     /// The reply messages.
@@ -31,21 +47,55 @@ pub struct Expected {
     pub ending: Option<Ending>,
 }
 
-/// The most message differences one verdict lists.
+/// What one run got back, framed.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// The reply messages.
+    pub frames: Vec<Frame>,
+    /// Why the replies did not frame cleanly, if they did not.
+    pub framing: Option<Difference>,
+    /// How the connection ended.
+    pub ending: Ending,
+    /// The bytes the server had read when it stopped reading, if it did.
+    pub stalled: Option<u64>,
+}
+
+/// The most message differences one judgement lists.
 pub const MAX_DIFFERENCES: usize = 5;
 
-/// One way a run differed from what was expected.
+/// Bytes of context shown on each side of a byte difference.
+pub const CONTEXT: usize = 16;
+
+/// One way a run differed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Difference {
     /// A different number of reply messages.
     Count {
-        /// Expected.
-        expected: usize,
+        /// The fewest expected.
+        min: usize,
+        /// The most expected.
+        max: usize,
         /// Seen.
         got: usize,
     },
-    /// A reply message differs.
-    Message {
+    /// A reply message's bytes differ where the server is otherwise
+    /// consistent.
+    Bytes {
+        /// Index of the message (0-based).
+        index: usize,
+        /// Offset of the first differing byte in the message.
+        offset: usize,
+        /// Expected length.
+        expected_len: usize,
+        /// Seen length.
+        got_len: usize,
+        /// The expected bytes around the offset.
+        expected: Context,
+        /// The bytes seen around the offset.
+        got: Context,
+    },
+    /// A reply message has another shape (length, label or skeleton).
+    Shape {
         /// Index of the message (0-based).
         index: usize,
         /// Expected length.
@@ -74,45 +124,162 @@ pub enum Difference {
         /// Seen.
         got: Ending,
     },
+    /// The server stopped reading where it did not before (or the other
+    /// way round).
+    Stalled {
+        /// Bytes it had read when it stopped (`None`: it did not stop).
+        read: Option<u64>,
+    },
 }
 
-impl fmt::Display for Difference {
+/// A few bytes around a difference, for showing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// Whether bytes precede the excerpt.
+    pub cut_before: bool,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Whether bytes follow the excerpt.
+    pub cut_after: bool,
+}
+
+impl Context {
+    fn around(message: &[u8], offset: usize) -> Context {
+        let from = offset.saturating_sub(CONTEXT);
+        let to = offset.saturating_add(CONTEXT).min(message.len());
+        Context {
+            cut_before: from > 0,
+            bytes: message.get(from..to).unwrap_or(&[]).to_vec(),
+            cut_after: to < message.len(),
+        }
+    }
+}
+
+impl fmt::Display for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Difference::Count { expected, got } => {
-                write!(f, "{got} reply messages, expected {expected}")
+        f.write_str("\"")?;
+        if self.cut_before {
+            f.write_str("...")?;
+        }
+        for &b in &self.bytes {
+            match b {
+                b'\r' => f.write_str("\\r")?,
+                b'\n' => f.write_str("\\n")?,
+                b'\t' => f.write_str("\\t")?,
+                b'"' => f.write_str("\\\"")?,
+                b'\\' => f.write_str("\\\\")?,
+                0x20..=0x7e => write!(f, "{}", char::from(b))?,
+                _ => write!(f, "\\x{b:02x}")?,
             }
-            Difference::Message {
+        }
+        if self.cut_after {
+            f.write_str("...")?;
+        }
+        f.write_str("\"")
+    }
+}
+
+/// What a difference is measured against, for its wording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Against {
+    /// A run against the reference runs.
+    Reference,
+    /// The reference against the capture.
+    Capture,
+}
+
+impl Difference {
+    /// The difference in words.
+    pub fn describe(&self, against: Against) -> String {
+        let capture = against == Against::Capture;
+        let (e, g) = if capture {
+            ("captured", "now")
+        } else {
+            ("reference", "got")
+        };
+        match self {
+            Difference::Count { min, max, got } => {
+                let want = if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                };
+                let replies = |n: usize| if n == 1 { "reply" } else { "replies" };
+                if capture {
+                    format!("{want} {} captured, {got} now", replies(*max))
+                } else {
+                    format!("{got} {}, {want} in the reference", replies(*got))
+                }
+            }
+            Difference::Bytes {
+                index,
+                offset,
+                expected_len,
+                got_len,
+                expected,
+                got,
+            } => {
+                let lens = if expected_len == got_len {
+                    format!("{got_len} bytes")
+                } else {
+                    format!("{expected_len} bytes {e}, {got_len} {g}")
+                };
+                format!(
+                    "reply #{index} differs at byte {offset} ({lens}): {e} {expected}, {g} {got}"
+                )
+            }
+            Difference::Shape {
                 index,
                 expected_len,
                 got_len,
                 expected_label,
                 got_label,
             } => {
-                write!(f, "reply #{index}: {got_len} bytes")?;
-                if !got_label.is_empty() {
-                    write!(f, " {got_label:?}")?;
-                }
-                write!(f, ", expected {expected_len} bytes")?;
-                if !expected_label.is_empty() {
-                    write!(f, " {expected_label:?}")?;
-                }
-                if expected_len == got_len && expected_label == got_label {
-                    write!(f, " (contents differ)")?;
-                }
-                Ok(())
-            }
-            Difference::Undecodable { error } => write!(f, "replies do not frame: {error}"),
-            Difference::Truncated { tail } => {
-                write!(
-                    f,
-                    "replies end inside a message ({tail} bytes past the last whole one)"
+                let shape = |len: &usize, label: &String| {
+                    if label.is_empty() {
+                        format!("{len} bytes")
+                    } else {
+                        format!("{len} bytes {label:?}")
+                    }
+                };
+                format!(
+                    "reply #{index}: {e} {}, {g} {}",
+                    shape(expected_len, expected_label),
+                    shape(got_len, got_label)
                 )
             }
+            Difference::Undecodable { error } => format!("replies do not frame: {error}"),
+            Difference::Truncated { tail } => {
+                format!("replies end inside a message ({tail} bytes past the last whole one)")
+            }
             Difference::Ending { expected, got } => {
-                write!(f, "connection {}, expected {}", got.name(), expected.name())
+                if capture {
+                    format!(
+                        "connection {} now, {} in the capture",
+                        got.name(),
+                        expected.name()
+                    )
+                } else {
+                    format!(
+                        "connection {}, {} in the reference",
+                        got.name(),
+                        expected.name()
+                    )
+                }
+            }
+            Difference::Stalled { read: Some(n) } => {
+                format!("the server stopped reading after {n} bytes")
+            }
+            Difference::Stalled { read: None } => {
+                "the server read everything, where it stopped reading in the reference".into()
             }
         }
+    }
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(Against::Reference))
     }
 }
 
@@ -139,54 +306,225 @@ pub fn frame_replies(
     (got.frames, problem)
 }
 
-/// Compares the framed replies and ending of a run with `expected`.
-pub fn compare(
-    expected: &Expected,
-    got: &[Frame],
-    framing: Option<Difference>,
-    ending: Ending,
-    how: Compare,
-) -> Vec<Difference> {
-    let mut out = Vec::new();
-    if let Some(d) = framing {
-        out.push(d);
-    }
-    if got.len() != expected.frames.len() {
-        out.push(Difference::Count {
-            expected: expected.frames.len(),
-            got: got.len(),
-        });
-    }
-    let label = |f: &Frame| f.label.map(|l| l.to_string()).unwrap_or_default();
-    let mut listed = 0;
-    for (index, (e, g)) in expected.frames.iter().zip(got).enumerate() {
-        let same = match how {
-            Compare::Bytes => e.bytes == g.bytes,
-            Compare::Shape => e.bytes.len() == g.bytes.len() && e.label == g.label,
-        };
-        if !same {
-            out.push(Difference::Message {
-                index,
-                expected_len: e.bytes.len(),
-                got_len: g.bytes.len(),
-                expected_label: label(e),
-                got_label: label(g),
-            });
-            listed += 1;
-            if listed == MAX_DIFFERENCES {
-                break;
+/// The bytes of `message` with every run of ASCII digits folded into one
+/// `0xff` byte: what a message that carries a counter, a timestamp or a
+/// decimal id keeps from one run to the next.
+pub fn skeleton(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut in_digits = false;
+    for &b in message {
+        if b.is_ascii_digit() {
+            if !in_digits {
+                out.push(0xff);
             }
-        }
-    }
-    if let Some(e) = expected.ending {
-        if e != ending {
-            out.push(Difference::Ending {
-                expected: e,
-                got: ending,
-            });
+            in_digits = true;
+        } else {
+            out.push(b);
+            in_digits = false;
         }
     }
     out
+}
+
+fn label(f: &Frame) -> String {
+    f.label.map(|l| l.to_string()).unwrap_or_default()
+}
+
+/// What the reference runs established: their replies, how they ended, and
+/// where they stopped reading.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    runs: Vec<Observed>,
+    how: Compare,
+    /// Whether the ending is known (a capture may not say).
+    ending_known: bool,
+}
+
+impl Reference {
+    /// A reference of one run.
+    pub fn new(first: Observed, how: Compare) -> Reference {
+        Reference {
+            runs: vec![first],
+            how,
+            ending_known: true,
+        }
+    }
+
+    /// The captured replies taken as the reference (fuzzing's owed replies
+    /// use it too): one run, with an ending only when the capture has one.
+    pub fn from_expected(expected: &Expected, how: Compare) -> Reference {
+        Reference {
+            runs: vec![Observed {
+                frames: expected.frames.clone(),
+                framing: None,
+                ending: expected.ending.unwrap_or(Ending::Silent),
+                stalled: None,
+            }],
+            how,
+            ending_known: expected.ending.is_some(),
+        }
+    }
+
+    /// Adds another reference run.
+    pub fn add(&mut self, run: Observed) {
+        self.runs.push(run);
+    }
+
+    /// The reference runs, in order.
+    pub fn runs(&self) -> &[Observed] {
+        &self.runs
+    }
+
+    /// The reply count of the first run.
+    pub fn replies(&self) -> usize {
+        self.runs.first().map_or(0, |r| r.frames.len())
+    }
+
+    /// The indices of the reply messages that differed between the
+    /// reference runs (compared by shape).
+    pub fn varying(&self) -> Vec<usize> {
+        let most = self.runs.iter().map(|r| r.frames.len()).max().unwrap_or(0);
+        (0..most).filter(|&i| self.varies(i)).collect()
+    }
+
+    fn varies(&self, index: usize) -> bool {
+        let mut seen = self.runs.iter().map(|r| r.frames.get(index));
+        let Some(first) = seen.next() else {
+            return false;
+        };
+        seen.any(|f| f.map(|f| &f.bytes) != first.map(|f| &f.bytes))
+    }
+
+    /// How `got` differs from the reference in ways the reference runs did
+    /// not differ among themselves (empty: the same behaviour).
+    pub fn judge(&self, got: &Observed) -> Vec<Difference> {
+        let mut out = Vec::new();
+        if let Some(problem) = &got.framing {
+            let seen = self.runs.iter().any(|r| {
+                r.framing
+                    .as_ref()
+                    .is_some_and(|p| std::mem::discriminant(p) == std::mem::discriminant(problem))
+            });
+            if !seen {
+                out.push(problem.clone());
+            }
+        }
+        let counts = self.runs.iter().map(|r| r.frames.len());
+        let (min, max) = (counts.clone().min().unwrap_or(0), counts.max().unwrap_or(0));
+        if got.frames.len() < min || got.frames.len() > max {
+            out.push(Difference::Count {
+                min,
+                max,
+                got: got.frames.len(),
+            });
+        }
+        let mut listed = 0;
+        for (index, g) in got.frames.iter().enumerate() {
+            if listed == MAX_DIFFERENCES {
+                break;
+            }
+            if let Some(d) = self.judge_message(index, g) {
+                out.push(d);
+                listed += 1;
+            }
+        }
+        if self.ending_known && !self.runs.iter().any(|r| r.ending == got.ending) {
+            if let Some(first) = self.runs.first() {
+                out.push(Difference::Ending {
+                    expected: first.ending,
+                    got: got.ending,
+                });
+            }
+        }
+        if got.stalled.is_some() != self.runs.iter().any(|r| r.stalled.is_some()) {
+            out.push(Difference::Stalled { read: got.stalled });
+        }
+        out
+    }
+
+    fn judge_message(&self, index: usize, got: &Frame) -> Option<Difference> {
+        let refs: Vec<&Frame> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.frames.get(index))
+            .collect();
+        let first = *refs.first()?;
+        if refs.iter().any(|r| r.bytes == got.bytes) {
+            return None;
+        }
+        let shape = Difference::Shape {
+            index,
+            expected_len: first.bytes.len(),
+            got_len: got.bytes.len(),
+            expected_label: label(first),
+            got_label: label(got),
+        };
+        if self.varies(index) {
+            // The reference runs varied here: compare by shape.
+            let skeletons: Vec<Vec<u8>> = refs.iter().map(|r| skeleton(&r.bytes)).collect();
+            if skeletons.iter().all(|s| *s == skeletons[0]) {
+                return (skeleton(&got.bytes) != skeletons[0]).then_some(shape);
+            }
+            if refs.iter().all(|r| r.label == first.label) {
+                return (got.label != first.label).then_some(shape);
+            }
+            return None;
+        }
+        if self.how == Compare::Shape {
+            let same = first.bytes.len() == got.bytes.len() && first.label == got.label;
+            return (!same).then_some(shape);
+        }
+        Some(bytes_difference(index, first, got))
+    }
+}
+
+/// The first byte where `got` differs from `expected`, in context.
+fn bytes_difference(index: usize, expected: &Frame, got: &Frame) -> Difference {
+    let offset = expected
+        .bytes
+        .iter()
+        .zip(&got.bytes)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.bytes.len().min(got.bytes.len()));
+    Difference::Bytes {
+        index,
+        offset,
+        expected_len: expected.bytes.len(),
+        got_len: got.bytes.len(),
+        expected: Context::around(&expected.bytes, offset),
+        got: Context::around(&got.bytes, offset),
+    }
+}
+
+/// How the first reference run compares with the capture: empty when it
+/// matches. Messages that varied between the reference runs are compared
+/// by shape, the rest byte for byte.
+pub fn against_capture(capture: &Expected, reference: &Reference) -> Vec<Difference> {
+    let Some(first) = reference.runs.first() else {
+        return Vec::new();
+    };
+    let mut judge = Reference::from_expected(capture, reference.how);
+    // Messages the server varies on: let the capture's copy vary as well,
+    // by adding the other reference runs' messages at those places.
+    for other in reference.runs.iter().skip(1) {
+        let mut frames = capture.frames.clone();
+        for (i, f) in frames.iter_mut().enumerate() {
+            if reference.varies(i) {
+                if let Some(o) = other.frames.get(i) {
+                    *f = o.clone();
+                }
+            }
+        }
+        judge.runs.push(Observed {
+            frames,
+            framing: None,
+            ending: capture.ending.unwrap_or(Ending::Silent),
+            stalled: None,
+        });
+    }
+    let mut first = first.clone();
+    first.stalled = None;
+    judge.judge(&first)
 }
 
 #[cfg(test)]
@@ -199,47 +537,114 @@ mod tests {
         v
     }
 
+    fn observed(spec: &str, bytes: &[u8], ending: Ending) -> Observed {
+        let spec = FrameSpec::parse(spec).unwrap();
+        let (frames, framing) = frame_replies(&spec, Dir::Server, bytes);
+        Observed {
+            frames,
+            framing,
+            ending,
+            stalled: None,
+        }
+    }
+
     #[test]
-    fn differences_are_found_and_only_those() {
-        let spec = FrameSpec::parse("length").unwrap();
+    fn a_consistent_server_matches_itself_and_differences_are_found() {
         let mut want = msg(b"abc");
         want.extend(msg(b"defg"));
-        let (frames, problem) = frame_replies(&spec, Dir::Server, &want);
-        assert!(problem.is_none());
-        let expected = Expected {
-            frames,
-            ending: Some(Ending::Closed),
-        };
-        let same = compare(
-            &expected,
-            &expected.frames,
-            None,
-            Ending::Closed,
-            Compare::Bytes,
-        );
-        assert!(same.is_empty(), "{same:?}");
+        let base = observed("length", &want, Ending::Closed);
+        let reference = Reference::new(base.clone(), Compare::Bytes);
+        assert!(reference.judge(&base).is_empty());
 
         let mut other = msg(b"abc");
-        other.extend(msg(b"xxxx"));
-        let (frames, _) = frame_replies(&spec, Dir::Server, &other);
-        assert_eq!(
-            compare(&expected, &frames, None, Ending::Closed, Compare::Bytes).len(),
-            1
+        other.extend(msg(b"dxfg"));
+        let diffs = reference.judge(&observed("length", &other, Ending::Closed));
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        let text = diffs[0].to_string();
+        assert!(
+            text.contains("reply #1 differs at byte 5")
+                && text.contains("\"\\x00\\x00\\x00\\x04defg\"")
+                && text.contains("\"\\x00\\x00\\x00\\x04dxfg\""),
+            "{text}"
         );
-        assert!(compare(&expected, &frames, None, Ending::Closed, Compare::Shape).is_empty());
+        let shape = Reference::new(base.clone(), Compare::Shape);
+        assert!(shape
+            .judge(&observed("length", &other, Ending::Closed))
+            .is_empty());
 
         let mut coalesced = msg(b"abcdefg");
         coalesced.extend([0, 0]);
-        let (frames, problem) = frame_replies(&spec, Dir::Server, &coalesced);
-        assert_eq!(problem, Some(Difference::Truncated { tail: 2 }));
-        let diffs = compare(&expected, &frames, problem, Ending::Reset, Compare::Shape);
+        let diffs = reference.judge(&observed("length", &coalesced, Ending::Reset));
+        assert!(
+            diffs.contains(&Difference::Truncated { tail: 2 }),
+            "{diffs:?}"
+        );
         assert!(diffs.contains(&Difference::Count {
-            expected: 2,
+            min: 2,
+            max: 2,
             got: 1
         }));
         assert!(diffs.contains(&Difference::Ending {
             expected: Ending::Closed,
             got: Ending::Reset
         }));
+    }
+
+    #[test]
+    fn what_varied_between_reference_runs_is_compared_by_shape() {
+        let a = observed("resp", b"+OK\r\n:1\r\n$5\r\nhello\r\n", Ending::Closed);
+        let b = observed("resp", b"+OK\r\n:2\r\n$5\r\nhello\r\n", Ending::Closed);
+        let mut reference = Reference::new(a, Compare::Bytes);
+        reference.add(b);
+        assert_eq!(reference.varying(), vec![1]);
+        // A counter past 9 keeps its shape.
+        let later = observed("resp", b"+OK\r\n:10\r\n$5\r\nhello\r\n", Ending::Closed);
+        assert!(reference.judge(&later).is_empty());
+        // The stable message must stay the same byte for byte.
+        let broken = observed("resp", b"+OK\r\n:11\r\n$5\r\nhellO\r\n", Ending::Closed);
+        let diffs = reference.judge(&broken);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert!(diffs[0].to_string().contains("reply #2 differs at byte 8"));
+        // Another type where a number was is a difference of shape.
+        let error = observed("resp", b"+OK\r\n-ERR\r\n$5\r\nhello\r\n", Ending::Closed);
+        assert!(matches!(
+            reference.judge(&error).as_slice(),
+            [Difference::Shape { index: 1, .. }]
+        ));
+    }
+
+    #[test]
+    fn the_capture_comparison_counts_and_locates() {
+        let spec = FrameSpec::parse("resp").unwrap();
+        let (frames, _) = frame_replies(&spec, Dir::Server, b"+OK\r\n:1\r\n");
+        let capture = Expected {
+            frames,
+            ending: Some(Ending::Closed),
+        };
+        let mut reference = Reference::new(
+            observed("resp", b"+OK\r\n:5\r\n+OK\r\n", Ending::Closed),
+            Compare::Bytes,
+        );
+        reference.add(observed("resp", b"+OK\r\n:6\r\n+OK\r\n", Ending::Closed));
+        let diffs = against_capture(&capture, &reference);
+        assert_eq!(
+            diffs
+                .iter()
+                .map(|d| d.describe(Against::Capture))
+                .collect::<Vec<_>>(),
+            vec!["2 replies captured, 3 now".to_string()]
+        );
+        let same = Reference::new(
+            observed("resp", b"+OK\r\n:1\r\n", Ending::Closed),
+            Compare::Bytes,
+        );
+        assert!(against_capture(&capture, &same).is_empty());
+    }
+
+    #[test]
+    fn skeletons_fold_digit_runs() {
+        assert_eq!(skeleton(b"Date: 11:48:17"), b"Date: \xff:\xff:\xff");
+        assert_eq!(skeleton(b":9\r\n"), skeleton(b":10\r\n"));
+        assert_ne!(skeleton(b":9\r\n"), skeleton(b"-9\r\n"));
     }
 }

@@ -1,26 +1,37 @@
 //! One replay connection: connect, send the writes while a reader thread
-//! collects the replies, half-close, and wait for the server to close, reset
-//! or fall silent.
+//! collects the replies, end the sending side the way the captured peer did,
+//! and wait for the server to close, reset or fall silent.
 //!
-//! This module owns the socket and the [`Outcome`] of one run. It does not
-//! frame or judge the replies ([`super::compare`] does). Replies are kept up
-//! to a bound ([`MAX_REPLY_BYTES`]); past it reading stops and the outcome
-//! says so.
+//! This module owns the socket and the [`Outcome`] of one run. Each write
+//! is paced by [`Pacing`]: on a target on this host, the next write waits
+//! until the server application has read the previous one
+//! ([`super::peer_read`]), so that every cut reaches a `recv()` of its own
+//! and no time is spent on guessed pauses; elsewhere a pause stands in. A
+//! server that stops reading for longer than the timeout is an outcome
+//! ([`Outcome::stalled`]), not an error. How the sending side ends is
+//! [`Close`]. Replies are kept up to a bound ([`MAX_REPLY_BYTES`]); past it
+//! reading stops and the outcome says so. It does not judge the replies
+//! ([`super::compare`] does).
 
 use std::io::{ErrorKind, Read, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::decode::spec::FrameSpec;
+use crate::decode::{Decoder, Step};
+use crate::flow::Dir;
+
+use super::peer_read::{Method, PeerReadWatch, ReadWait};
 use super::{ReplayError, Write};
 
 /// The most reply bytes one run keeps: 64 MiB.
 pub const MAX_REPLY_BYTES: usize = 64 << 20;
 
 /// How a connection ended, as seen from the replaying side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ending {
     /// The peer closed normally (FIN).
@@ -29,8 +40,6 @@ pub enum Ending {
     Reset,
     /// The peer neither answered nor closed within the timeout.
     Silent,
-    /// The connection was refused: nothing listens (a crashed server).
-    Refused,
     /// The replies exceeded [`MAX_REPLY_BYTES`]; reading stopped.
     ReplyLimit,
 }
@@ -42,10 +51,63 @@ impl Ending {
             Ending::Closed => "closed",
             Ending::Reset => "reset",
             Ending::Silent => "silent",
-            Ending::Refused => "refused",
             Ending::ReplyLimit => "reply limit",
         }
     }
+}
+
+/// How writes are spaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// Each write waits until the server application has read the one
+    /// before (bounded by the run's timeout); where the server's socket is
+    /// not visible from this host, each write's own [`Write::pause`].
+    UntilRead,
+    /// Each write's own [`Write::pause`] before it, nothing else.
+    Pauses,
+}
+
+/// What the sending side does after its last write.
+#[derive(Clone, Debug)]
+pub enum Close {
+    /// Shut down the sending direction at once (after the server has read
+    /// the last write): a client that half-closed.
+    HalfClose,
+    /// Wait for this many reply messages (framed with the spec of the reply
+    /// direction), or for the replies to stay silent for the timeout, then
+    /// shut down the sending direction: a client that closed once it had
+    /// its answers.
+    AfterReplies {
+        /// The framing of both directions.
+        spec: FrameSpec,
+        /// The direction of the replies.
+        dir: Dir,
+        /// How many reply messages to wait for.
+        count: usize,
+    },
+    /// Keep the connection open until the server closes it or falls silent.
+    Keep,
+}
+
+/// How one run is made.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Silence after the sending ends that counts as [`Ending::Silent`];
+    /// also the longest wait for the server to read one write.
+    pub timeout: Duration,
+    /// How writes are spaced.
+    pub pacing: Pacing,
+    /// How the sending side ends.
+    pub close: Close,
+}
+
+/// How writes were actually spaced in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paced {
+    /// Each write waited until the server had read the one before.
+    UntilRead(Method),
+    /// By pauses: asked for, or the server's socket was not visible.
+    Pauses,
 }
 
 /// What one run saw.
@@ -61,55 +123,74 @@ pub struct Outcome {
     pub writes: usize,
     /// Why sending stopped early, if it did.
     pub send_error: Option<String>,
+    /// The server stopped reading: the bytes it had read when the wait for
+    /// it to read passed the timeout (sending stopped there).
+    pub stalled: Option<u64>,
+    /// How the writes were spaced.
+    pub paced: Paced,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
 
-/// Connects to `addr`, sends `writes` with TCP_NODELAY and their pauses,
-/// half-closes, and reads replies until the server closes, resets, or stays
-/// silent for `timeout` after the last write.
+/// The replies as the reader thread leaves them.
+#[derive(Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    ending: Option<Ending>,
+    last: Option<Instant>,
+}
+
+type Shared = Arc<(Mutex<Inbox>, Condvar)>;
+
+/// Connects to `addr` and runs `writes` as `options` say. `progress` is
+/// called after each write with the writes made so far.
 pub fn exchange(
     addr: SocketAddr,
     writes: &[Write],
-    timeout: Duration,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Outcome, ReplayError> {
     let start = Instant::now();
+    let timeout = options.timeout.max(Duration::from_millis(1));
     let io = |what: &str| {
         let what = what.to_string();
         move |source| ReplayError::Io { what, source }
     };
-    let mut stream = match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1)))
-    {
-        Ok(s) => s,
-        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-            return Ok(Outcome {
-                replies: Vec::new(),
-                ending: Ending::Refused,
-                sent: 0,
-                writes: 0,
-                send_error: None,
-                elapsed: start.elapsed(),
-            })
-        }
-        Err(e) => return Err(io(&format!("connecting to {addr}"))(e)),
-    };
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|source| ReplayError::Connect { addr, source })?;
     stream
         .set_nodelay(true)
         .map_err(io("setting TCP_NODELAY"))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(io("setting the write timeout"))?;
     let poll = timeout.clamp(Duration::from_millis(1), Duration::from_millis(50));
     stream
         .set_read_timeout(Some(poll))
         .map_err(io("setting the read timeout"))?;
+    let mut watch = match options.pacing {
+        Pacing::UntilRead => PeerReadWatch::new(&stream).ok(),
+        Pacing::Pauses => None,
+    };
+    let paced = watch
+        .as_ref()
+        .map_or(Paced::Pauses, |w| Paced::UntilRead(w.method()));
+
     let mut reader = stream.try_clone().map_err(io("cloning the socket"))?;
-    let done = Arc::new(AtomicBool::new(false));
-    let done_r = Arc::clone(&done);
-    let handle = thread::spawn(move || read_replies(&mut reader, &done_r, timeout));
+    let shared: Shared = Arc::new((Mutex::new(Inbox::default()), Condvar::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let shared = Arc::clone(&shared);
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || read_replies(&mut reader, &shared, &stop))
+    };
 
     let mut sent = 0;
     let mut count = 0;
     let mut send_error = None;
-    for w in writes {
-        if !w.pause.is_zero() {
+    let mut stalled = None;
+    for (i, w) in writes.iter().enumerate() {
+        if i > 0 && watch.is_none() && !w.pause.is_zero() {
             thread::sleep(w.pause);
         }
         if let Err(e) = stream.write_all(&w.bytes) {
@@ -118,45 +199,146 @@ pub fn exchange(
         }
         sent += w.bytes.len();
         count += 1;
+        progress(count);
+        if let Some(watch) = &mut watch {
+            match watch.wait_read(sent as u64, timeout) {
+                Ok(ReadWait::Read | ReadWait::Gone) => {}
+                Ok(ReadWait::Stalled { read, .. }) => {
+                    stalled = Some(read);
+                    break;
+                }
+                Err(e) => return Err(io("reading the server's socket queues")(e)),
+            }
+        }
     }
-    let _ = stream.shutdown(Shutdown::Write);
-    done.store(true, Ordering::SeqCst);
-    let (replies, ending) = handle.join().unwrap_or((Vec::new(), Ending::Reset));
+    match &options.close {
+        Close::HalfClose => {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Close::AfterReplies { spec, dir, count } => {
+            let [c, s] = spec.decoders();
+            let decoder = if *dir == Dir::Client { c } else { s };
+            wait_for_replies(&shared, decoder, *count, timeout);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Close::Keep => {}
+    }
+    let ending = wait_for_end(&shared, timeout);
+    stop.store(true, Ordering::SeqCst);
+    let _ = handle.join();
+    let (lock, _) = &*shared;
+    let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(Outcome {
-        replies,
+        replies: std::mem::take(&mut inbox.bytes),
         ending,
         sent,
         writes: count,
         send_error,
+        stalled,
+        paced,
         elapsed: start.elapsed(),
     })
 }
 
-fn read_replies(stream: &mut TcpStream, done: &AtomicBool, timeout: Duration) -> (Vec<u8>, Ending) {
-    let mut replies = Vec::new();
+/// Waits until `count` reply messages have arrived, the connection ended,
+/// or the replies stayed silent for `timeout`.
+fn wait_for_replies(
+    shared: &Shared,
+    mut decoder: Box<dyn Decoder>,
+    count: usize,
+    timeout: Duration,
+) {
+    let (lock, cvar) = &**shared;
+    let mut framed = 0usize;
+    let mut fed = 0usize;
+    let mut quiet_since = Instant::now();
+    let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if inbox.bytes.len() > fed {
+            let mut rest = inbox.bytes.get(fed..).unwrap_or(&[]);
+            fed = inbox.bytes.len();
+            quiet_since = Instant::now();
+            while !rest.is_empty() {
+                match decoder.decode(rest) {
+                    Ok(Step::Frame { consumed, .. }) if consumed > 0 => {
+                        framed += 1;
+                        rest = rest.get(consumed..).unwrap_or(&[]);
+                    }
+                    Ok(_) => break,
+                    // Replies that do not frame: nothing more to count.
+                    Err(_) => return,
+                }
+            }
+        }
+        if framed >= count || inbox.ending.is_some() {
+            return;
+        }
+        let left = timeout.saturating_sub(quiet_since.elapsed());
+        if left.is_zero() {
+            return;
+        }
+        inbox = cvar
+            .wait_timeout(inbox, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// Waits until the reader thread saw the end of the connection, or the
+/// replies stayed silent for `timeout` (counted from now or from the last
+/// reply, whichever is later).
+fn wait_for_end(shared: &Shared, timeout: Duration) -> Ending {
+    let (lock, cvar) = &**shared;
+    let from = Instant::now();
+    let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if let Some(e) = inbox.ending {
+            return e;
+        }
+        let since = inbox.last.map_or(from, |l| l.max(from));
+        let left = timeout.saturating_sub(since.elapsed());
+        if left.is_zero() {
+            return Ending::Silent;
+        }
+        inbox = cvar
+            .wait_timeout(inbox, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+fn read_replies(stream: &mut TcpStream, shared: &Shared, stop: &AtomicBool) {
+    let (lock, cvar) = &**shared;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut quiet_since: Option<Instant> = None;
+    let finish = |ending: Ending| {
+        let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        inbox.ending = Some(ending);
+        cvar.notify_all();
+    };
     loop {
         match stream.read(&mut buf) {
-            Ok(0) => return (replies, Ending::Closed),
+            Ok(0) => return finish(Ending::Closed),
             Ok(n) => {
-                quiet_since = None;
-                replies.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                if replies.len() > MAX_REPLY_BYTES {
-                    replies.truncate(MAX_REPLY_BYTES);
-                    return (replies, Ending::ReplyLimit);
+                let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                let room = MAX_REPLY_BYTES.saturating_sub(inbox.bytes.len());
+                let got = buf.get(..n).unwrap_or(&[]);
+                inbox
+                    .bytes
+                    .extend_from_slice(got.get(..room.min(n)).unwrap_or(&[]));
+                inbox.last = Some(Instant::now());
+                cvar.notify_all();
+                if n > room {
+                    drop(inbox);
+                    return finish(Ending::ReplyLimit);
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if done.load(Ordering::SeqCst) {
-                    let since = *quiet_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= timeout {
-                        return (replies, Ending::Silent);
-                    }
+                if stop.load(Ordering::SeqCst) {
+                    return;
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return (replies, Ending::Reset),
+            Err(_) => return finish(Ending::Reset),
         }
     }
 }

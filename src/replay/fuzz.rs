@@ -24,10 +24,12 @@ use crate::decode::spec::FrameSpec;
 use crate::decode::Frame;
 use crate::flow::Dir;
 
-use super::compare::{Compare, Difference, Expected};
-use super::split::{header_len, Split};
+use super::compare::{against_capture, Against, Compare, Difference, Observed, Reference};
+use super::split::{self, header_len, Split};
 use super::synth::{write_pcap, SynthSession, SynthWrite};
-use super::{conn, Ending, Pace, Replay, ReplayError, Rng, RunReport, Write};
+use super::{
+    conn, Close, Ending, Pace, Pacing, Replay, ReplayError, Rng, RunOptions, RunReport, Write,
+};
 
 /// The most bytes a flood or an oversized message sends: 1 MiB.
 pub const MAX_FLOOD_BYTES: usize = 1 << 20;
@@ -208,12 +210,23 @@ pub fn choose(replay: &Replay, seed: u64, run: u64) -> Option<Mutation> {
         replay.spec,
         FrameSpec::Delimiter(_) | FrameSpec::Protocol { .. }
     );
-    let msg = rng.below(frames.len());
+    // A message that ends the session is never the one mutated.
+    let open: Vec<usize> = (0..frames.len())
+        .filter(|&i| !replay.ends_session.get(i).copied().unwrap_or(false))
+        .collect();
+    if open.is_empty() {
+        return None;
+    }
+    let msg = open.get(rng.below(open.len())).copied().unwrap_or(0);
     let len = frames.get(msg).map_or(0, |f| f.bytes.len());
     let header = frames
         .get(msg)
         .map_or(0, |f| header_len(&replay.spec, &f.bytes));
-    let total: usize = frames.iter().map(|f| f.bytes.len()).sum();
+    let total: usize = open
+        .iter()
+        .filter_map(|&i| frames.get(i))
+        .map(|f| f.bytes.len())
+        .sum();
     let mut kinds: Vec<u8> = vec![4, 6];
     if slot.is_some() && len >= header {
         kinds.extend([0, 1, 2, 3]);
@@ -272,6 +285,18 @@ pub fn preserves_messages(m: Mutation, spec: &FrameSpec) -> bool {
     }
 }
 
+/// The replies a mutation that keeps every message intact owes: those of a
+/// baseline run, repeated for a flood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owed {
+    /// These replies.
+    Replies(Vec<Frame>),
+    /// At least this many replies: a flood of a session with a message
+    /// that opens or ends it (sent once), whose replies cannot be told
+    /// apart from the repeated ones.
+    AtLeast(usize),
+}
+
 /// The writes of a mutation (one per message unless it says otherwise),
 /// and the replies owed when it keeps messages intact.
 pub fn apply(
@@ -279,7 +304,7 @@ pub fn apply(
     m: Mutation,
     baseline: &[Frame],
     pause: Duration,
-) -> (Vec<Write>, Option<Vec<Frame>>) {
+) -> (Vec<Write>, Option<Owed>) {
     let mut msgs: Vec<Vec<u8>> = replay.frames.iter().map(|f| f.bytes.clone()).collect();
     let slot = length_slot(&replay.spec);
     let mut set_len = |msg: usize, f: &dyn Fn(u64, &LengthSlot) -> u64| {
@@ -325,8 +350,22 @@ pub fn apply(
             }
         }
         Mutation::Flood { copies } => {
-            let all: Vec<u8> = msgs.concat();
-            pieces.push(all.repeat(copies));
+            // Messages that open the session are sent once, before the
+            // flood; those that end it once, after.
+            let (mut first, mut repeated, mut last) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, m) in msgs.iter().enumerate() {
+                let is = |marks: &[bool]| marks.get(i).copied().unwrap_or(false);
+                if is(&replay.starts_session) {
+                    first.extend_from_slice(m);
+                } else if is(&replay.ends_session) {
+                    last.extend_from_slice(m);
+                } else {
+                    repeated.extend_from_slice(m);
+                }
+            }
+            first.extend(repeated.repeat(copies));
+            first.extend(last);
+            pieces.push(first);
         }
         Mutation::Oversized { len } => {
             let last = msgs
@@ -356,11 +395,21 @@ pub fn apply(
             bytes,
         })
         .collect();
+    let enders = replay
+        .ends_session
+        .iter()
+        .chain(&replay.starts_session)
+        .any(|&e| e);
     let owed = preserves_messages(m, &replay.spec).then(|| match m {
-        Mutation::Flood { copies } => (0..copies).flat_map(|_| baseline.iter().cloned()).collect(),
-        _ => baseline.to_vec(),
+        Mutation::Flood { .. } if enders => Owed::AtLeast(baseline.len()),
+        Mutation::Flood { copies } => Owed::Replies(repeat(baseline, copies)),
+        _ => Owed::Replies(baseline.to_vec()),
     });
     (writes, owed)
+}
+
+fn repeat(frames: &[Frame], copies: usize) -> Vec<Frame> {
+    (0..copies).flat_map(|_| frames.iter().cloned()).collect()
 }
 
 /// What kind of misbehaviour a run found.
@@ -418,17 +467,26 @@ pub struct FuzzConfig {
     pub duration: Option<Duration>,
     /// Silence after the last write that counts as a hang.
     pub timeout: Duration,
-    /// Pause between writes.
-    pub pace: Duration,
+    /// Pacing of writes.
+    pub pace: Pace,
+    /// Half-close after the last write even where the captured client did
+    /// not.
+    pub half_close: bool,
     /// Where reproducers go.
     pub out: PathBuf,
 }
 
-/// Where a fuzzing session stands, for progress lines.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    /// Runs done.
-    pub runs: u64,
+/// One mutated run, as it is logged.
+#[derive(Clone, Debug)]
+pub struct RunLog<'a> {
+    /// The run number.
+    pub run: u64,
+    /// The mutation.
+    pub mutation: Mutation,
+    /// The run.
+    pub report: &'a RunReport,
+    /// What it found, if anything.
+    pub finding: Option<&'a Finding>,
     /// Findings so far.
     pub findings: usize,
 }
@@ -436,8 +494,11 @@ pub struct Progress {
 /// The result of a fuzzing session.
 #[derive(Clone, Debug)]
 pub struct FuzzSummary {
-    /// The unmutated run.
-    pub baseline: RunReport,
+    /// The two unmutated runs.
+    pub baseline: Vec<RunReport>,
+    /// How the first baseline run differs from the capture (empty: it
+    /// matches).
+    pub capture: Vec<Difference>,
     /// Mutated runs made.
     pub runs: u64,
     /// What they found.
@@ -446,34 +507,56 @@ pub struct FuzzSummary {
     pub crashed: bool,
 }
 
-/// Runs the baseline, then mutated runs until the budget is spent or the
-/// server stops accepting connections.
+/// Runs the baseline twice (compared with the capture), then mutated runs
+/// until the budget is spent or the server stops accepting connections.
+/// `baseline_done` is called once the baseline is in, `each` after every
+/// mutated run.
 pub fn fuzz(
     replay: &Replay,
     addr: std::net::SocketAddr,
     config: &FuzzConfig,
-    progress: &mut dyn FnMut(Progress),
+    baseline_done: &mut dyn FnMut(&[RunReport], &[Difference]),
+    each: &mut dyn FnMut(RunLog<'_>),
 ) -> Result<FuzzSummary, ReplayError> {
     let start = Instant::now();
-    let pace = Pace::Ms(u64::try_from(config.pace.as_millis()).unwrap_or(u64::MAX));
-    let writes = replay.writes(Split::Frames, pace)?;
-    let baseline = replay.run(
+    let pacing = match config.pace {
+        Pace::Auto => Pacing::UntilRead,
+        _ => Pacing::Pauses,
+    };
+    let options = |close: Close| RunOptions {
+        timeout: config.timeout,
+        pacing,
+        close,
+    };
+    let writes = replay.writes(Split::Frames, config.pace)?;
+    let first = replay.run(
         addr,
         &writes,
-        &replay.expected,
-        config.timeout,
-        Compare::Shape,
+        &options(replay.close(replay.expected.frames.len(), config.half_close)),
+        &mut |_| {},
     )?;
-    if baseline.outcome.ending == Ending::Refused {
-        return Err(ReplayError::Io {
-            what: format!("connecting to {addr}"),
-            source: std::io::ErrorKind::ConnectionRefused.into(),
-        });
-    }
+    let count = first.replies().len();
+    let second = replay.run(
+        addr,
+        &writes,
+        &options(replay.close(count, config.half_close)),
+        &mut |_| {},
+    )?;
+    let mut live = Reference::new(first.observed.clone(), Compare::Bytes);
+    live.add(second.observed.clone());
+    let capture = against_capture(&replay.expected, &live);
+    let baseline = vec![first, second];
+    baseline_done(&baseline, &capture);
     std::fs::create_dir_all(&config.out).map_err(|source| ReplayError::Io {
         what: format!("creating {}", config.out.display()),
         source,
     })?;
+    let base_ending = baseline[0].outcome.ending;
+    let pause = match config.pace {
+        Pace::Ms(ms) => Duration::from_millis(ms),
+        Pace::Auto => split::DEFAULT_PAUSE,
+        Pace::None => Duration::ZERO,
+    };
     let mut findings = Vec::new();
     let mut run = 0u64;
     let mut crashed = false;
@@ -487,39 +570,77 @@ pub fn fuzz(
         let Some(m) = choose(replay, config.seed, run) else {
             break;
         };
-        let (writes, owed) = apply(replay, m, &baseline.replies, config.pace);
-        let expected = Expected {
-            frames: owed.clone().unwrap_or_default(),
-            ending: Some(baseline.outcome.ending),
+        let (writes, owed) = apply(replay, m, baseline[0].replies(), pause);
+        let close = match (&owed, m) {
+            (_, Mutation::TruncateThenClose { .. }) => Close::HalfClose,
+            (Some(Owed::Replies(r)), _) => replay.close(r.len(), config.half_close),
+            (Some(Owed::AtLeast(n)), _) => replay.close(*n, config.half_close),
+            (None, _) => replay.close(usize::MAX, config.half_close),
         };
-        let report = replay.run(addr, &writes, &expected, config.timeout, Compare::Shape)?;
+        let report = match replay.run(addr, &writes, &options(close), &mut |_| {}) {
+            Ok(r) => r,
+            Err(ReplayError::Connect { .. }) => {
+                crashed = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let down = !conn::alive(addr, config.timeout);
-        if let Some((kind, detail)) = judge(&report, owed.is_some(), baseline.outcome.ending, down)
-        {
+        let judged = judge(&report, owed.as_ref(), &baseline, base_ending, down);
+        let mut finding = None;
+        if let Some((kind, detail)) = judged {
             let path = config
                 .out
                 .join(format!("finding-{:05}-{}.pcap", run, kind.name()));
-            save(&path, &writes, owed.as_deref(), baseline.outcome.ending)?;
-            findings.push(Finding {
+            let owed_frames = match &owed {
+                Some(Owed::Replies(r)) => Some(r.as_slice()),
+                _ => None,
+            };
+            save(&path, &writes, owed_frames, base_ending)?;
+            let f = Finding {
                 run,
                 mutation: m,
                 kind,
                 detail,
                 reproducer: path,
-            });
+            };
+            note(replay, &f, &baseline, &capture)?;
+            findings.push(f);
+            finding = findings.last();
         }
-        run += 1;
-        progress(Progress {
-            runs: run,
+        each(RunLog {
+            run,
+            mutation: m,
+            report: &report,
+            finding,
             findings: findings.len(),
         });
+        run += 1;
         if down {
             crashed = true;
             break;
         }
     }
+    if crashed && findings.last().map(|f| f.kind) != Some(FindingKind::Crash) {
+        let m = choose(replay, config.seed, run.saturating_sub(1));
+        if let Some(m) = m {
+            let path = config
+                .out
+                .join(format!("finding-{:05}-crash.pcap", run.saturating_sub(1)));
+            let (writes, _) = apply(replay, m, baseline[0].replies(), pause);
+            save(&path, &writes, None, base_ending)?;
+            findings.push(Finding {
+                run: run.saturating_sub(1),
+                mutation: m,
+                kind: FindingKind::Crash,
+                detail: "the server no longer accepts connections".into(),
+                reproducer: path,
+            });
+        }
+    }
     Ok(FuzzSummary {
         baseline,
+        capture,
         runs: run,
         findings,
         crashed,
@@ -528,35 +649,35 @@ pub fn fuzz(
 
 fn judge(
     report: &RunReport,
-    intact: bool,
+    owed: Option<&Owed>,
+    baseline: &[RunReport],
     base: Ending,
     down: bool,
 ) -> Option<(FindingKind, String)> {
     let ending = report.outcome.ending;
-    if down || ending == Ending::Refused {
+    if down {
         return Some((
             FindingKind::Crash,
             "the server no longer accepts connections".into(),
         ));
     }
+    if let Some(Difference::Undecodable { error }) = &report.observed.framing {
+        let base_garbled = baseline
+            .iter()
+            .any(|b| matches!(b.observed.framing, Some(Difference::Undecodable { .. })));
+        if !base_garbled {
+            return Some((
+                FindingKind::Garbled,
+                format!("replies do not frame: {error}"),
+            ));
+        }
+    }
+    let owed = owed?;
     if ending == Ending::Silent && base != Ending::Silent {
         return Some((
             FindingKind::Hang,
             format!("no reply and no close, where the baseline {}", base.name()),
         ));
-    }
-    let first = |pred: &dyn Fn(&Difference) -> bool| {
-        report
-            .differences
-            .iter()
-            .find(|d| pred(d))
-            .map(ToString::to_string)
-    };
-    if let Some(d) = first(&|d| matches!(d, Difference::Undecodable { .. })) {
-        return Some((FindingKind::Garbled, d));
-    }
-    if !intact {
-        return None;
     }
     if ending == Ending::Reset && base != Ending::Reset {
         return Some((
@@ -564,7 +685,42 @@ fn judge(
             "reset a connection whose messages were intact".into(),
         ));
     }
-    first(&|_| true).map(|d| (FindingKind::Differs, d))
+    let got = report.replies().len();
+    match owed {
+        Owed::AtLeast(n) => (got < *n).then(|| {
+            (
+                FindingKind::Differs,
+                format!("{got} replies, the baseline got at least {n}"),
+            )
+        }),
+        Owed::Replies(frames) => {
+            let copies = frames.len() / baseline[0].replies().len().max(1);
+            let mut reference: Option<Reference> = None;
+            for b in baseline {
+                let run = Observed {
+                    frames: if copies > 1 {
+                        repeat(b.replies(), copies)
+                    } else {
+                        b.replies().to_vec()
+                    },
+                    framing: None,
+                    ending: b.observed.ending,
+                    stalled: None,
+                };
+                match &mut reference {
+                    None => reference = Some(Reference::new(run, Compare::Shape)),
+                    Some(r) => r.add(run),
+                }
+            }
+            let mut seen = report.observed.clone();
+            seen.stalled = None;
+            let reference = reference?;
+            reference
+                .judge(&seen)
+                .first()
+                .map(|d| (FindingKind::Differs, d.to_string()))
+        }
+    }
 }
 
 /// Writes a reproducer: the mutated writes as client segments, the owed
@@ -599,6 +755,45 @@ pub fn save(
     })
 }
 
+/// Writes the note beside a reproducer (`.txt` for `.pcap`): what was
+/// mutated and found, that its replies are the live server's reference,
+/// and how the capture's replies compared.
+fn note(
+    replay: &Replay,
+    f: &Finding,
+    baseline: &[RunReport],
+    capture: &[Difference],
+) -> Result<(), ReplayError> {
+    let path = f.reproducer.with_extension("txt");
+    let mut text = format!(
+        "run {}: {}\n{}: {}\nframing: {}\n\
+         the server replies in the reproducer are those of the live server's reference run \
+         ({} replies, connection {}), not the capture's\n",
+        f.run,
+        f.mutation,
+        f.kind.name(),
+        f.detail,
+        replay.spec,
+        baseline.first().map_or(0, |b| b.replies().len()),
+        baseline.first().map_or("?", |b| b.outcome.ending.name()),
+    );
+    if capture.is_empty() {
+        text.push_str("the capture's replies: the same as the reference run's\n");
+    } else {
+        text.push_str(&format!(
+            "the capture's replies ({} messages) differ from the reference run's:\n",
+            replay.expected.frames.len()
+        ));
+        for d in capture {
+            text.push_str(&format!("  {}\n", d.describe(Against::Capture)));
+        }
+    }
+    std::fs::write(&path, text).map_err(|source| ReplayError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,7 +814,7 @@ mod tests {
                 ts: Default::default(),
             });
         }
-        Replay::new(&s, FrameSpec::parse("length").unwrap(), Dir::Client)
+        Replay::new(&s, Some(FrameSpec::parse("length").unwrap()), Dir::Client)
     }
 
     #[test]

@@ -5,17 +5,29 @@
 //! of a capture as a replayable [`Session`] ([`session`]), turning its bytes
 //! into a list of writes ([`split`]: the original segments, fixed-size cuts,
 //! one write per message, everything coalesced, header and body apart),
-//! running one connection ([`conn`]), judging the replies against the
-//! capture ([`compare`]), mutating messages ([`fuzz`]) and writing synthetic
-//! captures that reproduce a run ([`synth`]). It does not parse flags or
-//! print tables: the command line does.
+//! running one connection ([`conn`]), paced by what the server has read
+//! ([`peer_read`]), judging the replies against reference runs made on the
+//! same server ([`compare`], [`run_patterns`]), mutating messages
+//! ([`fuzz`]) and writing synthetic captures that reproduce a run
+//! ([`synth`]). It does not parse flags or print tables: the command line
+//! does.
+//!
+//! The verdict is about segmentation, measured on the server itself: each
+//! invocation first sends the session with its captured message
+//! boundaries, one write per message, twice. What differs between those two
+//! reference runs (timestamps, counters, ids) is compared by shape from
+//! then on; a write pattern changes the server's behaviour only when its
+//! replies, or the way the connection ended, differ from the reference in a
+//! way the reference runs did not. Whether the reference matches the
+//! capture is reported as information.
 //!
 //! ```text
 //! captured client side:  [len|body][len|body][len|body]
 //! --split header-body:   [len] [body] [len] [body] [len] [body]   (one write each)
 //! --split coalesce:      [len|body len|body len|body]             (one write)
-//! server replies  ----->  framed with the same --frame spec, compared with
-//!                         the captured replies and the captured ending
+//! server replies  ----->  framed with the same --frame spec (detected when
+//!                         not given), compared with the reference runs' replies
+//!                         and endings
 //! ```
 //!
 //! Only loopback peers are contacted unless the caller allows remote ones
@@ -24,20 +36,23 @@
 pub mod compare;
 pub mod conn;
 pub mod fuzz;
+pub mod peer_read;
 pub mod session;
 pub mod split;
 pub mod synth;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub use compare::{Compare, Difference, Expected};
-pub use conn::{Ending, Outcome};
+pub use compare::{Compare, Difference, Expected, Observed, Reference};
+pub use conn::{Close, Ending, Outcome, Pacing, RunOptions};
 pub use session::{Segment, Session};
 pub use split::{Pace, Split, Write};
 
+use crate::decode::proto;
 use crate::decode::spec::FrameSpec;
 use crate::decode::{collect_frames, DecodeError, Frame};
+use crate::detect::{self, Detection};
 use crate::flow::Dir;
 
 /// Why a replay could not be run at all (as opposed to a run whose verdict
@@ -96,8 +111,16 @@ pub enum ReplayError {
         /// The resolved address.
         addr: SocketAddr,
     },
+    /// The target refused the connection or could not be reached.
+    #[error("cannot connect to {addr}")]
+    Connect {
+        /// The target.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -161,12 +184,54 @@ impl Rng {
     }
 }
 
+/// How the framing of a replay was chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Framing {
+    /// Given with `--frame`.
+    Given,
+    /// Detected from the captured stream, as `framescope detect` does.
+    Detected(Box<Detection>),
+}
+
+/// Detects the framing of `session` from the first bytes of both
+/// directions, with [`detect::detect`], the decision `analyze` and
+/// `detect` make.
+pub fn detect_framing(session: &Session) -> Detection {
+    let prefix = |dir: Dir| -> Vec<u8> {
+        session.dirs[dir.index()]
+            .iter()
+            .flat_map(|s| s.bytes.iter().copied())
+            .take(detect::SAMPLE_BYTES)
+            .collect()
+    };
+    let (client, server) = (prefix(Dir::Client), prefix(Dir::Server));
+    let closed = session.ends.iter().any(Option::is_some);
+    let whole = |dir: Dir, have: &[u8]| {
+        closed
+            && have.len() < detect::SAMPLE_BYTES
+            && have.len()
+                == session.dirs[dir.index()]
+                    .iter()
+                    .map(|s| s.bytes.len())
+                    .sum::<usize>()
+    };
+    detect::detect(&detect::Sample {
+        client: &client,
+        server: &server,
+        complete: [whole(Dir::Client, &client), whole(Dir::Server, &server)],
+        client_port: session.ports[0],
+        server_port: session.ports[1],
+    })
+}
+
 /// A session prepared for replay: the side to send, its messages, and the
 /// replies expected back.
 #[derive(Clone, Debug)]
 pub struct Replay {
     /// The framing of both sides.
     pub spec: FrameSpec,
+    /// How it was chosen.
+    pub framing: Framing,
     /// The side whose bytes are sent.
     pub side: Dir,
     /// That side's captured segments.
@@ -177,6 +242,18 @@ pub struct Replay {
     pub framing_error: Option<DecodeError>,
     /// The captured replies and ending.
     pub expected: Expected,
+    /// Whether the captured sender shut down its side while the other side
+    /// still sent (a half-close); else it closed after its replies, or not
+    /// at all.
+    pub half_closed: bool,
+    /// Whether the captured sender closed its side at all.
+    pub sender_closed: bool,
+    /// For each sent message, whether it ends the session (a client's
+    /// `QUIT`, `Connection: close`, ...: [`proto::ends_session`]).
+    pub ends_session: Vec<bool>,
+    /// For each sent message, whether it opens the session and may be sent
+    /// only once (MQTT CONNECT, ...: [`proto::starts_session`]).
+    pub starts_session: Vec<bool>,
 }
 
 /// What one replay run saw and how it differed.
@@ -184,22 +261,48 @@ pub struct Replay {
 pub struct RunReport {
     /// The connection's outcome.
     pub outcome: Outcome,
+    /// The replies, framed.
+    pub observed: Observed,
+}
+
+impl RunReport {
     /// The reply messages.
-    pub replies: Vec<Frame>,
-    /// Differences from the expected replies (empty: same behaviour).
-    pub differences: Vec<Difference>,
+    pub fn replies(&self) -> &[Frame] {
+        &self.observed.frames
+    }
 }
 
 impl Replay {
-    /// Prepares `session` for sending `side` with framing `spec`.
-    pub fn new(session: &Session, spec: FrameSpec, side: Dir) -> Replay {
+    /// Prepares `session` for sending `side` with framing `spec`, or the
+    /// detected framing when `spec` is `None`.
+    pub fn new(session: &Session, spec: Option<FrameSpec>, side: Dir) -> Replay {
+        let (spec, framing) = match spec {
+            Some(spec) => (spec, Framing::Given),
+            None => {
+                let d = detect_framing(session);
+                (d.chosen.spec.clone(), Framing::Detected(Box::new(d)))
+            }
+        };
         let segments = session.dirs[side.index()].clone();
         let [c, s] = spec.decoders();
         let mut dec = if side == Dir::Client { c } else { s };
         let got = collect_frames(dec.as_mut(), segments.iter().map(|s| s.bytes.as_slice()));
         let replies = session.bytes(side.other());
         let (frames, _) = compare::frame_replies(&spec, side.other(), &replies);
+        let mark = |role: fn(&str, &[u8]) -> bool| -> Vec<bool> {
+            got.frames
+                .iter()
+                .map(|f| match &spec {
+                    FrameSpec::Protocol { name, .. } if side == Dir::Client => role(name, &f.bytes),
+                    _ => false,
+                })
+                .collect()
+        };
+        let ends_session = mark(proto::ends_session);
+        let starts_session = mark(proto::starts_session);
         Replay {
+            ends_session,
+            starts_session,
             side,
             segments,
             frames: got.frames,
@@ -208,7 +311,10 @@ impl Replay {
                 frames,
                 ending: session.ends[side.other().index()],
             },
+            half_closed: session.half_closed(side),
+            sender_closed: session.ends[side.index()].is_some(),
             spec,
+            framing,
         }
     }
 
@@ -232,25 +338,191 @@ impl Replay {
         ))
     }
 
-    /// Sends `writes` to `addr` and judges the replies against `expected`.
+    /// How the sending side ends, as the captured sender's did: a
+    /// half-close right after the last write where it half-closed (or when
+    /// `force_half_close`), else a close once `replies` reply messages are
+    /// in, or no close where the capture has none.
+    pub fn close(&self, replies: usize, force_half_close: bool) -> Close {
+        if force_half_close || self.half_closed {
+            Close::HalfClose
+        } else if self.sender_closed {
+            Close::AfterReplies {
+                spec: self.spec.clone(),
+                dir: self.side.other(),
+                count: replies,
+            }
+        } else {
+            Close::Keep
+        }
+    }
+
+    /// Sends `writes` to `addr` and frames the replies. `progress` is called
+    /// after each write with the writes made so far.
     pub fn run(
         &self,
         addr: SocketAddr,
         writes: &[Write],
-        expected: &Expected,
-        timeout: Duration,
-        how: Compare,
+        options: &RunOptions,
+        progress: &mut dyn FnMut(usize),
     ) -> Result<RunReport, ReplayError> {
-        let outcome = conn::exchange(addr, writes, timeout)?;
-        let (replies, framing) =
+        let outcome = conn::exchange(addr, writes, options, progress)?;
+        let (frames, framing) =
             compare::frame_replies(&self.spec, self.side.other(), &outcome.replies);
-        let differences = compare::compare(expected, &replies, framing, outcome.ending, how);
         Ok(RunReport {
+            observed: Observed {
+                frames,
+                framing,
+                ending: outcome.ending,
+                stalled: outcome.stalled,
+            },
             outcome,
-            replies,
-            differences,
         })
     }
+}
+
+/// How a set of write patterns is run against a server.
+#[derive(Clone, Debug)]
+pub struct PatternOptions {
+    /// The write patterns, in order.
+    pub splits: Vec<Split>,
+    /// The pause between writes.
+    pub pace: Pace,
+    /// Silence that ends a run, and the longest wait for the server to
+    /// read one write.
+    pub timeout: Duration,
+    /// How replies are compared.
+    pub compare: Compare,
+    /// Half-close after the last write even where the captured sender did
+    /// not.
+    pub half_close: bool,
+}
+
+/// The reference runs of an invocation: the session with its captured
+/// message boundaries, one write per message.
+pub const REFERENCE_SPLIT: Split = Split::Frames;
+
+/// How many reference runs are made beyond the first two, at most, when a
+/// pattern differs: a later run tells whether the server's answers changed
+/// with time (a `Date` header that turned a second) rather than with the
+/// write pattern.
+pub const MAX_EXTRA_REFERENCES: usize = 2;
+
+/// Where a set of runs stands, for progress lines.
+#[derive(Clone, Copy, Debug)]
+pub struct RunProgress<'a> {
+    /// What runs: `reference 1`, a pattern's name.
+    pub run: &'a str,
+    /// Writes made.
+    pub done: usize,
+    /// Writes planned.
+    pub total: usize,
+    /// Time since the run began.
+    pub elapsed: Duration,
+}
+
+/// One pattern's run and verdict.
+#[derive(Clone, Debug)]
+pub struct PatternResult {
+    /// The pattern.
+    pub split: Split,
+    /// The run.
+    pub report: RunReport,
+    /// How it differed from the reference (empty: the same behaviour).
+    pub differences: Vec<Difference>,
+}
+
+/// The result of [`run_patterns`].
+#[derive(Clone, Debug)]
+pub struct PatternReport {
+    /// The reference runs, in order (two, or more when a pattern's
+    /// difference called for another look).
+    pub reference_runs: Vec<RunReport>,
+    /// What they established.
+    pub reference: Reference,
+    /// How the first reference run differs from the capture (empty: it
+    /// matches). Information, not a verdict.
+    pub capture: Vec<Difference>,
+    /// Each pattern's run and verdict.
+    pub patterns: Vec<PatternResult>,
+}
+
+impl PatternReport {
+    /// Whether any pattern changed the server's behaviour.
+    pub fn differs(&self) -> bool {
+        self.patterns.iter().any(|p| !p.differences.is_empty())
+    }
+}
+
+/// Runs the reference twice, then each pattern, each on a fresh
+/// connection, and judges each pattern against the reference. `progress`
+/// is called after each write.
+pub fn run_patterns(
+    replay: &Replay,
+    addr: SocketAddr,
+    options: &PatternOptions,
+    progress: &mut dyn FnMut(RunProgress<'_>),
+) -> Result<PatternReport, ReplayError> {
+    let pacing = match options.pace {
+        Pace::Auto => Pacing::UntilRead,
+        Pace::None | Pace::Ms(_) => Pacing::Pauses,
+    };
+    let run = |name: &str,
+               split: Split,
+               replies: usize,
+               progress: &mut dyn FnMut(RunProgress<'_>)|
+     -> Result<RunReport, ReplayError> {
+        let writes = replay.writes(split, options.pace)?;
+        let run_options = RunOptions {
+            timeout: options.timeout,
+            pacing,
+            close: replay.close(replies, options.half_close),
+        };
+        let start = Instant::now();
+        let total = writes.len();
+        replay.run(addr, &writes, &run_options, &mut |done| {
+            progress(RunProgress {
+                run: name,
+                done,
+                total,
+                elapsed: start.elapsed(),
+            })
+        })
+    };
+    let captured = replay.expected.frames.len();
+    let first = run("reference 1", REFERENCE_SPLIT, captured, progress)?;
+    let replies = first.replies().len();
+    let second = run("reference 2", REFERENCE_SPLIT, replies, progress)?;
+    let mut reference = Reference::new(first.observed.clone(), options.compare);
+    reference.add(second.observed.clone());
+    let mut reference_runs = vec![first, second];
+    let mut patterns: Vec<PatternResult> = Vec::new();
+    for &split in &options.splits {
+        let name = split.to_string();
+        let report = run(&name, split, reference.replies(), progress)?;
+        let mut differences = reference.judge(&report.observed);
+        if !differences.is_empty() && reference_runs.len() < 2 + MAX_EXTRA_REFERENCES {
+            let label = format!("reference {}", reference_runs.len() + 1);
+            let again = run(&label, REFERENCE_SPLIT, reference.replies(), progress)?;
+            reference.add(again.observed.clone());
+            reference_runs.push(again);
+            for p in &mut patterns {
+                p.differences = reference.judge(&p.report.observed);
+            }
+            differences = reference.judge(&report.observed);
+        }
+        patterns.push(PatternResult {
+            split,
+            report,
+            differences,
+        });
+    }
+    let capture = compare::against_capture(&replay.expected, &reference);
+    Ok(PatternReport {
+        reference_runs,
+        reference,
+        capture,
+        patterns,
+    })
 }
 
 #[cfg(test)]

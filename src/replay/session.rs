@@ -38,6 +38,10 @@ pub struct Session {
     /// How each direction ended in the capture: FIN (`Closed`), RST
     /// (`Reset`), or not seen (`None`).
     pub ends: [Option<Ending>; 2],
+    /// The record number of each direction's first FIN or RST.
+    pub end_records: [Option<u64>; 2],
+    /// The TCP ports: client, server.
+    pub ports: [u16; 2],
 }
 
 impl Session {
@@ -47,6 +51,13 @@ impl Session {
             .iter()
             .flat_map(|s| s.bytes.iter().copied())
             .collect()
+    }
+
+    /// Whether `dir` ended its sending (FIN or RST) before the other
+    /// direction's last data: it half-closed and still got data after.
+    pub fn half_closed(&self, dir: Dir) -> bool {
+        let last_other = self.dirs[dir.other().index()].last().map(|s| s.record);
+        matches!((self.end_records[dir.index()], last_other), (Some(end), Some(last)) if end < last)
     }
 
     /// Loads TCP stream `stream` of the capture at `path`.
@@ -90,6 +101,9 @@ impl Sink for Loader {
     fn open(&mut self, info: &StreamInfo) -> bool {
         let target = info.proto == Proto::Tcp && info.number == self.stream;
         self.found |= target;
+        if target {
+            self.session.ports = [info.client.port(), info.server.port()];
+        }
         target
     }
 
@@ -102,6 +116,9 @@ impl Sink for Loader {
             *end = Some(Ending::Reset);
         } else if meta.flags.has(TcpFlags::FIN) && end.is_none() {
             *end = Some(Ending::Closed);
+        }
+        if end.is_some() {
+            self.session.end_records[dir.index()].get_or_insert(meta.record);
         }
     }
 

@@ -22,8 +22,10 @@ use crate::decode::Frame;
 
 use super::{Rng, Segment};
 
-/// The pause between writes when none is asked for: long enough that each
-/// write reaches the server's `recv()` on its own.
+/// The pause between writes when none is asked for and the server's socket
+/// cannot be watched (a remote target): long enough that each write
+/// usually reaches the server's `recv()` on its own. On this host, writes
+/// wait until the server has read instead ([`super::conn::Pacing`]).
 pub const DEFAULT_PAUSE: Duration = Duration::from_millis(5);
 
 /// The longest captured pause `original` replays; longer ones are cut to it.
@@ -103,8 +105,9 @@ impl fmt::Display for Split {
 /// The pause between writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pace {
-    /// The default: captured pauses for `original`, [`DEFAULT_PAUSE`] for
-    /// the others.
+    /// The default: each write waits until the server has read the one
+    /// before; where that cannot be seen, captured pauses for `original`
+    /// and [`DEFAULT_PAUSE`] for the others.
     Auto,
     /// No pause at all.
     None,

@@ -77,7 +77,11 @@ pub(super) fn write(
             );
             let reads = result
                 .and_then(|r| r.recv.as_ref())
-                .map(|r| r[dir.index()].lagging.reads.as_slice());
+                .and_then(|r| {
+                    let r = &r[dir.index()];
+                    r.lagging.as_ref().or(r.recvfrom.as_ref())
+                })
+                .map(|r| r.reads.as_slice());
             let view = diagram::View {
                 title: &title,
                 segments: &d.segments,

@@ -821,6 +821,45 @@ pub(super) fn decimal_i128(digits: &[u8]) -> i128 {
     })
 }
 
+/// Whether a whole client message asks the server to end the session: a
+/// request with `Connection: close`, or an HTTP/1.0 request without
+/// `Connection: keep-alive`.
+pub(super) fn ends_session(message: &[u8]) -> bool {
+    let head = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message, |end| message.split_at(end).0);
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| trim(l.strip_suffix(b"\r").unwrap_or(l)));
+    let Some(request) = lines.next() else {
+        return false;
+    };
+    let mut close = request.ends_with(b"HTTP/1.0");
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        if !name.eq_ignore_ascii_case(b"connection") {
+            continue;
+        }
+        for token in value
+            .get(1..)
+            .unwrap_or_default()
+            .split(|&b| b == b',')
+            .map(trim)
+        {
+            if token.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                close = false;
+            }
+        }
+    }
+    close
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -351,3 +351,9 @@ impl Decoder for Memcached {
         self.max
     }
 }
+
+/// Whether a whole client message asks the server to end the session:
+/// the `quit` command.
+pub(super) fn ends_session(message: &[u8]) -> bool {
+    message == b"quit\r\n" || message == b"quit\n"
+}

@@ -61,6 +61,7 @@ mod websocket;
 
 pub use http1::HEADER_LIMIT as HTTP1_HEADER_LIMIT;
 pub use resp::MAX_DEPTH as RESP_MAX_DEPTH;
+pub(crate) use tls::header as tls_record_header;
 
 /// A protocol [`build`] knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,9 +180,75 @@ pub fn build(name: &str, max_frame: u64) -> Option<[Box<dyn Decoder>; 2]> {
     Some(pair)
 }
 
+/// Whether `message`, one whole client message of protocol `name`, asks
+/// the server to end the session: Redis `QUIT`, memcached `quit`, an HTTP/1
+/// request with `Connection: close` (or HTTP/1.0 without keep-alive),
+/// PostgreSQL Terminate (`X`), MQTT DISCONNECT. False for protocols without
+/// such a message and for names not in [`PROTOCOLS`]. A replay that
+/// repeats such a message, or moves it before others, ends the session
+/// early by its own doing.
+pub fn ends_session(name: &str, message: &[u8]) -> bool {
+    match name {
+        "resp" => resp::ends_session(message),
+        "memcached" => memcached::ends_session(message),
+        "http1" => http1::ends_session(message),
+        "pgsql" => pgsql::ends_session(message),
+        "mqtt" => mqtt::ends_session(message),
+        _ => false,
+    }
+}
+
+/// Whether `message`, one whole client message of protocol `name`, opens
+/// the session and may be sent only once: MQTT CONNECT, the PostgreSQL
+/// startup message (or the SSL request before it). False for protocols
+/// without such a message. A replay that repeats it breaks the protocol by
+/// its own doing.
+pub fn starts_session(name: &str, message: &[u8]) -> bool {
+    match name {
+        "mqtt" => mqtt::starts_session(message),
+        "pgsql" => pgsql::starts_session(message),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_ending_messages_are_marked() {
+        for (name, yes, no) in [
+            (
+                "resp",
+                &b"*1\r\n$4\r\nquit\r\n"[..],
+                &b"*1\r\n$4\r\nPING\r\n"[..],
+            ),
+            ("resp", b"QUIT\r\n", b"GET quit\r\n"),
+            ("memcached", b"quit\r\n", b"get quit\r\n"),
+            (
+                "http1",
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            ),
+            (
+                "http1",
+                b"GET / HTTP/1.0\r\n\r\n",
+                b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            ),
+            ("pgsql", b"X\0\0\0\x04", b"Q\0\0\0\x05\0"),
+            ("mqtt", b"\xe0\x00", b"\xc0\x00"),
+        ] {
+            assert!(ends_session(name, yes), "{name} {yes:?}");
+            assert!(!ends_session(name, no), "{name} {no:?}");
+        }
+        assert!(!ends_session("kafka", b"\xe0\x00"));
+        assert!(starts_session("mqtt", b"\x10\x0c\x00\x04MQTT"));
+        assert!(!starts_session("mqtt", b"\x30\x02\x00\x00"));
+        assert!(starts_session("pgsql", b"\0\0\0\x08\x04\xd2\x16\x2f"));
+        assert!(starts_session("pgsql", b"\0\0\0\x09\0\x03\0\0\0"));
+        assert!(!starts_session("pgsql", b"Q\0\0\0\x05\0"));
+        assert!(!starts_session("resp", b"*1\r\n$5\r\nHELLO\r\n"));
+    }
 
     #[test]
     fn every_listed_protocol_builds_and_nothing_else() {

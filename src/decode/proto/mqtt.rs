@@ -83,3 +83,15 @@ impl Framing for Mqtt {
         })
     }
 }
+
+/// Whether a whole client message asks the server to end the session:
+/// DISCONNECT (packet type 14).
+pub(super) fn ends_session(message: &[u8]) -> bool {
+    message.first().is_some_and(|b| b >> 4 == 14)
+}
+
+/// Whether a whole client message opens the session and may be sent only
+/// once: CONNECT (packet type 1).
+pub(super) fn starts_session(message: &[u8]) -> bool {
+    message.first().is_some_and(|b| b >> 4 == 1)
+}

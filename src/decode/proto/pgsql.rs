@@ -197,3 +197,19 @@ impl Framing for Pgsql {
         }
     }
 }
+
+/// Whether a whole client message asks the server to end the session:
+/// Terminate (`X`, length 4).
+pub(super) fn ends_session(message: &[u8]) -> bool {
+    message == b"X\0\0\0\x04"
+}
+
+/// Whether a whole client message opens the session and may be sent only
+/// once: the startup message, or the SSL / GSSAPI encryption request that
+/// precedes it (no type byte: a length, then a protocol or request code).
+pub(super) fn starts_session(message: &[u8]) -> bool {
+    matches!(
+        message.get(4..8),
+        Some([0, 3, 0, 0] | [4, 210, 22, 47] | [4, 210, 22, 48])
+    )
+}

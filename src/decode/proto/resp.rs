@@ -743,3 +743,10 @@ impl Decoder for Resp {
         self.max
     }
 }
+
+/// Whether a whole client message asks the server to end the session:
+/// `QUIT`, as an array (`*1\r\n$4\r\nQUIT\r\n`) or inline.
+pub(super) fn ends_session(message: &[u8]) -> bool {
+    let quit = |m: &[u8]| m.eq_ignore_ascii_case(b"QUIT\r\n") || m.eq_ignore_ascii_case(b"QUIT\n");
+    quit(message) || message.strip_prefix(b"*1\r\n$4\r\n").is_some_and(quit)
+}
