@@ -8,7 +8,8 @@
 # libpcap), and the CA certificates cargo needs to fetch crates.
 # With `--test`, also what the test suite drives: tshark (the Wireshark
 # oracle), chromium (tests/pictures.rs opens the HTML page), redis-server
-# (tests/replay.rs), tcpdump and python3 (the capture scripts) and, when a
+# (tests/replay.rs), tcpdump and python3 (the capture scripts), Python's
+# jsonschema (tests/schemas.rs checks the JSON outputs) and, when a
 # nightly toolchain is present (scripts/fuzz-smoke.sh then runs), a C++
 # compiler: libFuzzer is C++.
 set -euo pipefail
@@ -37,6 +38,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null || want+=(redis-server)
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
+  # tests/schemas.rs validates the JSON outputs with Python's jsonschema.
+  python3 -c 'import jsonschema' 2>/dev/null || want+=(python3-jsonschema)
   if RUSTUP_AUTO_INSTALL=0 cargo +nightly --version >/dev/null 2>&1; then
     links c++ c++ || want+=(g++)
   fi
