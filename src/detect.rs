@@ -1024,7 +1024,6 @@ mod tests {
         }
         assert!(peak <= limits.total + 1000, "{peak}");
         assert_eq!(sampler.held, limits.total);
-        drop(sampler);
         assert_eq!(decided, (10..20).collect::<Vec<u64>>());
     }
 
