@@ -12,7 +12,8 @@
 # mosquitto-clients for scripts/servers/replay-sessions.sh), the servers and
 # clients tests/proxy_servers.rs puts the proxy between (redis-benchmark,
 # mosquitto and its clients, nginx and curl, PostgreSQL and psql), tcpdump
-# and python3 (the capture scripts; tcpdump also for tests/proxy_servers.rs)
+# and python3 (the capture scripts; tcpdump also for tests/proxy_servers.rs),
+# Python's jsonschema (tests/schemas.rs checks the JSON outputs)
 # and, when a nightly toolchain is present (scripts/fuzz-smoke.sh then
 # runs), a C++ compiler: libFuzzer is C++.
 set -euo pipefail
@@ -49,6 +50,8 @@ if [ "${1:-}" = "--test" ]; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || want+=(postgresql)
   command -v tcpdump >/dev/null || want+=(tcpdump)
   command -v python3 >/dev/null || want+=(python3)
+  # tests/schemas.rs validates the JSON outputs with Python's jsonschema.
+  python3 -c 'import jsonschema' 2>/dev/null || want+=(python3-jsonschema)
   if RUSTUP_AUTO_INSTALL=0 cargo +nightly --version >/dev/null 2>&1; then
     links c++ c++ || want+=(g++)
   fi

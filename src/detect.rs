@@ -975,3 +975,113 @@ where
         self.decide(&mut st, Some(stats));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(number: u64) -> StreamInfo {
+        StreamInfo {
+            proto: Proto::Tcp,
+            number,
+            client: "127.0.0.1:40000".parse().expect("an address"),
+            server: "127.0.0.1:7000".parse().expect("an address"),
+            first_record: 1,
+            first_ts: Timestamp(0),
+        }
+    }
+
+    fn data(record: u64, bytes: &[u8]) -> Event<'_> {
+        Event::Data {
+            offset: 0,
+            bytes,
+            record,
+            ts: Timestamp(0),
+        }
+    }
+
+    /// Twenty streams sending 1,000 bytes each, none of them enough to
+    /// decide on: past the total, each stream that adds bytes is decided
+    /// at once, so the samplers never hold more than the total plus one
+    /// event.
+    #[test]
+    fn samplers_hold_at_most_their_total() {
+        let limits = SampleLimits {
+            total: 10_000,
+            ..SampleLimits::default()
+        };
+        let mut decided = Vec::new();
+        let mut sampler = Sampler::with_limits(
+            |i: &StreamInfo, _: &Sample<'_>, _: Detection| decided.push(i.number),
+            limits,
+        );
+        let mut streams: Vec<SamplerStream> = (0..20).map(|n| sampler.open(&info(n))).collect();
+        let bytes = [b'x'; 1000];
+        let mut peak = 0;
+        for (i, st) in streams.iter_mut().enumerate() {
+            sampler.event(st, Dir::Client, data(i as u64, &bytes));
+            peak = peak.max(sampler.held);
+        }
+        assert!(peak <= limits.total + 1000, "{peak}");
+        assert_eq!(sampler.held, limits.total);
+        assert_eq!(decided, (10..20).collect::<Vec<u64>>());
+    }
+
+    /// One stream delivering its per-stream bound is decided then, before
+    /// it ends; a gap decides at once; a full sample waits for the other
+    /// direction's first bytes.
+    #[test]
+    fn a_stream_is_decided_at_its_bound_a_gap_or_a_full_sample() {
+        let limits = SampleLimits {
+            per_stream: 3000,
+            ..SampleLimits::default()
+        };
+        let mut sample = StreamSample::default();
+        sample.data(Dir::Client, 0, &[b'x'; 2000], Timestamp(0));
+        assert!(!sample.ready(&limits, 2000, Timestamp(0)));
+        sample.data(Dir::Client, 2000, &[b'x'; 1000], Timestamp(0));
+        assert!(sample.ready(&limits, 3000, Timestamp(0)));
+
+        let mut holed = StreamSample::default();
+        holed.data(Dir::Server, 0, b"abc", Timestamp(0));
+        holed.gap(Dir::Server);
+        assert!(holed.ready(&SampleLimits::default(), 3, Timestamp(0)));
+
+        let big = vec![0u8; SAMPLE_BYTES + 10];
+        let mut full = StreamSample::default();
+        assert_eq!(full.data(Dir::Client, 0, &big, Timestamp(0)), SAMPLE_BYTES);
+        // Bytes past a full sample are not a hole.
+        assert_eq!(
+            full.data(Dir::Client, big.len() as u64, b"more", Timestamp(0)),
+            0
+        );
+        assert!(!full.ready(&SampleLimits::default(), 0, Timestamp(0)));
+        full.data(Dir::Server, 0, b"+OK\r\n", Timestamp(0));
+        assert!(full.ready(&SampleLimits::default(), 0, Timestamp(0)));
+        // Cut at the sample size: not complete even when the stream closed.
+        let stats = StreamStats {
+            dirs: [
+                crate::reassembly::HalfStats {
+                    fin: 1,
+                    ..Default::default()
+                },
+                Default::default(),
+            ],
+            ..Default::default()
+        };
+        let s = full.sample(&info(0), Some(&stats));
+        assert_eq!(s.complete, [false, true]);
+        assert_eq!(full.sample(&info(0), None).complete, [false, false]);
+    }
+
+    /// The live window decides a stream whose first byte is older than it;
+    /// files have none.
+    #[test]
+    fn the_live_window_decides_old_streams() {
+        let mut sample = StreamSample::default();
+        sample.data(Dir::Client, 0, b"abc", Timestamp(0));
+        let later = Timestamp(LIVE_SAMPLING_WINDOW);
+        assert!(sample.ready(&SampleLimits::live(), 3, later));
+        assert!(!sample.ready(&SampleLimits::default(), 3, later));
+    }
+}

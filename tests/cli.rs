@@ -170,3 +170,128 @@ fn detect_prints_one_row_per_stream_with_the_chosen_framing() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("length:4,endian=little"), "{table}");
 }
+
+/// `--max-streams`: past it the least recently active stream is finalized
+/// early (evicted); its later packets are counted as late, and every
+/// stream is still accounted for.
+#[test]
+fn max_streams_evicts_and_accounts_for_every_stream() {
+    let f = capture("servers/redis.pcap");
+    let f = f.to_str().unwrap();
+    let all = json(&["analyze", f, "--format", "json"]);
+    let one = json(&["analyze", f, "--format", "json", "--max-streams", "1"]);
+    assert_eq!(all["totals"]["evicted"], 0);
+    assert_eq!(all["totals"]["late_packets"], 0);
+    assert!(all["totals"]["peak_open"].as_u64().unwrap() > 1);
+    let evicted = one["totals"]["evicted"].as_u64().unwrap();
+    assert!(evicted >= 1, "{evicted} evicted");
+    assert_eq!(one["totals"]["peak_open"], 1);
+    assert!(one["totals"]["late_packets"].as_u64().unwrap() > 0);
+    for d in [&all, &one] {
+        let listed = d["streams"].as_array().unwrap().len() as u64;
+        let empty = d["streams_without_data"].as_u64().unwrap();
+        assert_eq!(listed + empty, d["totals"]["tcp_streams"].as_u64().unwrap());
+    }
+}
+
+/// The out-of-order bounds, per direction and over all streams: reaching
+/// one closes the hole as a forced gap; the default bounds do not.
+#[test]
+fn out_of_order_budgets_force_gaps_when_reached() {
+    let f = capture("real/zeek_tcp_reassembly.pcap");
+    let f = f.to_str().unwrap();
+    let forced = |extra: &[&str]| {
+        let mut args = vec!["analyze", f, "--frame", "none", "--format", "json"];
+        args.extend_from_slice(extra);
+        let d = json(&args);
+        let c = &d["streams"][0]["reassembly"]["dirs"]["client"];
+        (
+            c["forced_gaps"].as_u64().unwrap(),
+            d["totals"]["peak_buffered"].as_u64().unwrap(),
+        )
+    };
+    let (none, peak) = forced(&[]);
+    assert_eq!(none, 0);
+    assert!(peak > 1000, "{peak}");
+    for flag in ["--max-buffered-total", "--max-buffered"] {
+        let (n, peak) = forced(&[flag, "1"]);
+        assert!(n > 0, "{flag}: no forced gap");
+        assert!(peak <= 1, "{flag}: {peak} bytes buffered");
+    }
+    let (n, _) = forced(&["--max-buffered-segments", "1"]);
+    assert!(n > 0, "--max-buffered-segments: no forced gap");
+}
+
+/// Each error is said once; a closed output pipe ends quietly with status 0.
+#[test]
+fn errors_are_said_once_and_a_closed_pipe_is_quiet() {
+    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let out = framescope(&["analyze", readme.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("not a pcap or pcapng file").count(), 1, "{err}");
+    for format in ["table", "json", "jsonl"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_framescope"))
+            .args(["analyze", capture("servers/redis.pcap").to_str().unwrap()])
+            .args(["--messages", "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one line, then close the pipe, as `head -1` does.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut stdout, &mut byte).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert!(
+            out.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `--stream N` analyses that stream only; `--help` lists the protocols.
+#[test]
+fn one_stream_and_the_framings_in_help() {
+    let f = capture("servers/redis.pcap");
+    let d = json(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+        "--stream",
+        "3",
+    ]);
+    let streams = d["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0]["stream"], 3);
+    assert!(d["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["stream"] == 3));
+    let help = String::from_utf8(framescope(&["analyze", "--help"]).stdout).unwrap();
+    for name in ["length:", "json-header", "http1", "resp", "pgsql", "grpc"] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
+}
+
+/// The default table on a capture of many streams: the totals, at most
+/// `--top` streams (two rows each), and how many more there are.
+#[test]
+fn the_table_shows_the_top_streams_and_counts_the_rest() {
+    let f = capture("real/zeek_http_http-body-match.pcap");
+    let out = framescope(&["analyze", f.to_str().unwrap(), "--top", "2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows = text.lines().filter(|l| l.starts_with("│ tcp ")).count();
+    assert!((2..=4).contains(&rows), "{rows} rows:\n{text}");
+    let d = json(&["analyze", f.to_str().unwrap(), "--format", "json"]);
+    let total = d["streams"].as_array().unwrap().len();
+    assert!(total > 2, "{total} streams");
+    assert!(
+        text.contains(&format!("and {} more streams (--top 0", total - 2)),
+        "{text}"
+    );
+}

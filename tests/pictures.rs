@@ -166,7 +166,7 @@ fn browse(browser: &Path, page: &Path, extra: &[&str]) -> String {
         "profile-{}",
         page.file_stem().and_then(|s| s.to_str()).unwrap_or("p")
     ));
-    let out = Command::new(browser)
+    let child = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -179,8 +179,25 @@ fn browse(browser: &Path, page: &Path, extra: &[&str]) -> String {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(format!("file://{}", page.display()))
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run chromium");
+    // Chromium may hang (a locked profile, a GPU probe): its output is
+    // read on a thread, and a run that does not end within two minutes is
+    // killed and fails the test.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(out) => out.expect("chromium's output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("chromium did not finish within 120 s on {}", page.display());
+        }
+    };
     assert!(
         out.status.success(),
         "chromium failed: {}",

@@ -213,8 +213,12 @@ impl TsResolution {
                 (secs, ((frac * 1_000_000_000) >> exp) as i64)
             }
         };
+        // The offset is the capture's to choose (if_tsoffset): saturate,
+        // never wrap or overflow.
         Timestamp::from_parts(
-            i64::try_from(secs).unwrap_or(i64::MAX / 1_000_000_000) + offset_secs,
+            i64::try_from(secs)
+                .unwrap_or(i64::MAX / 1_000_000_000)
+                .saturating_add(offset_secs),
             nanos,
         )
     }
@@ -927,6 +931,21 @@ mod tests {
         assert_eq!(a.ts, Timestamp(500_000));
         let b = r.next_record()?.expect("a second record");
         assert_eq!((b.number, b.offset, b.data), (2, 43, &b"defgh"[..]));
+        assert!(r.next_record()?.is_none());
+        Ok(())
+    }
+
+    /// A 116-byte pcapng whose interface declares an `if_tsoffset` near
+    /// `i64::MAX` (`fuzz/regressions/capture_file/`): the timestamp
+    /// saturates instead of overflowing (a panic with overflow checks, a
+    /// wrap to a negative time without).
+    #[test]
+    fn extreme_if_tsoffset_saturates() -> Result<(), CaptureError> {
+        let file = include_bytes!("../../fuzz/regressions/capture_file/if-tsoffset-near-i64-max");
+        assert_eq!(file.len(), 116);
+        let mut r = CaptureReader::new(&file[..])?;
+        let rec = r.next_record()?.expect("the one record");
+        assert_eq!(rec.ts, Timestamp(i64::MAX));
         assert!(r.next_record()?.is_none());
         Ok(())
     }

@@ -16,8 +16,9 @@ struct Row {
     #[serde(flatten)]
     info: StreamInfo,
     duration: f64,
-    client: HalfStats,
-    server: HalfStats,
+    /// Per direction, as `{"client": .., "server": ..}`.
+    #[serde(serialize_with = "crate::analysis::per_dir")]
+    dirs: [HalfStats; 2],
     evicted: bool,
     icmp: crate::icmp::IcmpErrors,
 }
@@ -33,8 +34,7 @@ impl Sink for Rows {
         self.0.push(Row {
             info: *info,
             duration: stats.last_ts.secs_since(info.first_ts),
-            client: stats.dirs[0],
-            server: stats.dirs[1],
+            dirs: stats.dirs,
             evicted: stats.evicted,
             icmp: stats.icmp,
         });
@@ -110,10 +110,10 @@ fn table(rows: &[Row]) -> Table {
             }),
             Cell::new(endpoint(&r.info.client)),
             Cell::new(endpoint(&r.info.server)),
-            Cell::new(r.client.packets),
-            Cell::new(r.server.packets),
-            Cell::new(r.client.bytes),
-            Cell::new(r.server.bytes),
+            Cell::new(r.dirs[0].packets),
+            Cell::new(r.dirs[1].packets),
+            Cell::new(r.dirs[0].bytes),
+            Cell::new(r.dirs[1].bytes),
             Cell::new(format!("{:.3}s", r.duration)),
             Cell::new(anomalies(r)),
         ];
@@ -128,7 +128,7 @@ fn table(rows: &[Row]) -> Table {
 /// A compact list of what went wrong, per direction: `c: 3 retrans, 1 gap (1380 B)`.
 fn anomalies(r: &Row) -> String {
     let mut parts = Vec::new();
-    for (name, h) in [("c", &r.client), ("s", &r.server)] {
+    for (name, h) in [("c", &r.dirs[0]), ("s", &r.dirs[1])] {
         let mut p = Vec::new();
         if h.retransmissions > 0 {
             p.push(format!("{} retrans", h.retransmissions));
