@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod annotate;
 pub mod capture;
 pub mod cli;
 pub mod decode;

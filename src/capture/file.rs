@@ -142,6 +142,37 @@ struct PcapHeader {
     big_endian: bool,
     nanos: bool,
     link: u32,
+    /// The link-type field as written, FCS bits included.
+    link_field: u32,
+    snaplen: u32,
+}
+
+/// What a classic pcap file's header declares, for writing the same
+/// records in another container ([`CaptureReader::pcap_header`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcapFileHeader {
+    /// Timestamps count nanoseconds (else microseconds).
+    pub nanos: bool,
+    /// The snapshot length.
+    pub snaplen: u32,
+    /// The link type.
+    pub link: LinkType,
+    /// Bytes of frame check sequence at the end of each packet, when the
+    /// header's FCS bits say so.
+    pub fcs_bytes: Option<u8>,
+}
+
+/// One pcapng block as it is in the file ([`CaptureReader::next_block`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RawBlock<'a> {
+    /// The whole block: type, length, body, trailing length.
+    pub bytes: &'a [u8],
+    /// Its byte offset in the file.
+    pub offset: u64,
+    /// Whether its section is big-endian.
+    pub big_endian: bool,
+    /// The record it holds, for packet blocks.
+    pub record: Option<Record<'a>>,
 }
 
 #[derive(Default)]
@@ -266,6 +297,49 @@ impl<R: Read> CaptureReader<R> {
             CaptureFormat::Pcap => vec![LinkType(self.pcap.link)],
             CaptureFormat::PcapNg => self.ng.interfaces.iter().map(|i| i.link).collect(),
         }
+    }
+
+    /// What the file header declares, for a classic pcap file (`None` for
+    /// pcapng).
+    pub fn pcap_header(&self) -> Option<PcapFileHeader> {
+        let h = self.pcap;
+        (self.format == CaptureFormat::Pcap).then(|| PcapFileHeader {
+            nanos: h.nanos,
+            snaplen: h.snaplen,
+            link: LinkType(h.link),
+            // The F bit, then the FCS length in 16-bit words.
+            fcs_bytes: (h.link_field & 0x0400_0000 != 0)
+                .then_some(((h.link_field >> 28) * 2) as u8),
+        })
+    }
+
+    /// pcapng only: the next block of any type, with its bytes as they are
+    /// in the file and, for a packet block, the record it holds (numbered
+    /// as [`CaptureReader::next_record`] numbers it). `Ok(None)` at a clean
+    /// end of file, and for a pcap file, which has no blocks. After an
+    /// error the reader is spent.
+    pub fn next_block(&mut self) -> Result<Option<RawBlock<'_>>, CaptureError> {
+        if self.failed || self.format != CaptureFormat::PcapNg {
+            return Ok(None);
+        }
+        let block = match self.next_ng_block() {
+            Ok(Some(block)) => block,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        let record = block.packet.map(|pos| {
+            self.records += 1;
+            pos.into_record(&self.buf, self.records)
+        });
+        Ok(Some(RawBlock {
+            bytes: &self.buf[block.start..block.start + block.len],
+            offset: block.offset,
+            big_endian: self.ng.big_endian,
+            record,
+        }))
     }
 
     /// The next record, `Ok(None)` at a clean end of file. After an error
@@ -422,11 +496,14 @@ impl<R: Read> CaptureReader<R> {
             .map_err(|e| CaptureError { record: 0, ..e })?;
         let h = self.window(24);
         let big_endian = h[0] == 0xa1;
-        let link = read_u32(&h[20..24], big_endian) & 0x03ff_ffff;
+        let snaplen = read_u32(&h[16..20], big_endian);
+        let link_field = read_u32(&h[20..24], big_endian);
         self.pcap = PcapHeader {
             big_endian,
             nanos,
-            link,
+            link: link_field & 0x03ff_ffff,
+            link_field,
+            snaplen,
         };
         self.consume(24);
         Ok(())
@@ -474,73 +551,88 @@ impl<R: Read> CaptureReader<R> {
 
     fn next_ng(&mut self) -> Result<Option<Pos>, CaptureError> {
         loop {
-            self.fill(12).map_err(|k| self.error(self.records + 1, k))?;
-            if self.available() == 0 {
-                return Ok(None);
-            }
-            self.require(12, "pcapng block header")?;
-            let head = self.window(8);
-            let is_shb = head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a];
-            if is_shb {
-                self.require(12, "section header block")?;
-                let bom = self.window(12)[8..12].to_vec();
-                self.ng.big_endian = match bom.as_slice() {
-                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
-                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
-                    _ => {
-                        return Err(self.bad_block(
-                            "section header block",
-                            format!("byte-order magic {bom:02x?} is neither 1a2b3c4d nor 4d3c2b1a"),
-                        ))
-                    }
-                };
-            }
-            let be = self.ng.big_endian;
-            let head = self.window(8);
-            let block_type = read_u32(&head[0..4], be);
-            let total = read_u32(&head[4..8], be) as usize;
-            let name = block_name(block_type);
-            if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
-                let kind = CaptureErrorKind::BadLength {
-                    what: "pcapng block length",
-                    value: total as u64,
-                    min: 12,
-                    max: MAX_BLOCK as u64,
-                };
-                return Err(self.error(self.records + 1, kind));
-            }
-            self.require(total, name)?;
-            let block = self.window(total);
-            let trailer = read_u32(&block[total - 4..], be) as usize;
-            if trailer != total {
-                return Err(self.bad_block(
-                    name,
-                    format!("length {total} in the header but {trailer} in the trailer"),
-                ));
-            }
-            let body_start = self.start + 8;
-            let body_len = total - 12;
-            let result = match block_type {
-                0x0a0d_0d0a => {
-                    self.section_header(body_start, body_len)?;
-                    None
-                }
-                1 => {
-                    self.interface_description(body_start, body_len)?;
-                    None
-                }
-                6 => Some(self.enhanced_packet(body_start, body_len)?),
-                3 => Some(self.simple_packet(body_start, body_len)?),
-                2 => Some(self.obsolete_packet(body_start, body_len)?),
-                _ => None,
-            };
-            let offset = self.offset;
-            self.consume(total);
-            if let Some(mut pos) = result {
-                pos.offset = offset;
-                return Ok(Some(pos));
+            match self.next_ng_block()? {
+                None => return Ok(None),
+                Some(NgBlock {
+                    packet: Some(pos), ..
+                }) => return Ok(Some(pos)),
+                Some(_) => {}
             }
         }
+    }
+
+    /// Reads and consumes one pcapng block. Its bytes stay in the buffer,
+    /// where the returned [`NgBlock`] locates them, until the next read.
+    fn next_ng_block(&mut self) -> Result<Option<NgBlock>, CaptureError> {
+        self.fill(12).map_err(|k| self.error(self.records + 1, k))?;
+        if self.available() == 0 {
+            return Ok(None);
+        }
+        self.require(12, "pcapng block header")?;
+        let head = self.window(8);
+        let is_shb = head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+        if is_shb {
+            self.require(12, "section header block")?;
+            let bom = self.window(12)[8..12].to_vec();
+            self.ng.big_endian = match bom.as_slice() {
+                [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                _ => {
+                    return Err(self.bad_block(
+                        "section header block",
+                        format!("byte-order magic {bom:02x?} is neither 1a2b3c4d nor 4d3c2b1a"),
+                    ))
+                }
+            };
+        }
+        let be = self.ng.big_endian;
+        let head = self.window(8);
+        let block_type = read_u32(&head[0..4], be);
+        let total = read_u32(&head[4..8], be) as usize;
+        let name = block_name(block_type);
+        if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
+            let kind = CaptureErrorKind::BadLength {
+                what: "pcapng block length",
+                value: total as u64,
+                min: 12,
+                max: MAX_BLOCK as u64,
+            };
+            return Err(self.error(self.records + 1, kind));
+        }
+        self.require(total, name)?;
+        let block = self.window(total);
+        let trailer = read_u32(&block[total - 4..], be) as usize;
+        if trailer != total {
+            return Err(self.bad_block(
+                name,
+                format!("length {total} in the header but {trailer} in the trailer"),
+            ));
+        }
+        let body_start = self.start + 8;
+        let body_len = total - 12;
+        let result = match block_type {
+            0x0a0d_0d0a => {
+                self.section_header(body_start, body_len)?;
+                None
+            }
+            1 => {
+                self.interface_description(body_start, body_len)?;
+                None
+            }
+            6 => Some(self.enhanced_packet(body_start, body_len)?),
+            3 => Some(self.simple_packet(body_start, body_len)?),
+            2 => Some(self.obsolete_packet(body_start, body_len)?),
+            _ => None,
+        };
+        let offset = self.offset;
+        let start = self.start;
+        self.consume(total);
+        Ok(Some(NgBlock {
+            start,
+            len: total,
+            offset,
+            packet: result.map(|pos| Pos { offset, ..pos }),
+        }))
     }
 
     fn bad_block(&self, block: &'static str, why: String) -> CaptureError {
@@ -705,6 +797,14 @@ impl<R: Read> CaptureReader<R> {
     }
 }
 
+/// A pcapng block located in the buffer.
+struct NgBlock {
+    start: usize,
+    len: usize,
+    offset: u64,
+    packet: Option<Pos>,
+}
+
 /// A record located in the buffer, before it is lent out.
 struct Pos {
     offset: u64,
@@ -745,7 +845,7 @@ fn block_name(block_type: u32) -> &'static str {
 
 /// Splits a pcapng option list into (code, value) pairs, checking that every
 /// option fits inside the block.
-fn parse_options(mut b: &[u8], be: bool) -> Result<Vec<(u16, &[u8])>, String> {
+pub fn parse_options(mut b: &[u8], be: bool) -> Result<Vec<(u16, &[u8])>, String> {
     let mut out = Vec::new();
     while b.len() >= 4 {
         let code = read_u16(&b[0..2], be);
@@ -779,7 +879,8 @@ fn read_u16(b: &[u8], be: bool) -> u16 {
     }
 }
 
-fn read_u32(b: &[u8], be: bool) -> u32 {
+/// A `u32` from the first four bytes of `b`, in the given byte order.
+pub(crate) fn read_u32(b: &[u8], be: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
     if be {
         u32::from_be_bytes(a)

@@ -22,7 +22,9 @@ pub mod filter;
 
 use std::fmt;
 
-pub use file::{CaptureError, CaptureErrorKind, CaptureFormat, CaptureReader};
+pub use file::{
+    CaptureError, CaptureErrorKind, CaptureFormat, CaptureReader, PcapFileHeader, RawBlock,
+};
 
 /// A capture timestamp: nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

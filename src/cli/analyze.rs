@@ -11,6 +11,7 @@ mod pictures;
 use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, DirSummary, Options};
+use crate::annotate::Annotator;
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, Shard, Tracker, TrackerStats};
 use crate::live::LiveStats;
@@ -86,8 +87,62 @@ fn progress_bar(path: &std::path::Path) -> Option<ProgressBar> {
 }
 
 /// What a run of the analysis leaves: the results, the pictures' timeline
-/// when asked for, the capture summary and the tracker's counters.
-type Collected = (Collector, Option<Timeline>, CaptureSummary, TrackerStats);
+/// and the packet comments when asked for, the capture summary and the
+/// tracker's counters.
+type Collected = (
+    Collector,
+    (Option<Timeline>, Option<Annotator>),
+    CaptureSummary,
+    TrackerStats,
+);
+
+/// The packet comments `--annotate` asks for.
+fn annotator(args: &AnalyzeArgs) -> Option<Annotator> {
+    args.annotate
+        .as_ref()
+        .map(|_| Annotator::new(args.messages))
+}
+
+/// Writes the `--annotate` capture and says what it holds.
+fn write_annotated(args: &AnalyzeArgs, annotator: Option<Annotator>) -> Result<()> {
+    let (Some(out), Some(annotator)) = (&args.annotate, annotator) else {
+        return Ok(());
+    };
+    let dropped = annotator.dropped();
+    let comments = annotator.comments();
+    let (w, damage) = crate::annotate::write_annotated(&args.input.file, &comments, out)?;
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "framescope: wrote {}: {} records, {} comments on {} of them",
+        out.display(),
+        w.records,
+        w.comments,
+        w.commented_records
+    )?;
+    if let Some(e) = damage {
+        writeln!(
+            err,
+            "framescope: warning: {}: the copy stops at the damage: {e}",
+            out.display()
+        )?;
+    }
+    if w.uncommentable > 0 {
+        writeln!(
+            err,
+            "framescope: warning: {} records are simple packet blocks, which hold no comments",
+            w.uncommentable
+        )?;
+    }
+    if dropped > 0 {
+        writeln!(
+            err,
+            "framescope: warning: {dropped} comments not written: at most {} are kept",
+            crate::annotate::MAX_COMMENTS
+        )?;
+    }
+    Ok(())
+}
 
 /// Runs the analysis over the capture with `jobs` workers and returns the
 /// merged collector.
@@ -115,8 +170,10 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         _ => args.max_messages,
                     };
                     let collector = Collector::new(args.messages, keep, 10);
-                    let analyzer =
-                        Analyzer::new(opts.clone(), (collector, pictures::timeline(args)));
+                    let analyzer = Analyzer::new(
+                        opts.clone(),
+                        (collector, (pictures::timeline(args), annotator(args))),
+                    );
                     let mut tracker = Tracker::new(analyzer, args.input.limits())
                         .with_shard(worker_shard(args.input.limits.shard, worker, jobs));
                     let mut observe = |p: Progress| {
@@ -135,8 +192,8 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         &mut observe,
                     )?;
                     let (analyzer, stats) = tracker.finish();
-                    let (collector, timeline) = analyzer.into_report();
-                    Ok((collector, timeline, summary, stats))
+                    let (collector, extras) = analyzer.into_report();
+                    Ok((collector, extras, summary, stats))
                 })
             })
             .collect();
@@ -153,11 +210,14 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     }
     let mut merged: Option<Collected> = None;
     for r in results {
-        let (c, timeline, summary, stats) = r?;
+        let (c, extras, summary, stats) = r?;
         match &mut merged {
-            None => merged = Some((c, timeline, summary, stats)),
-            Some((m, _, _, mstats)) => {
+            None => merged = Some((c, extras, summary, stats)),
+            Some((m, (_, mnotes), _, mstats)) => {
                 m.merge(c);
+                if let (Some(mine), (_, Some(theirs))) = (mnotes, extras) {
+                    mine.merge(theirs);
+                }
                 mstats.evicted += stats.evicted;
                 mstats.late_packets += stats.late_packets;
                 mstats.peak_open += stats.peak_open;
@@ -174,23 +234,27 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     if args.diagram && args.format != AnalyzeFormat::Table {
         anyhow::bail!("--diagram draws with --format table only");
     }
+    if args.annotate.is_some() && args.input.file.as_os_str() == "-" {
+        anyhow::bail!("--annotate needs a file: standard input can be read only once");
+    }
     if args.format == AnalyzeFormat::Jsonl {
         if args.html.is_some() {
             anyhow::bail!("--html needs --format table or json");
         }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-        let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
+        let analyzer = Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args)));
         let mut tracker = Tracker::new(analyzer, args.input.limits())
             .with_shard(args.input.limits.shard.unwrap_or_default());
         let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
         let read_something = super::warn_summary(&path, &summary);
         let (analyzer, totals) = tracker.finish();
-        let mut lines = analyzer.into_report();
+        let (mut lines, notes) = analyzer.into_report();
         lines.write(
             "capture",
             &serde_json::json!({"schema": SCHEMA, "file": path, "capture": summary, "totals": totals}),
         );
         lines.finish()?;
+        write_annotated(args, notes)?;
         return Ok(if read_something { 0 } else { 2 });
     }
 
@@ -199,7 +263,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     } else {
         opts.framing.to_string()
     };
-    let (mut c, timeline, summary, totals) = collect(args, &opts)?;
+    let (mut c, (timeline, notes), summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
     let mut out = io::BufWriter::new(io::stdout().lock());
     let finished = Finished {
@@ -214,6 +278,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
     out.flush()?;
+    write_annotated(args, notes)?;
     if !read_something {
         return Ok(2);
     }

@@ -190,6 +190,11 @@ pub struct AnalyzeArgs {
     /// Write a self-contained HTML page with a timeline per stream to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write the capture to FILE as pcapng with a comment on every packet
+    /// of a flagged message (with --messages, of every message), for
+    /// Wireshark: `frame.comment contains "split"`.
+    #[arg(long, value_name = "FILE")]
+    pub annotate: Option<PathBuf>,
 }
 
 /// `framescope capture`.
