@@ -675,6 +675,60 @@ fn fuzzing_reports_a_crashed_server() {
     );
 }
 
+/// A server that takes what one `recv()` returns as a whole 4-byte header
+/// and, when it gets fewer bytes, stops reading (for 30 s, holding the
+/// unread bytes).
+fn stops_reading_on_a_cut_header(mut s: TcpStream) {
+    loop {
+        let mut head = [0u8; 4];
+        match s.read(&mut head) {
+            Ok(4) => {}
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                // Waits (for nothing that comes) without reading, then
+                // drops the connection.
+                let (_tx, rx) = mpsc::channel::<()>();
+                let _ = rx.recv_timeout(Duration::from_secs(30));
+                return;
+            }
+        }
+        let len = u32::from_be_bytes(head) as usize;
+        let mut body = vec![0u8; len];
+        if s.read_exact(&mut body).is_err() || s.write_all(&msg(&body)).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_server_that_stops_reading_is_a_finding() {
+    let dir = scratch("stall");
+    let cap = echo_capture(&dir);
+    let addr = serve(stops_reading_on_a_cut_header).to_string();
+    let o = framescope(&replay_args(
+        cap.to_str().unwrap(),
+        &addr,
+        &[
+            "--frame",
+            "length",
+            "--timeout",
+            "300",
+            "--patterns",
+            "coalesce,bytes:1",
+        ],
+    ));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    // Whole headers: it reads everything.
+    assert!(row(&out, "coalesce").contains("same"), "{out}");
+    // One byte a write: it stops after the first.
+    assert!(
+        row(&out, "bytes:1").contains("DIFFERS")
+            && out.contains("the server stopped reading after 1 byte"),
+        "{out}"
+    );
+}
+
 #[test]
 fn remote_targets_are_refused_without_permission() {
     let dir = scratch("remote");

@@ -268,7 +268,8 @@ impl Difference {
                 }
             }
             Difference::Stalled { read: Some(n) } => {
-                format!("the server stopped reading after {n} bytes")
+                let bytes = if *n == 1 { "byte" } else { "bytes" };
+                format!("the server stopped reading after {n} {bytes}")
             }
             Difference::Stalled { read: None } => {
                 "the server read everything, where it stopped reading in the reference".into()
