@@ -37,6 +37,8 @@ struct Collect {
     limits: TlsLimits,
     /// Bytes of `(stream, dir)` to alter before decrypting: (offset, xor).
     tamper: Option<(u64, Dir, u64, u8)>,
+    /// Feed the bytes in pieces of at most this many.
+    chunk: usize,
     streams: BTreeMap<u64, Decrypted>,
 }
 
@@ -101,8 +103,10 @@ impl Sink for Collect {
                         bytes = &owned;
                     }
                 }
-                st.conn
-                    .data(&mut self.keys, dir, offset, bytes, record, &mut out);
+                for (i, piece) in bytes.chunks(self.chunk).enumerate() {
+                    let at = offset + (i * self.chunk) as u64;
+                    st.conn.data(&mut self.keys, dir, at, piece, record, &mut out);
+                }
             }
             Event::Gap { offset, len, .. } => st.conn.gap(dir, offset, len, &mut out),
             Event::Conflict { .. } => {}
@@ -120,10 +124,21 @@ fn decrypt(
     limits: TlsLimits,
     tamper: Option<(u64, Dir, u64, u8)>,
 ) -> BTreeMap<u64, Decrypted> {
+    decrypt_in(pcap, keys, limits, tamper, usize::MAX)
+}
+
+fn decrypt_in(
+    pcap: &Path,
+    keys: KeyLog,
+    limits: TlsLimits,
+    tamper: Option<(u64, Dir, u64, u8)>,
+    chunk: usize,
+) -> BTreeMap<u64, Decrypted> {
     let sink = Collect {
         keys,
         limits,
         tamper,
+        chunk,
         streams: BTreeMap::new(),
     };
     let mut tracker = Tracker::new(sink, FlowLimits::default());
@@ -581,6 +596,24 @@ fn analyze_frames_decrypted_data_as_tshark_dissects_it() {
                 let tshark: u64 = fields.iter().map(|f| st[d][*f].as_u64().unwrap()).sum();
                 let got = ours.get(&(n, sender.clone()));
                 assert_eq!(got, Some(&tshark), "{name} stream {n} from {sender}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
+    let dir = tls_dir();
+    for name in ["openssl-tls12", "openssl-tls13", "python-length"] {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let keys = || KeyLog::from_file(&dir.join(format!("{name}.keys"))).unwrap();
+        let whole = decrypt(&pcap, keys(), TlsLimits::default(), None);
+        for chunk in [1, 2, 3, 5, 7, 4096] {
+            let cut = decrypt_in(&pcap, keys(), TlsLimits::default(), None, chunk);
+            for (n, w) in &whole {
+                let c = &cut[n];
+                assert_eq!((&c.plain, c.records), (&w.plain, w.records), "{name} {n} by {chunk}");
+                assert_eq!(c.notes, w.notes, "{name} {n} by {chunk}");
             }
         }
     }

@@ -311,7 +311,7 @@ impl Conn {
             if h.dead {
                 return;
             }
-            if h.cur.is_none() {
+            if h.have < 5 {
                 let take = (5 - h.have).min(bytes.len());
                 h.head[h.have..h.have + take].copy_from_slice(&bytes[..take]);
                 if h.have == 0 {
