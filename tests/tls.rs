@@ -37,6 +37,8 @@ struct Collect {
     limits: TlsLimits,
     /// Bytes of `(stream, dir)` to alter before decrypting: (offset, xor).
     tamper: Option<(u64, Dir, u64, u8)>,
+    /// Feed the bytes in pieces of at most this many.
+    chunk: usize,
     streams: BTreeMap<u64, Decrypted>,
 }
 
@@ -101,8 +103,10 @@ impl Sink for Collect {
                         bytes = &owned;
                     }
                 }
-                st.conn
-                    .data(&mut self.keys, dir, offset, bytes, record, &mut out);
+                for (i, piece) in bytes.chunks(self.chunk).enumerate() {
+                    let at = offset + (i * self.chunk) as u64;
+                    st.conn.data(&mut self.keys, dir, at, piece, record, &mut out);
+                }
             }
             Event::Gap { offset, len, .. } => st.conn.gap(dir, offset, len, &mut out),
             Event::Conflict { .. } => {}
@@ -120,10 +124,21 @@ fn decrypt(
     limits: TlsLimits,
     tamper: Option<(u64, Dir, u64, u8)>,
 ) -> BTreeMap<u64, Decrypted> {
+    decrypt_in(pcap, keys, limits, tamper, usize::MAX)
+}
+
+fn decrypt_in(
+    pcap: &Path,
+    keys: KeyLog,
+    limits: TlsLimits,
+    tamper: Option<(u64, Dir, u64, u8)>,
+    chunk: usize,
+) -> BTreeMap<u64, Decrypted> {
     let sink = Collect {
         keys,
         limits,
         tamper,
+        chunk,
         streams: BTreeMap::new(),
     };
     let mut tracker = Tracker::new(sink, FlowLimits::default());
@@ -524,4 +539,82 @@ fn a_key_log_that_cannot_be_read_is_an_error_naming_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/k.log"));
+}
+
+/// `analyze --keylog --format json`: per stream and direction, messages.
+fn analyze_counts(name: &str, frame: Option<&str>) -> BTreeMap<(u64, String), u64> {
+    let dir = tls_dir();
+    let mut c = framescope();
+    c.arg("analyze")
+        .arg(dir.join(format!("{name}.pcap")))
+        .arg("--keylog")
+        .arg(dir.join(format!("{name}.keys")))
+        .args(["--format", "json"]);
+    if let Some(f) = frame {
+        c.args(["--frame", f]);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut counts = BTreeMap::new();
+    for s in v["streams"].as_array().unwrap() {
+        let n = s["number"].as_u64().unwrap();
+        for (d, end) in [("client", "client"), ("server", "server")] {
+            let sender = s[end].as_str().unwrap().to_string();
+            counts.insert((n, sender), s["dirs"][d]["messages"].as_u64().unwrap());
+        }
+    }
+    counts
+}
+
+#[test]
+fn analyze_frames_decrypted_data_as_tshark_dissects_it() {
+    let dir = tls_dir();
+    for (name, frame, fields) in [
+        (
+            "nginx-http1",
+            None,
+            &["http:http.request.method", "http:http.response.code"][..],
+        ),
+        (
+            "nginx-h2",
+            Some("http2"),
+            &["http2:http2.type", "http2:http2.magic"][..],
+        ),
+        ("python-length", Some("length:4"), &["kafka:kafka.len"][..]),
+    ] {
+        let ours = analyze_counts(name, frame);
+        let oracle = json(&dir.join(format!("{name}.oracle.json")));
+        for st in oracle["streams"].as_array().unwrap() {
+            let n = st["stream"].as_u64().unwrap();
+            for (node, d) in [("node0", "dir0"), ("node1", "dir1")] {
+                let sender = st[node].as_str().unwrap().to_string();
+                let tshark: u64 = fields.iter().map(|f| st[d][*f].as_u64().unwrap()).sum();
+                let got = ours.get(&(n, sender.clone()));
+                assert_eq!(got, Some(&tshark), "{name} stream {n} from {sender}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
+    let dir = tls_dir();
+    for name in ["openssl-tls12", "openssl-tls13", "python-length"] {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let keys = || KeyLog::from_file(&dir.join(format!("{name}.keys"))).unwrap();
+        let whole = decrypt(&pcap, keys(), TlsLimits::default(), None);
+        for chunk in [1, 2, 3, 5, 7, 4096] {
+            let cut = decrypt_in(&pcap, keys(), TlsLimits::default(), None, chunk);
+            for (n, w) in &whole {
+                let c = &cut[n];
+                assert_eq!((&c.plain, c.records), (&w.plain, w.records), "{name} {n} by {chunk}");
+                assert_eq!(c.notes, w.notes, "{name} {n} by {chunk}");
+            }
+        }
+    }
 }

@@ -18,6 +18,7 @@ use crate::live::LiveStats;
 use crate::pipeline::{self, CaptureSummary, Progress};
 use crate::render::Timeline;
 use crate::report::{self, Collector, JsonLines, SCHEMA};
+use crate::tls::{Decrypting, TlsLimits};
 
 impl AnalysisArgs {
     /// Validates the flags into analysis options.
@@ -161,11 +162,13 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     if jobs > 1 && args.input.file.as_os_str() == "-" {
         bail!("--jobs needs a file: standard input can be read only once");
     }
+    let keys = super::load_keylog(&args.tls)?;
     let bar = progress_bar(&args.input.file);
     let results: Vec<Result<Collected>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..jobs)
             .map(|worker| {
                 let bar = if worker == 0 { bar.clone() } else { None };
+                let keys = keys.clone();
                 scope.spawn(move || {
                     // The table shows a sample of flagged messages: keep
                     // only that many, so memory does not grow with the
@@ -175,9 +178,13 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         _ => args.max_messages,
                     };
                     let collector = Collector::new(args.messages, keep, 10);
-                    let analyzer = Analyzer::new(
-                        opts.clone(),
-                        (collector, (pictures::timeline(args), annotator(args))),
+                    let analyzer = Decrypting::new(
+                        Analyzer::new(
+                            opts.clone(),
+                            (collector, (pictures::timeline(args), annotator(args))),
+                        ),
+                        keys,
+                        TlsLimits::default(),
                     );
                     let mut tracker = Tracker::new(analyzer, args.input.limits())
                         .with_shard(worker_shard(args.shard.shard, worker, jobs));
@@ -196,7 +203,9 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         &mut tracker,
                         &mut observe,
                     )?;
-                    let (analyzer, stats) = tracker.finish();
+                    let (decrypting, stats) = tracker.finish();
+                    let (analyzer, notes, more) = decrypting.into_parts();
+                    super::warn_tls(&notes, more);
                     let (collector, extras) = analyzer.into_report();
                     Ok((collector, extras, summary, stats))
                 })
@@ -256,12 +265,18 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             anyhow::bail!("--html needs --format table or json");
         }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-        let analyzer = Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args)));
+        let analyzer = Decrypting::new(
+            Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args))),
+            super::load_keylog(&args.tls)?,
+            TlsLimits::default(),
+        );
         let mut tracker = Tracker::new(analyzer, args.input.limits())
             .with_shard(args.shard.shard.unwrap_or_default());
         let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
         let read_something = super::warn_summary(&path, &summary);
-        let (analyzer, totals) = tracker.finish();
+        let (decrypting, totals) = tracker.finish();
+        let (analyzer, tls_notes, more) = decrypting.into_parts();
+        super::warn_tls(&tls_notes, more);
         let (mut lines, notes) = analyzer.into_report();
         lines.write(
             "capture",

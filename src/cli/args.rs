@@ -224,6 +224,10 @@ pub struct AnalyzeArgs {
     /// Write a self-contained HTML page with a timeline per stream to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// With a key log: TLS streams are framed from their decrypted
+    /// application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
     /// Write the capture to FILE as pcapng with a comment on every packet
     /// of a flagged message (with --messages, of every message), for
     /// Wireshark: `frame.comment contains "split"`.

@@ -112,3 +112,21 @@ fn load_keylog(args: &args::KeylogArgs) -> anyhow::Result<Option<crate::tls::Key
     }
     Ok(Some(log))
 }
+
+/// Prints what the decryption of TLS streams had to say.
+fn warn_tls(notes: &[crate::tls::StreamNote], more: u64) {
+    let mut err = io::stderr().lock();
+    for n in notes {
+        let _ = writeln!(
+            err,
+            "framescope: tls: stream {} {} offset {}: {}",
+            n.stream,
+            n.dir.name(),
+            n.offset,
+            n.text
+        );
+    }
+    if more > 0 {
+        let _ = writeln!(err, "framescope: tls: and {more} more notes");
+    }
+}

@@ -280,6 +280,20 @@ impl Conn {
         self.secrets.is_some() && matches!(self.version, Version::Tls12 | Version::Tls13)
     }
 
+    /// Whether the connection's application data is decrypted: `None`
+    /// until the ServerHello is read; `Some(true)` once the key log gave
+    /// keys; `Some(false)` when it cannot be (no key, a version or suite
+    /// not decrypted, or bytes that are not TLS records).
+    pub fn decided(&self) -> Option<bool> {
+        match self.version {
+            Version::Unknown if self.halves.iter().any(|h| h.dead) => Some(false),
+            Version::Unknown => None,
+            Version::Tls12 => Some(self.keys12.is_some()),
+            Version::Tls13 => Some(self.halves.iter().any(|h| h.opener.is_some())),
+            Version::Opaque => Some(false),
+        }
+    }
+
     /// Bytes of `dir` at stream offset `offset`, carried by capture record
     /// `capture`. Offsets must follow on from the previous call or gap.
     pub fn data(
@@ -297,7 +311,7 @@ impl Conn {
             if h.dead {
                 return;
             }
-            if h.cur.is_none() {
+            if h.have < 5 {
                 let take = (5 - h.have).min(bytes.len());
                 h.head[h.have..h.have + take].copy_from_slice(&bytes[..take]);
                 if h.have == 0 {

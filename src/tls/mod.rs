@@ -29,8 +29,10 @@ mod conn;
 pub mod handshake;
 pub mod keylog;
 pub mod keys;
+pub mod layer;
 pub mod protect;
 pub mod suite;
 
 pub use conn::{Conn, Event, Note, Out, Record, TlsLimits};
 pub use keylog::{ClientRandom, KeyLog, KeyLogError, KeyLogProblem};
+pub use layer::{Decrypting, StreamNote};

@@ -1,0 +1,365 @@
+//! A [`Sink`] in front of another that hands it each TLS stream's
+//! decrypted application data instead of the TCP bytes.
+//!
+//! ```text
+//! Tracker ──► Decrypting ──► inner sink (the analysis)
+//!               TLS stream with keys: plaintext, at plaintext offsets, each
+//!                 record's bytes carried by the capture record that
+//!                 completed it
+//!               anything else (not TLS, no key, a suite not decrypted):
+//!                 the TCP bytes, unchanged
+//! ```
+//!
+//! A stream is held while its handshake decides (at most
+//! [`MAX_HELD`] bytes, then it goes through unchanged): once the
+//! ServerHello is read and the key log has the session's secrets, its
+//! application data is decrypted; otherwise the held events are replayed
+//! to the inner sink as they came. What the decryption had to say (no key
+//! for a client random, a record that did not open) is kept in
+//! [`Decrypting::notes`].
+
+use super::conn::{Conn, Event as TlsEvent, TlsLimits};
+use super::keylog::KeyLog;
+use crate::capture::Timestamp;
+use crate::flow::{Datagram, Dir, PacketMeta, Sink, StreamInfo, StreamStats};
+use crate::reassembly::Event;
+
+/// Bytes of a stream held while its handshake decides: 256 KiB.
+pub const MAX_HELD: usize = 256 << 10;
+
+/// Notes kept for the caller; later ones are counted.
+pub const MAX_NOTES: usize = 1000;
+
+/// A note about one stream's TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamNote {
+    /// The stream (`tcp.stream`).
+    pub stream: u64,
+    /// The direction.
+    pub dir: Dir,
+    /// The stream offset it is about.
+    pub offset: u64,
+    /// What.
+    pub text: String,
+}
+
+enum Held {
+    Data {
+        dir: Dir,
+        offset: u64,
+        bytes: Vec<u8>,
+        record: u64,
+        ts: Timestamp,
+    },
+    Gap {
+        dir: Dir,
+        event_offset: u64,
+        len: u64,
+        reason: crate::reassembly::GapReason,
+    },
+}
+
+enum Mode {
+    Deciding {
+        conn: Box<Conn>,
+        held: Vec<Held>,
+        bytes: usize,
+    },
+    Decrypting(Box<Conn>),
+    Through,
+}
+
+/// Per-stream state: the inner sink's, and the decryption's.
+pub struct Stream<T> {
+    inner: T,
+    number: u64,
+    mode: Mode,
+}
+
+/// The decrypting sink. See the module documentation.
+pub struct Decrypting<S: Sink> {
+    inner: S,
+    /// `None`: every stream goes through unchanged.
+    keys: Option<KeyLog>,
+    limits: TlsLimits,
+    notes: Vec<StreamNote>,
+    more_notes: u64,
+}
+
+impl<S: Sink> Decrypting<S> {
+    /// Decrypts with `keys` in front of `inner` (with `None`, passes every
+    /// event through).
+    pub fn new(inner: S, keys: Option<KeyLog>, limits: TlsLimits) -> Self {
+        Decrypting {
+            inner,
+            keys,
+            limits,
+            notes: Vec::new(),
+            more_notes: 0,
+        }
+    }
+
+    /// The inner sink.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner sink and the notes (with the count of notes past
+    /// [`MAX_NOTES`]).
+    pub fn into_parts(self) -> (S, Vec<StreamNote>, u64) {
+        (self.inner, self.notes, self.more_notes)
+    }
+}
+
+/// Feeds one TCP event to `conn`, passing decrypted data to the inner sink
+/// (as carried by `record` at `ts`) and keeping notes.
+#[allow(clippy::too_many_arguments)]
+fn feed<S: Sink>(
+    inner: &mut S,
+    st: &mut S::Stream,
+    conn: &mut Conn,
+    keys: &mut KeyLog,
+    notes: &mut Vec<StreamNote>,
+    more: &mut u64,
+    stream: u64,
+    dir: Dir,
+    event: &Held,
+) {
+    let (record, ts) = match event {
+        Held::Data { record, ts, .. } => (*record, *ts),
+        Held::Gap { .. } => (0, Timestamp::default()),
+    };
+    let mut out = |d: Dir, e: TlsEvent<'_>| match e {
+        TlsEvent::Data { offset, bytes, .. } => inner.event(
+            st,
+            d,
+            Event::Data {
+                offset,
+                bytes,
+                record,
+                ts,
+            },
+        ),
+        TlsEvent::Note { offset, note } => {
+            if notes.len() < MAX_NOTES {
+                notes.push(StreamNote {
+                    stream,
+                    dir: d,
+                    offset,
+                    text: note.text(),
+                });
+            } else {
+                *more += 1;
+            }
+        }
+        TlsEvent::Record(_) => {}
+    };
+    match event {
+        Held::Data {
+            offset,
+            bytes,
+            record,
+            ..
+        } => conn.data(keys, dir, *offset, bytes, *record, &mut out),
+        Held::Gap {
+            event_offset, len, ..
+        } => conn.gap(dir, *event_offset, *len, &mut out),
+    }
+}
+
+fn replay<S: Sink>(inner: &mut S, st: &mut S::Stream, held: Vec<Held>) {
+    for h in held {
+        match h {
+            Held::Data {
+                dir,
+                offset,
+                bytes,
+                record,
+                ts,
+            } => inner.event(
+                st,
+                dir,
+                Event::Data {
+                    offset,
+                    bytes: &bytes,
+                    record,
+                    ts,
+                },
+            ),
+            Held::Gap {
+                dir,
+                event_offset,
+                len,
+                reason,
+            } => inner.event(
+                st,
+                dir,
+                Event::Gap {
+                    offset: event_offset,
+                    len,
+                    reason,
+                },
+            ),
+        }
+    }
+}
+
+impl<S: Sink> Sink for Decrypting<S> {
+    type Stream = Stream<S::Stream>;
+
+    fn open(&mut self, info: &StreamInfo) -> Self::Stream {
+        let tcp = info.proto == crate::flow::Proto::Tcp;
+        Stream {
+            inner: self.inner.open(info),
+            number: info.number,
+            mode: if tcp && self.keys.is_some() {
+                Mode::Deciding {
+                    conn: Box::new(Conn::new(self.limits)),
+                    held: Vec::new(),
+                    bytes: 0,
+                }
+            } else {
+                Mode::Through
+            },
+        }
+    }
+
+    fn packet(&mut self, st: &mut Self::Stream, dir: Dir, meta: &PacketMeta) {
+        // Packet timing is about TCP offsets: it goes with the TCP bytes.
+        if let Mode::Through = st.mode {
+            self.inner.packet(&mut st.inner, dir, meta);
+        }
+    }
+
+    fn event(&mut self, st: &mut Self::Stream, dir: Dir, event: Event<'_>) {
+        let held = match event {
+            Event::Data {
+                offset,
+                bytes,
+                record,
+                ts,
+            } => {
+                if let Mode::Through = st.mode {
+                    return self.inner.event(&mut st.inner, dir, event);
+                }
+                Held::Data {
+                    dir,
+                    offset,
+                    bytes: bytes.to_vec(),
+                    record,
+                    ts,
+                }
+            }
+            Event::Gap {
+                offset,
+                len,
+                reason,
+            } => Held::Gap {
+                dir,
+                event_offset: offset,
+                len,
+                reason,
+            },
+            Event::Conflict { .. } => {
+                if let Mode::Through = st.mode {
+                    self.inner.event(&mut st.inner, dir, event);
+                }
+                return;
+            }
+        };
+        let Decrypting {
+            inner,
+            keys: Some(keys),
+            notes,
+            more_notes,
+            ..
+        } = self
+        else {
+            return replay(&mut self.inner, &mut st.inner, vec![held]);
+        };
+        match &mut st.mode {
+            Mode::Through => replay(inner, &mut st.inner, vec![held]),
+            Mode::Decrypting(conn) => feed(
+                inner,
+                &mut st.inner,
+                conn,
+                keys,
+                notes,
+                more_notes,
+                st.number,
+                dir,
+                &held,
+            ),
+            Mode::Deciding {
+                conn,
+                held: h,
+                bytes,
+            } => {
+                feed(
+                    inner,
+                    &mut st.inner,
+                    conn,
+                    keys,
+                    notes,
+                    more_notes,
+                    st.number,
+                    dir,
+                    &held,
+                );
+                if let Held::Data { bytes: b, .. } = &held {
+                    *bytes += b.len();
+                }
+                h.push(held);
+                let decided = conn.decided();
+                if decided == Some(true) {
+                    let Mode::Deciding { conn, .. } =
+                        std::mem::replace(&mut st.mode, Mode::Through)
+                    else {
+                        return;
+                    };
+                    st.mode = Mode::Decrypting(conn);
+                } else if decided == Some(false) || *bytes > MAX_HELD {
+                    if let Mode::Deciding { held, .. } =
+                        std::mem::replace(&mut st.mode, Mode::Through)
+                    {
+                        replay(inner, &mut st.inner, held);
+                    }
+                }
+            }
+        }
+    }
+
+    fn datagram(&mut self, st: &mut Self::Stream, dir: Dir, dg: &Datagram<'_>) {
+        self.inner.datagram(&mut st.inner, dir, dg);
+    }
+
+    fn close(&mut self, mut st: Self::Stream, info: &StreamInfo, stats: &StreamStats) {
+        match std::mem::replace(&mut st.mode, Mode::Through) {
+            Mode::Deciding { mut conn, held, .. } => {
+                // The stream ended before its handshake decided: what was
+                // held is the stream.
+                conn.finish(&mut |_, _| {});
+                replay(&mut self.inner, &mut st.inner, held);
+            }
+            Mode::Decrypting(mut conn) => {
+                let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
+                conn.finish(&mut |d, e| {
+                    if let TlsEvent::Note { offset, note } = e {
+                        if notes.len() < MAX_NOTES {
+                            notes.push(StreamNote {
+                                stream: n,
+                                dir: d,
+                                offset,
+                                text: note.text(),
+                            });
+                        } else {
+                            *more += 1;
+                        }
+                    }
+                });
+            }
+            Mode::Through => {}
+        }
+        self.inner.close(st.inner, info, stats);
+    }
+}
