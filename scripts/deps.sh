@@ -7,7 +7,8 @@
 # call `cc`), pkg-config and libpcap's headers (the `pcap` crate links
 # libpcap), and the CA certificates cargo needs to fetch crates.
 # With `--test`, also what the test suite drives: tshark (the Wireshark
-# oracle), chromium (tests/pictures.rs opens the HTML page), redis-server
+# oracle; editcap and capinfos come with it), man and nroff (man-db and
+# groff-base: tests/wireshark.rs renders the manual pages), chromium (tests/pictures.rs opens the HTML page), redis-server
 # (tests/replay.rs), tcpdump and python3 (the capture scripts) and, when a
 # nightly toolchain is present (scripts/fuzz-smoke.sh then runs), a C++
 # compiler: libFuzzer is C++.
@@ -33,6 +34,8 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || want+=(ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   command -v tshark >/dev/null || want+=(tshark)
+  command -v man >/dev/null || want+=(man-db)
+  command -v nroff >/dev/null || want+=(groff-base)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
   command -v tcpdump >/dev/null || want+=(tcpdump)

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod decode;
 pub mod detect;
 pub mod dissect;
+pub mod dissector;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;

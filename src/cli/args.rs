@@ -39,6 +39,14 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Built-in demonstrations on 127.0.0.1, captured and diagnosed live.
     Lab(LabArgs),
+    /// Print a Wireshark Lua dissector for a framing spec, so that Wireshark
+    /// reassembles and shows the messages of a custom protocol.
+    Dissector(DissectorArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command to a
+    /// folder.
+    Manpage(ManpageArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -249,6 +257,39 @@ pub struct LabArgs {
     /// Also write the captured packets to this pcap file.
     #[arg(short, long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+}
+
+/// `framescope dissector`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct DissectorArgs {
+    /// The framing: a generic spec (`length...`, `line`, `delim:...`,
+    /// `fixed:N`, `json-header...`, `none`); see the list below.
+    #[arg(long, value_name = "SPEC")]
+    pub frame: String,
+    /// Register the dissector on this TCP port (Decode As works without it).
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// The protocol's name in Wireshark: its filter (`NAME`, `NAME.len`)
+    /// and column.
+    #[arg(long, default_value = crate::dissector::DEFAULT_NAME, value_name = "NAME")]
+    pub name: String,
+}
+
+/// `framescope completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `framescope manpage`.
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write framescope.1 and one page per command (framescope-analyze.1,
+    /// ...) to this folder instead of printing framescope.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Which directions `follow` prints.
