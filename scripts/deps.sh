@@ -7,15 +7,17 @@
 # call `cc`), pkg-config and libpcap's headers (the `pcap` crate links
 # libpcap), and the CA certificates cargo needs to fetch crates.
 # With `--test`, also what the test suite drives: tshark (the Wireshark
-# oracle), chromium (tests/pictures.rs opens the HTML page), redis-server,
-# memcached, mosquitto and nginx (tests/replay.rs replays sessions to them;
+# oracle; editcap and capinfos come with it), man and nroff (man-db and
+# groff-base: tests/wireshark.rs renders the manual pages), chromium
+# (tests/pictures.rs opens the HTML page), redis-server, memcached,
+# mosquitto and nginx (tests/replay.rs replays sessions to them;
 # mosquitto-clients for scripts/servers/replay-sessions.sh), the servers and
 # clients tests/proxy_servers.rs puts the proxy between (redis-benchmark,
 # mosquitto and its clients, nginx and curl, PostgreSQL and psql), tcpdump
 # and python3 (the capture scripts; tcpdump also for tests/proxy_servers.rs),
-# Python's jsonschema (tests/schemas.rs checks the JSON outputs)
-# and, when a nightly toolchain is present (scripts/fuzz-smoke.sh then
-# runs), a C++ compiler: libFuzzer is C++.
+# Python's jsonschema (tests/schemas.rs checks the JSON outputs) and, when
+# a nightly toolchain is present (scripts/fuzz-smoke.sh then runs), a C++
+# compiler: libFuzzer is C++.
 set -euo pipefail
 
 # True when `$1` compiles and links a program written in language `$2`.
@@ -38,6 +40,8 @@ command -v pkg-config >/dev/null || want+=(pkg-config)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || want+=(ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   command -v tshark >/dev/null || want+=(tshark)
+  command -v man >/dev/null || want+=(man-db)
+  command -v nroff >/dev/null || want+=(groff-base)
   command -v chromium >/dev/null || want+=(chromium)
   command -v redis-server >/dev/null || want+=(redis-server)
   command -v memcached >/dev/null || want+=(memcached)

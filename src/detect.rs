@@ -988,6 +988,7 @@ mod tests {
             server: "127.0.0.1:7000".parse().expect("an address"),
             first_record: 1,
             first_ts: Timestamp(0),
+            tunnel: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod decode;
 pub mod detect;
 pub mod dissect;
+pub mod dissector;
 pub mod flow;
 pub mod fragments;
 #[doc(hidden)]

@@ -105,7 +105,8 @@ impl Sink for Collect {
                 }
                 for (i, piece) in bytes.chunks(self.chunk).enumerate() {
                     let at = offset + (i * self.chunk) as u64;
-                    st.conn.data(&mut self.keys, dir, at, piece, record, &mut out);
+                    st.conn
+                        .data(&mut self.keys, dir, at, piece, record, &mut out);
                 }
             }
             Event::Gap { offset, len, .. } => st.conn.gap(dir, offset, len, &mut out),
@@ -612,7 +613,11 @@ fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
             let cut = decrypt_in(&pcap, keys(), TlsLimits::default(), None, chunk);
             for (n, w) in &whole {
                 let c = &cut[n];
-                assert_eq!((&c.plain, c.records), (&w.plain, w.records), "{name} {n} by {chunk}");
+                assert_eq!(
+                    (&c.plain, c.records),
+                    (&w.plain, w.records),
+                    "{name} {n} by {chunk}"
+                );
                 assert_eq!(c.notes, w.notes, "{name} {n} by {chunk}");
             }
         }

@@ -1,9 +1,12 @@
 //! The round trip with Wireshark, with tshark as the oracle: captures
 //! annotated by `analyze --annotate` read back by tshark, and Lua
-//! dissectors printed by `framescope dissector` run by tshark.
+//! dissectors printed by `framescope dissector` run by tshark; and the
+//! manual pages (rendered by `man -l`) and bash completions generated from
+//! the command line's definition.
 //!
-//! tshark is installed by `scripts/deps.sh --test`; without it these tests
-//! pass with a message, except under CI (`CI=true`), where they fail.
+//! tshark and man are installed by `scripts/deps.sh --test`; without them
+//! these tests pass with a message, except under CI (`CI=true`), where they
+//! fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,18 +28,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Whether tshark can be run; panics under CI when it cannot.
 fn have_tshark(test: &str) -> bool {
-    let ok = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: tshark is required in CI (scripts/deps.sh --test installs it)"
-        );
-        eprintln!("{test}: skipped, tshark is not installed (scripts/deps.sh --test)");
-    }
-    ok
+    have("tshark", test)
 }
 
 /// Runs tshark and returns its standard output.
@@ -467,6 +459,288 @@ fn existing_comments_and_nanoseconds_survive() {
                 blocks_without_framescope(source)
             );
         }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether tshark runs Lua scripts; panics when it was built without Lua.
+fn tshark_has_lua() {
+    let out = Command::new("tshark").arg("-v").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("with Lua"),
+        "tshark was built without Lua, so it cannot run dissectors:\n{text}"
+    );
+}
+
+/// The server port of every stream with data, from framescope's JSON.
+fn server_ports(doc: &Value) -> BTreeMap<u64, (u16, u16)> {
+    let port = |endpoint: &Value| -> u16 {
+        endpoint
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    doc["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["proto"] == "tcp")
+        .map(|s| {
+            (
+                s["number"].as_u64().unwrap(),
+                (port(&s["client"]), port(&s["server"])),
+            )
+        })
+        .collect()
+}
+
+/// Message lengths per (stream, source port), in order.
+type Lengths = BTreeMap<(u64, u16), Vec<u64>>;
+
+/// framescope's complete messages (whole, in one segment or split).
+fn complete_messages(doc: &Value) -> Lengths {
+    let ports = server_ports(doc);
+    let mut out = Lengths::new();
+    for m in doc["messages"].as_array().unwrap() {
+        if m["proto"] != "tcp" || !(m["status"] == "ok" || m["status"] == "split") {
+            continue;
+        }
+        let stream = m["stream"].as_u64().unwrap();
+        let (client, server) = ports[&stream];
+        let port = if m["dir"] == "client" { client } else { server };
+        out.entry((stream, port))
+            .or_default()
+            .push(m["len"].as_u64().unwrap());
+    }
+    out
+}
+
+/// The messages tshark finds with the generated dissector.
+fn dissected(capture: &Path, script: &Path, name: &str, decode_as: Option<u16>) -> Lengths {
+    let lua = format!("lua_script:{}", script.display());
+    let mut args = vec![
+        "-r".to_string(),
+        capture.display().to_string(),
+        "-X".to_string(),
+        lua,
+        "-o".to_string(),
+        "tcp.reassemble_out_of_order:TRUE".to_string(),
+    ];
+    if let Some(port) = decode_as {
+        args.push("-d".to_string());
+        args.push(format!("tcp.port=={port},{name}"));
+    }
+    for a in [
+        "-Y",
+        name,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ] {
+        args.push(a.to_string());
+    }
+    for field in ["tcp.stream", "tcp.srcport", &format!("{name}.len")] {
+        args.push("-e".to_string());
+        args.push(field.to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut out = Lengths::new();
+    for line in tshark(&refs).lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let key = (cols[0].parse().unwrap(), cols[1].parse().unwrap());
+        let lens = out.entry(key).or_default();
+        lens.extend(cols[2].split(',').map(|n| n.parse::<u64>().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn generated_dissectors_frame_as_framescope_does() {
+    if !have_tshark("generated_dissectors_frame_as_framescope_does") {
+        return;
+    }
+    tshark_has_lua();
+    let dir = scratch("dissector");
+    let cases = [
+        // The scenarios' framings.
+        ("scenarios/nagle-on.pcap", "length:4"),
+        ("scenarios/length-prefix.pcap", "length:4"),
+        ("scenarios/length-prefix-two-writes.pcap", "length:4"),
+        (
+            "scenarios/native-int-header.pcap",
+            "length:width=4,endian=little",
+        ),
+        ("scenarios/json-header.pcap", "json-header"),
+        ("scenarios/ndjson.pcap", "line"),
+        ("scenarios/unframed-lagging-reader.pcap", "none"),
+        ("scenarios/remote-command.pcap", "none"),
+        // derived_framing in captures/real/ (tests/derived_framing.rs).
+        ("real/gosniffer_kafka.pcap", "length:4"),
+        (
+            "real/tcpdump_bgp-4byte-asn.pcap",
+            "length:2,offset=16,adjust=-18",
+        ),
+        ("real/zeek_dns-edns-tcp-keepalive.pcap", "length:2"),
+        ("real/zeek_mqtt.pcap", "length:varint,offset=1"),
+        (
+            "real/zeek_mysql_mysql.pcap",
+            "length:3,endian=little,adjust=1",
+        ),
+        ("real/zeek_smb_smb2readwrite.pcap", "length:3,offset=1"),
+        ("real/zeek_tls_ml-dsa-44-cert.pcap", "length:2,offset=3"),
+        (
+            "real/zeek_tls_openjdk-25.0.2-zeek.org.pcap",
+            "length:2,offset=3",
+        ),
+    ];
+    let mut messages = 0;
+    for (i, (capture, spec)) in cases.iter().enumerate() {
+        let path = root().join("captures").join(capture);
+        let run = framescope(&[
+            "analyze",
+            path.to_str().unwrap(),
+            "--frame",
+            spec,
+            "--messages",
+            "--format",
+            "json",
+        ]);
+        let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(doc["messages_dropped"], 0, "{capture}");
+        let want = complete_messages(&doc);
+        let ports: BTreeSet<u16> = server_ports(&doc).values().map(|p| p.1).collect();
+        assert_eq!(ports.len(), 1, "{capture}: one server port");
+        let port = *ports.first().unwrap();
+        // Half the cases register the port in the script, half use Decode As.
+        let name = format!("fs{i}");
+        let by_script = i % 2 == 0;
+        let mut args = vec!["dissector", "--frame", spec, "--name", &name];
+        let port_text = port.to_string();
+        if by_script {
+            args.extend(["--port", &port_text]);
+        }
+        let script = dir.join(format!("{name}.lua"));
+        std::fs::write(&script, framescope(&args).stdout).unwrap();
+        let got = dissected(&path, &script, &name, (!by_script).then_some(port));
+        assert_eq!(
+            got, want,
+            "{capture} with {spec}: message lengths per direction"
+        );
+        messages += want.values().map(Vec::len).sum::<usize>();
+    }
+    assert!(messages >= 700, "only {messages} messages compared");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether `program` runs; panics under CI when it does not.
+fn have(program: &str, test: &str) -> bool {
+    let ok = Command::new(program).arg("--version").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: {program} is required in CI (scripts/deps.sh --test installs it)"
+        );
+        eprintln!("{test}: skipped, {program} is not installed (scripts/deps.sh --test)");
+    }
+    ok
+}
+
+/// A manual page as man renders it for a terminal.
+fn man(page: &Path) -> String {
+    let out = Command::new("man")
+        .args(["-P", "cat", "-l"])
+        .arg(page)
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "man -l {}: {}",
+        page.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_manual_pages_render() {
+    if !have("man", "the_manual_pages_render") {
+        return;
+    }
+    let dir = scratch("man");
+    let page = dir.join("framescope.1");
+    std::fs::write(&page, framescope(&["manpage"]).stdout).unwrap();
+    let text = man(&page);
+    for word in [
+        "framescope",
+        "analyze",
+        "dissector",
+        "completions",
+        "manpage",
+    ] {
+        assert!(text.contains(word), "framescope.1 lacks {word}:\n{text}");
+    }
+    framescope(&["manpage", "--dir", dir.join("man1").to_str().unwrap()]);
+    let analyze = man(&dir.join("man1/framescope-analyze.1"));
+    assert!(analyze.contains("--annotate"), "{analyze}");
+    assert!(analyze.contains("ISO 8583"), "the framing specs: {analyze}");
+    let dissector = man(&dir.join("man1/framescope-dissector.1"));
+    assert!(dissector.contains("--port"), "{dissector}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What bash completes for `line`, the cursor at its end.
+fn complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}' && complete -p framescope >/dev/null && COMP_WORDS=({}) && COMP_CWORD={} \
+         && COMP_LINE='{}' && COMP_POINT=${{#COMP_LINE}} && _framescope framescope '{}' '{}' \
+         && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words.len() - 1,
+        words.join(" "),
+        words[words.len() - 1],
+        words[words.len().saturating_sub(2)],
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn bash_completions_load_and_complete() {
+    if !have("bash", "bash_completions_load_and_complete") {
+        return;
+    }
+    let dir = scratch("completions");
+    let script = dir.join("framescope.bash");
+    std::fs::write(&script, framescope(&["completions", "bash"]).stdout).unwrap();
+    assert_eq!(complete(&script, &["framescope", "diss"]), ["dissector"]);
+    let options = complete(&script, &["framescope", "analyze", "--ann"]);
+    assert_eq!(options, ["--annotate"]);
+    let subcommands = complete(&script, &["framescope", ""]);
+    for name in ["analyze", "dissector", "completions", "manpage"] {
+        assert!(subcommands.iter().any(|s| s == name), "{subcommands:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

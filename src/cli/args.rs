@@ -42,6 +42,14 @@ pub enum Command {
     /// A TCP proxy between a real client and server: re-cut what it
     /// forwards, analyse both directions live, report how each side coped.
     Proxy(ProxyArgs),
+    /// Print a Wireshark Lua dissector for a framing spec, so that Wireshark
+    /// reassembles and shows the messages of a custom protocol.
+    Dissector(DissectorArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command to a
+    /// folder.
+    Manpage(ManpageArgs),
 }
 
 /// Where the packets come from and how much memory following them may take.
@@ -345,6 +353,39 @@ pub struct ProxyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
+}
+
+/// `framescope dissector`.
+#[derive(Debug, Args)]
+#[command(after_long_help = crate::decode::spec::SPEC_HELP)]
+pub struct DissectorArgs {
+    /// The framing: a generic spec (`length...`, `line`, `delim:...`,
+    /// `fixed:N`, `json-header...`, `none`); see the list below.
+    #[arg(long, value_name = "SPEC")]
+    pub frame: String,
+    /// Register the dissector on this TCP port (Decode As works without it).
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// The protocol's name in Wireshark: its filter (`NAME`, `NAME.len`)
+    /// and column.
+    #[arg(long, default_value = crate::dissector::DEFAULT_NAME, value_name = "NAME")]
+    pub name: String,
+}
+
+/// `framescope completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `framescope manpage`.
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write framescope.1 and one page per command (framescope-analyze.1,
+    /// ...) to this folder instead of printing framescope.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Which directions `follow` prints.

@@ -9,6 +9,8 @@ mod analyze;
 mod args;
 mod capture;
 mod detect;
+mod dissector;
+mod docs;
 mod flows;
 mod follow;
 mod lab;
@@ -35,6 +37,9 @@ pub fn main() -> ExitCode {
         Command::Capture(a) => capture::run(a),
         Command::Lab(a) => lab::run(a),
         Command::Proxy(a) => proxy::run(a),
+        Command::Dissector(a) => dissector::run(a),
+        Command::Completions(a) => docs::completions(a),
+        Command::Manpage(a) => docs::manpage(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
