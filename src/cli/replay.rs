@@ -136,7 +136,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         let mut err = io::stderr().lock();
         if tty {
             let _ = write!(err, "\rrun {}  findings {}  ", p.runs, p.findings);
-        } else if p.runs % 25 == 0 {
+        } else if p.runs.is_multiple_of(25) {
             let _ = writeln!(err, "fuzz-server: run {}, findings {}", p.runs, p.findings);
         }
     };
