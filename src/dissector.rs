@@ -49,6 +49,9 @@ pub enum DissectorError {
          and '.', starting with a letter"
     )]
     Name(String, usize),
+    /// A decoder supplied by a library user: its rules live in its code.
+    #[error("{0} is a decoder of the program's own; a dissector is generated from specs only")]
+    Custom(String),
 }
 
 /// The Lua dissector for `spec`, named `name`, registered on TCP `port`
@@ -65,6 +68,7 @@ pub fn lua(spec: &FrameSpec, name: &str, port: Option<u16>) -> Result<String, Di
         FrameSpec::Fixed(size) => Framing::Fixed(size.get()),
         FrameSpec::JsonHeader(config) => Framing::JsonHeader(config.clone()),
         FrameSpec::Protocol { name, .. } => return Err(DissectorError::Protocol(name)),
+        FrameSpec::Custom(_) => return Err(DissectorError::Custom(spec.to_string())),
     };
     let mut out = String::new();
     header(&mut out, spec, name, &framing);

@@ -237,7 +237,7 @@ impl Defragmenter {
             return None;
         }
         let (start, end) = (f.offset, f.offset + f.payload.len());
-        let bad_length = (f.more && (f.payload.is_empty() || f.payload.len() % 8 != 0))
+        let bad_length = (f.more && (f.payload.is_empty() || !f.payload.len().is_multiple_of(8)))
             || end > usize::from(u16::MAX);
         if bad_length {
             self.discard(&key, false, record);

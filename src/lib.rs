@@ -1,18 +1,35 @@
 //! framescope: how application messages really travel over TCP and UDP.
 //!
-//! The library holds all of the logic; the binary is a thin shell over
-//! [`cli`]. Data flows through the modules in this order:
+//! The library holds all of the logic; the binary is a thin shell over the
+//! `cli` module, which is not part of the library's API. Data flows through
+//! the modules in this order:
 //!
 //! ```text
 //! capture (records) -> dissect (packets) -> flow (streams, numbering)
 //!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> report
 //! ```
+//!
+//! # Features
+//!
+//! | feature      | default | what it adds |
+//! | ------------ | ------- | ------------ |
+//! | `cli`        | yes     | the `framescope` binary (clap, indicatif, ctrlc, anyhow) |
+//! | `pcap`       | yes     | libpcap: [`live`] capture, BPF filters ([`capture::filter`]), the [`lab`] |
+//! | `fuzzing`    | no      | the bodies of the cargo-fuzz targets in `fuzz/` (arbitrary) |
+//! | `tokio-util` | no      | `harness::Codec`: the split-invariance check of [`harness`] for tokio-util decoders |
+//!
+//! A crate that only reads captures and frames streams depends on
+//! `framescope = { version = "0.1", default-features = false }`, and can
+//! plug in a decoder of its own through
+//! [`decode::spec::FrameSpec::Custom`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod analysis;
 pub mod annotate;
 pub mod capture;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod decode;
 pub mod detect;
@@ -20,10 +37,14 @@ pub mod dissect;
 pub mod dissector;
 pub mod flow;
 pub mod fragments;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod harness;
 pub mod icmp;
+#[cfg(feature = "pcap")]
 pub mod lab;
+#[cfg(feature = "pcap")]
 pub mod live;
 pub mod pipeline;
 pub mod proxy;
@@ -32,5 +53,6 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod seq;
+pub mod size;
 pub mod tls;
 pub mod tunnel;

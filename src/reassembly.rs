@@ -324,7 +324,7 @@ impl Assembler {
         let Some(base) = self.base else {
             return self
                 .peer_ack_seq
-                .map_or(true, |a| (0..=window as i64).contains(&SeqNum(seq).diff(a)));
+                .is_none_or(|a| (0..=window as i64).contains(&SeqNum(seq).diff(a)));
         };
         let at = self.offset_of(base, SeqNum(seq));
         at >= 0 && (at as u64) <= self.highest.max(self.peer_acked) + window

@@ -590,7 +590,8 @@ pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
 }
 
 /// What `--fail-on` looks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum FailOn {
     /// Truncated, malformed or holed messages.
     Anomalies,

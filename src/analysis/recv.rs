@@ -87,7 +87,7 @@ impl RecvSizes {
     pub fn parse(s: &str) -> Result<RecvSizes, String> {
         let sizes: Vec<u64> = s
             .split(',')
-            .map(|p| crate::cli::parse_size(p.trim()))
+            .map(|p| crate::size::parse_size(p.trim()).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         if sizes.contains(&0) {
             return Err(format!("{s:?}: a recv() size must be at least 1"));

@@ -594,7 +594,7 @@ impl<R: Read> CaptureReader<R> {
         let block_type = read_u32(&head[0..4], be);
         let total = read_u32(&head[4..8], be) as usize;
         let name = block_name(block_type);
-        if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
+        if total < 12 || !total.is_multiple_of(4) || total > MAX_BLOCK {
             let kind = CaptureErrorKind::BadLength {
                 what: "pcapng block length",
                 value: total as u64,

@@ -6,7 +6,11 @@
 //! own link type with `pcap_offline_filter`, exactly as tcpdump would.
 //! The program sees the captured bytes; `len` in a filter expression is the
 //! captured length.
+//!
+//! Without the `pcap` feature there is no compiler: every expression is
+//! refused with a [`FilterError`] that says so.
 
+#[cfg(feature = "pcap")]
 use std::collections::HashMap;
 
 use super::LinkType;
@@ -26,8 +30,13 @@ pub struct FilterError {
 /// A BPF filter expression, compiled per link type as records need it.
 pub struct Filter {
     expr: String,
+    #[cfg(feature = "pcap")]
     programs: HashMap<u32, pcap::BpfProgram>,
 }
+
+/// libpcap's words when it is not linked in.
+#[cfg(not(feature = "pcap"))]
+const NO_PCAP: &str = "BPF filters need libpcap (the `pcap` feature)";
 
 impl Filter {
     /// Checks that `expr` compiles (for Ethernet, the common case) and keeps
@@ -35,6 +44,7 @@ impl Filter {
     pub fn new(expr: &str) -> Result<Filter, FilterError> {
         let mut filter = Filter {
             expr: expr.to_string(),
+            #[cfg(feature = "pcap")]
             programs: HashMap::new(),
         };
         filter.program(LinkType::ETHERNET)?;
@@ -51,6 +61,16 @@ impl Filter {
         Ok(self.program(link)?.filter(data))
     }
 
+    #[cfg(not(feature = "pcap"))]
+    fn program(&mut self, link: LinkType) -> Result<&Never, FilterError> {
+        Err(FilterError {
+            expr: self.expr.clone(),
+            link,
+            message: NO_PCAP.to_string(),
+        })
+    }
+
+    #[cfg(feature = "pcap")]
     fn program(&mut self, link: LinkType) -> Result<&pcap::BpfProgram, FilterError> {
         use std::collections::hash_map::Entry;
         match self.programs.entry(link.0) {
@@ -72,7 +92,29 @@ impl Filter {
     }
 }
 
-#[cfg(test)]
+/// The program a build without libpcap never has.
+#[cfg(not(feature = "pcap"))]
+enum Never {}
+
+#[cfg(not(feature = "pcap"))]
+impl Never {
+    fn filter(&self, _: &[u8]) -> bool {
+        match *self {}
+    }
+}
+
+#[cfg(all(test, not(feature = "pcap")))]
+mod tests_without_pcap {
+    use super::*;
+
+    #[test]
+    fn every_expression_is_refused() {
+        let err = Filter::new("tcp").err().unwrap();
+        assert!(err.to_string().contains("the `pcap` feature"), "{err}");
+    }
+}
+
+#[cfg(all(test, feature = "pcap"))]
 mod tests {
     use super::*;
 

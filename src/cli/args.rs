@@ -563,18 +563,7 @@ fn spec_help() -> String {
     help
 }
 
-/// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based).
+/// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based), for clap.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (examples: 4096, 64K, 4M, 1G)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    crate::size::parse_size(s.trim()).map_err(|e| e.to_string())
 }

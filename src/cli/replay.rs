@@ -344,7 +344,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         let runs = log.run + 1;
         if tty {
             let _ = write!(err, "\rrun {runs}  findings {}  ", log.findings);
-        } else if runs % 25 == 0 {
+        } else if runs.is_multiple_of(25) {
             let _ = writeln!(err, "fuzz-server: run {runs}, findings {}", log.findings);
         }
     };

@@ -45,6 +45,7 @@
 
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroU8};
+use std::sync::Arc;
 
 use super::delimiter::{DelimiterConfig, DelimiterDecoder};
 use super::fixed::FixedDecoder;
@@ -52,6 +53,7 @@ use super::json_header::{JsonHeaderConfig, JsonHeaderDecoder, PrefixWidth};
 use super::length::{Endian, LengthConfig, LengthDecoder, LengthField, Width};
 use super::none::NoneDecoder;
 use super::{proto, DecodeError, DecodeErrorKind, Decoder, End, Step, DEFAULT_MAX_FRAME};
+use crate::size::{parse_size, Size};
 
 /// The help text for `--frame`, as the command line shows it.
 pub const SPEC_HELP: &str = "\
@@ -112,7 +114,75 @@ pub enum FrameSpec {
         /// The largest frame accepted.
         max: u64,
     },
+    /// A framing written outside framescope (never parsed from a string).
+    Custom(Custom),
 }
+
+/// A framing written outside framescope: makes the decoders of each stream,
+/// so that a decoder of one's own gets the whole analysis (message map,
+/// flags, `recv()` simulation, reports).
+///
+/// ```
+/// use std::sync::Arc;
+/// use framescope::decode::none::NoneDecoder;
+/// use framescope::decode::spec::{Custom, DecoderFactory, FrameSpec};
+/// use framescope::decode::{Decoder, DEFAULT_MAX_FRAME};
+///
+/// struct Segments;
+///
+/// impl DecoderFactory for Segments {
+///     fn name(&self) -> &str {
+///         "segments"
+///     }
+///     fn decoders(&self) -> [Box<dyn Decoder>; 2] {
+///         [Box::new(NoneDecoder), Box::new(NoneDecoder)]
+///     }
+///     fn max_frame(&self) -> u64 {
+///         DEFAULT_MAX_FRAME
+///     }
+/// }
+///
+/// let spec = FrameSpec::Custom(Custom::new(Segments));
+/// assert_eq!(spec.to_string(), "segments");
+/// let options = framescope::analysis::Options {
+///     framing: spec,
+///     ..Default::default()
+/// };
+/// # let _ = options;
+/// ```
+pub trait DecoderFactory: Send + Sync {
+    /// A short name, shown where a `--frame` spec would be.
+    fn name(&self) -> &str;
+    /// Fresh decoders for one stream: `[client, server]`.
+    fn decoders(&self) -> [Box<dyn Decoder>; 2];
+    /// The largest message the decoders accept.
+    fn max_frame(&self) -> u64;
+}
+
+/// A shared [`DecoderFactory`]: two are equal when they are the same one.
+#[derive(Clone)]
+pub struct Custom(pub Arc<dyn DecoderFactory>);
+
+impl Custom {
+    /// Wraps `factory`.
+    pub fn new(factory: impl DecoderFactory + 'static) -> Self {
+        Custom(Arc::new(factory))
+    }
+}
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Custom").field(&self.0.name()).finish()
+    }
+}
+
+impl PartialEq for Custom {
+    fn eq(&self, other: &Custom) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Custom {}
 
 /// A `--frame` string that does not parse: what and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -159,6 +229,7 @@ impl FrameSpec {
                     Box::new(Unbuilt::new(name, *max)),
                 ]
             }),
+            FrameSpec::Custom(custom) => custom.0.decoders(),
         }
     }
 
@@ -171,6 +242,7 @@ impl FrameSpec {
             FrameSpec::Fixed(size) => size.get(),
             FrameSpec::JsonHeader(config) => config.max_frame,
             FrameSpec::Protocol { max, .. } => *max,
+            FrameSpec::Custom(custom) => custom.0.max_frame(),
         }
     }
 }
@@ -565,25 +637,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `DIGITS [K|M|G]`, 1024-based.
+    /// `DIGITS [K|M|G]`, 1024-based ([`parse_size`]).
     fn size(&self, at: usize, text: &str) -> Result<u64, SpecError> {
-        let (digits, scale) = match text.as_bytes().last() {
-            Some(b'k' | b'K') => (&text[..text.len() - 1], 1u64 << 10),
-            Some(b'm' | b'M') => (&text[..text.len() - 1], 1 << 20),
-            Some(b'g' | b'G') => (&text[..text.len() - 1], 1 << 30),
-            _ => (text, 1),
-        };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(self.error(
-                at,
-                format!("expected a size such as 512, 64K or 16M, not {text:?}"),
-            ));
-        }
-        digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(scale))
-            .ok_or_else(|| self.error(at, format!("size {text:?} is too large")))
+        parse_size(text).map_err(|e| self.error(at, e.to_string()))
     }
 
     /// `[+|-]SIZE`, within an i64.
@@ -679,21 +735,6 @@ fn split_unescaped(text: &str, base: usize, sep: char) -> Vec<(usize, &str)> {
     }
     pieces.push((base + start, &text[start..]));
     pieces
-}
-
-/// A size with the largest 1024-based suffix that divides it.
-struct Size(u64);
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0;
-        for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
-            if n != 0 && n % (1 << shift) == 0 {
-                return write!(f, "{}{suffix}", n >> shift);
-            }
-        }
-        write!(f, "{n}")
-    }
 }
 
 /// Bytes written so that [`Parser::unescape`] gives them back: printable
@@ -834,6 +875,7 @@ impl fmt::Display for FrameSpec {
                 }
                 (*name).into()
             }
+            FrameSpec::Custom(custom) => custom.0.name().into(),
         };
         f.write_str(&name)?;
         if !opts.is_empty() {

@@ -122,7 +122,7 @@ impl Cutter {
             Cut::Split(Split::Bytes(n)) => {
                 let n = n.get();
                 out.extend((0..len / n).map(|_| n));
-                if len % n > 0 {
+                if !len.is_multiple_of(n) {
                     out.push(len % n);
                 }
             }

@@ -29,7 +29,8 @@ use crate::flow::Dir;
 use super::Ending;
 
 /// How much of each reply must match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Compare {
     /// Every byte of every message the server answers the same way each
     /// time; messages that varied between the reference runs by shape.

@@ -321,7 +321,7 @@ fn nibble(c: u8) -> Option<u8> {
 
 fn hex_vec(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks_exact(2)

@@ -310,7 +310,7 @@ fn open_cbc(
             end: BLOCK + len,
         });
     }
-    if body.len() < BLOCK * 2 || body.len() % BLOCK != 0 {
+    if body.len() < BLOCK * 2 || !body.len().is_multiple_of(BLOCK) {
         return Err(OpenError::TooShort);
     }
     let (iv, ct) = body.split_at_mut(BLOCK);
