@@ -563,7 +563,7 @@ fn analyze_counts(name: &str, frame: Option<&str>) -> BTreeMap<(u64, String), u6
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut counts = BTreeMap::new();
     for s in v["streams"].as_array().unwrap() {
-        let n = s["number"].as_u64().unwrap();
+        let n = s["stream"].as_u64().unwrap();
         for (d, end) in [("client", "client"), ("server", "server")] {
             let sender = s[end].as_str().unwrap().to_string();
             counts.insert((n, sender), s["dirs"][d]["messages"].as_u64().unwrap());

@@ -492,7 +492,7 @@ fn server_ports(doc: &Value) -> BTreeMap<u64, (u16, u16)> {
         .filter(|s| s["proto"] == "tcp")
         .map(|s| {
             (
-                s["number"].as_u64().unwrap(),
+                s["stream"].as_u64().unwrap(),
                 (port(&s["client"]), port(&s["server"])),
             )
         })

@@ -401,6 +401,11 @@ impl Reference {
     /// not differ among themselves (empty: the same behaviour).
     pub fn judge(&self, got: &Observed) -> Vec<Difference> {
         let mut out = Vec::new();
+        // A server that stopped reading explains what follows (missing
+        // replies, a silent ending): it comes first.
+        if got.stalled.is_some() != self.runs.iter().any(|r| r.stalled.is_some()) {
+            out.push(Difference::Stalled { read: got.stalled });
+        }
         if let Some(problem) = &got.framing {
             let seen = self.runs.iter().any(|r| {
                 r.framing
@@ -437,9 +442,6 @@ impl Reference {
                     got: got.ending,
                 });
             }
-        }
-        if got.stalled.is_some() != self.runs.iter().any(|r| r.stalled.is_some()) {
-            out.push(Difference::Stalled { read: got.stalled });
         }
         out
     }
