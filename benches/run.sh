@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Throughput and peak memory of framescope against libpcap's own read speed,
-# tcpflow and tshark, on captures generated here on loopback.
+# Throughput and peak memory of `framescope analyze` against libpcap's own
+# read speed and `cat` (the copy from the page cache), with tcpflow and
+# tshark for context, on captures generated here on loopback.
 #
 #   benches/run.sh                 # full size: ~300 MB, ~500 MB, ~200 MB captures
 #   SCALE=0.1 benches/run.sh       # a tenth of that, for a quick look
 #   ROUNDS=5 benches/run.sh        # more interleaved rounds (default 3)
+#   TOOLS="table json" benches/run.sh   # only these (cat and libpcap always run)
 #
-# Captures (not committed) go to bench-out/. Every tool runs on the same file
-# in the same round, rounds interleave the tools, and the table reports the
-# median of the rounds: MB/s, the ratio to libpcap's read speed
-# (`tcpdump -r F -w /dev/null`), and peak RSS from /usr/bin/time.
+# Captures (not committed) go to bench-out/. Two more are included when they
+# exist (build them with ../shared/bench/make_caps.sh many-small redis, as
+# root; CAPS=DIR says where they are, default /tmp/perf/caps): many-small, a
+# thousand connections of small length-prefixed messages with Nagle on, and
+# redis-mix, redis-benchmark -P 16 over 12 command types.
+#
+# benches/run.py runs every tool on each capture in interleaved rounds and
+# prints the table: median MB/s, the ratios to libpcap and to cat, peak RSS
+# per output format. It exits 1, naming the goal, when a goal is missed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 out="$here/bench-out"
@@ -45,9 +52,15 @@ capture() {
   fi
   tcpdump -i lo -s 262144 -B 262144 -U -w "$file" "tcp port $port" 2>"$out/$name.tcpdump" &
   local pid=$!
-  sleep 1.5
+  # Capturing starts when tcpdump says it listens.
+  until grep -q "listening on" "$out/$name.tcpdump" 2>/dev/null; do
+    kill -0 "$pid" || { cat "$out/$name.tcpdump" >&2; exit 1; }
+    sleep 0.05
+  done
   "$@"
-  sleep 1.5
+  # tcpdump writes what the kernel queued for it; a moment lets the last
+  # packets reach it before it is stopped (this is a benchmark, not a test).
+  sleep 1
   kill -INT "$pid"; wait "$pid" || true
   if grep -q "[1-9][0-9]* packets dropped by kernel" "$out/$name.tcpdump"; then
     echo "warning: tcpdump dropped packets for $name:" >&2
@@ -70,69 +83,19 @@ redis_bench() {
 }
 capture redis 21103 redis_bench
 
-# run TOOL FILE: prints "seconds peak_kib" for one run.
-run() {
-  local tool="$1" file="$2" port="$3" frame="$4" proto="$5"
-  local cmd
-  case "$tool" in
-    cat) cmd=(cat "$file") ;;
-    libpcap) cmd=(tcpdump -r "$file" -w /dev/null) ;;
-    # tcpflow writes report.xml into its output directory.
-    tcpflow) cmd=(tcpflow -C -B -o "$out/tcpflow" -r "$file") ;;
-    # The display filter makes tshark dissect (and reassemble) every
-    # message of the protocol, as framing them needs.
-    tshark) cmd=(tshark -n -r "$file" -d "tcp.port==$port,$proto" -Y "$proto" -T fields -e frame.number) ;;
-    framescope) cmd=("$fs" analyze "$file" --frame "$frame") ;;
-    framescope-j2) cmd=("$fs" analyze "$file" --frame "$frame" --jobs 2) ;;
-  esac
-  local start end
-  start=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$out/time.txt" "${cmd[@]}" >/dev/null 2>"$out/stderr.txt" || {
-    echo "$tool failed on $file:" >&2; tail -3 "$out/stderr.txt" >&2; echo "nan 0"; return; }
-  end=$(date +%s%N)
-  echo "$(python3 -c "print(($end - $start) / 1e9)") $(cat "$out/time.txt")"
+caps_dir="${CAPS:-/tmp/perf/caps}"
+list="["
+add() {  # add NAME FILE FRAME PORT TSHARK_PROTO TCPFLOW
+  [ -s "$2" ] || return 0
+  [ "$list" = "[" ] || list+=","
+  list+="{\"name\":\"$1\",\"file\":\"$2\",\"frame\":\"$3\",\"port\":$4,\"tshark\":\"$5\",\"tcpflow\":$6}"
 }
-
-tools=(cat libpcap tcpflow tshark framescope framescope-j2)
-declare -A results
-for name in many bulk redis; do
-  case "$name" in
-    many) port=21101 frame=length:4 proto=kafka ;;
-    bulk) port=21102 frame=length:4 proto=kafka ;;
-    redis) port=21103 frame=resp proto=resp ;;
-  esac
-  file="$out/$name.pcap"
-  [ -s "$file" ] || continue
-  for r in $(seq "$rounds"); do
-    for tool in "${tools[@]}"; do
-      # tshark is slow: one round is enough to place it.
-      if [ "$tool" = tshark ] && [ "$r" -gt 1 ]; then continue; fi
-      results["$name,$tool"]+="$(run "$tool" "$file" "$port" "$frame" "$proto");"
-    done
-  done
-done
-
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-  printf "%-6s %-14s %10s %10s %10s %12s\n" capture tool MB/s "x libpcap" seconds "peak RSS MiB"
-  for name in many bulk redis; do
-    file="$out/$name.pcap"; [ -s "$file" ] || continue
-    size=$(stat -c %s "$file")
-    base=""
-    for tool in "${tools[@]}"; do
-      runs="${results[$name,$tool]:-}"
-      [ -n "$runs" ] || continue
-      read -r secs rss < <(python3 -c "
-import statistics,sys
-runs=[r.split() for r in sys.argv[1].strip(';').split(';') if r]
-secs=statistics.median(float(r[0]) for r in runs)
-rss=max(int(r[1]) for r in runs)
-print(secs, rss)" "$runs")
-      mbs=$(python3 -c "print(f'{$size/1e6/max($secs,0.001):.0f}')")
-      [ "$tool" = libpcap ] && base="$mbs"
-      ratio=$([ -n "$base" ] && python3 -c "print(f'{$mbs/$base:.2f}')" || echo "-")
-      printf "%-6s %-14s %10s %10s %10s %12s\n" "$name" "$tool" "$mbs" "$ratio" "$secs" "$((rss/1024))"
-    done
-    echo "  ($name.pcap: $((size/1000000)) MB)"
-  done
-} | tee "$out/results.txt"
+add many "$out/many.pcap" length:4 21101 kafka true
+add bulk "$out/bulk.pcap" length:4 21102 kafka true
+add redis "$out/redis.pcap" resp 21103 resp true
+add many-small "$caps_dir/many-small.pcap" length:4 9001 "" false
+add redis-mix "$caps_dir/redis.pcap" resp 6390 "" false
+list+="]"
+[ -s "$caps_dir/many-small.pcap" ] || echo "note: no $caps_dir/many-small.pcap (../shared/bench/make_caps.sh many-small builds it)" >&2
+FS="$fs" python3 benches/run.py "$list" "$out" | tee "$out/results.txt"
+exit "${PIPESTATUS[0]}"

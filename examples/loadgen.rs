@@ -31,10 +31,19 @@ impl Rng {
     }
 }
 
-fn serve(listener: TcpListener, conns: usize) {
+/// Serves connections until `stop` holds the number of clients that
+/// connected (one more connection, from `main`, wakes it to see that), so a
+/// client that failed to connect does not leave it waiting for ever.
+fn serve(listener: TcpListener, stop: Arc<AtomicUsize>) {
     let mut handles = Vec::new();
-    for stream in listener.incoming().take(conns) {
+    let mut accepted = 0;
+    for stream in listener.incoming() {
+        let wanted = stop.load(Ordering::SeqCst);
+        if wanted != usize::MAX && accepted >= wanted {
+            break;
+        }
         let Ok(mut s) = stream else { continue };
+        accepted += 1;
         handles.push(thread::spawn(move || {
             let mut buf = vec![0u8; 1 << 16];
             while let Ok(n) = s.read(&mut buf) {
@@ -49,8 +58,15 @@ fn serve(listener: TcpListener, conns: usize) {
     }
 }
 
-fn client(port: u16, messages: usize, seed: u64, bulk: bool) -> std::io::Result<()> {
+fn client(
+    port: u16,
+    messages: usize,
+    seed: u64,
+    bulk: bool,
+    connected: &AtomicUsize,
+) -> std::io::Result<()> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    connected.fetch_add(1, Ordering::SeqCst);
     let mut rng = Rng(seed | 1);
     let body = vec![0x5au8; 4 << 20];
     for _ in 0..messages {
@@ -90,18 +106,25 @@ fn main() {
     };
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
     let port = listener.local_addr().expect("local address").port();
-    let server = thread::spawn(move || serve(listener, conns));
+    let stop = Arc::new(AtomicUsize::new(usize::MAX));
+    let server = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || serve(listener, stop))
+    };
     let next = Arc::new(AtomicUsize::new(0));
+    let connected = Arc::new(AtomicUsize::new(0));
     let per_conn = messages / conns;
     let workers: Vec<_> = (0..concurrent)
         .map(|_| {
             let next = Arc::clone(&next);
+            let connected = Arc::clone(&connected);
             thread::spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= conns {
                     break;
                 }
-                if let Err(e) = client(port, per_conn, seed.wrapping_add(i as u64 * 7919), bulk) {
+                let seed = seed.wrapping_add(i as u64 * 7919);
+                if let Err(e) = client(port, per_conn, seed, bulk, &connected) {
                     eprintln!("loadgen: connection {i}: {e}");
                 }
             })
@@ -110,5 +133,8 @@ fn main() {
     for w in workers {
         let _ = w.join();
     }
+    stop.store(connected.load(Ordering::SeqCst), Ordering::SeqCst);
+    // Wakes the server's accept; it sees that every client was served.
+    let _ = TcpStream::connect(("127.0.0.1", port));
     let _ = server.join();
 }

@@ -22,7 +22,7 @@
 //! `framescope = { version = "0.1", default-features = false }`, and can
 //! plug in a decoder of its own through
 //! [`decode::spec::FrameSpec::Custom`].
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod analysis;

@@ -7,20 +7,22 @@
 //!          type u32 | total_len u32 | body ... | total_len u32
 //! ```
 //!
-//! The reader holds one buffer that grows to the largest record it has had
-//! to hold and never beyond [`MAX_BLOCK`]; records are lent out of it, so
-//! reading copies each byte once, from the file into the buffer. Files
-//! opened by path are read ahead by a thread ([`super::ahead`]), whose
-//! chunks become the buffer in turn, so that copy happens off the
-//! analysing thread. Every
-//! error names the record number and the byte offset where the file went
-//! wrong; records read before the damage stay valid.
+//! Regular files opened by path are mapped into memory a window at a time
+//! ([`super::mapped`]) and records are lent straight out of the map: no
+//! byte is copied. Other sources (standard input, pipes, any `Read`) go
+//! through one buffer that grows to the largest record it has had to hold
+//! and never beyond [`MAX_BLOCK`]; reading copies each byte once, from the
+//! source into the buffer, and sources opened by path are read ahead by a
+//! thread ([`super::ahead`]) so that copy happens off the analysing
+//! thread. Every error names the record number and the byte offset where
+//! the file went wrong; records read before the damage stay valid.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use super::ahead::{ReadAhead, HEADROOM};
+use super::mapped::Mapped;
 use super::{LinkType, Record, Timestamp};
 
 /// The largest record or block the reader accepts, in bytes. A larger
@@ -130,11 +132,13 @@ pub struct CaptureReader<R> {
     failed: bool,
 }
 
-/// Where the bytes come from: a reader read in place, or chunks read
-/// ahead by a thread and swapped in whole.
+/// Where the bytes come from: a reader read in place, chunks read ahead
+/// by a thread and swapped in whole, or a file mapped into memory (whose
+/// window is the buffer).
 enum Source<R> {
     Direct(R),
     Ahead(ReadAhead),
+    Mapped(Mapped),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -225,8 +229,9 @@ impl TsResolution {
 }
 
 impl CaptureReader<Box<dyn Read + Send>> {
-    /// Opens a file, or standard input for `-`, read ahead by a thread of
-    /// its own (see [`super::ahead`]).
+    /// Opens a file, or standard input for `-`. A regular file is mapped
+    /// into memory ([`super::mapped`]); anything else is read ahead by a
+    /// thread of its own ([`super::ahead`]).
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let io_error = |e| CaptureError {
             record: 0,
@@ -236,7 +241,10 @@ impl CaptureReader<Box<dyn Read + Send>> {
         let src: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(File::open(path).map_err(io_error)?)
+            match Mapped::new(File::open(path).map_err(io_error)?) {
+                Ok(mapped) => return CaptureReader::start(Source::Mapped(mapped), Vec::new()),
+                Err(file) => Box::new(file),
+            }
         };
         let ahead = ReadAhead::spawn(src).map_err(io_error)?;
         CaptureReader::start(Source::Ahead(ahead), Vec::new())
@@ -334,12 +342,14 @@ impl<R: Read> CaptureReader<R> {
                 return Err(e);
             }
         };
-        let record = block.packet.map(|pos| {
+        if block.packet.is_some() {
             self.records += 1;
-            pos.into_record(&self.buf, self.records)
-        });
+        }
+        let number = self.records;
+        let data = self.data();
+        let record = block.packet.map(|pos| pos.into_record(data, number));
         Ok(Some(RawBlock {
-            bytes: &self.buf[block.start..block.start + block.len],
+            bytes: &data[block.start..block.start + block.len],
             offset: block.offset,
             big_endian: self.ng.big_endian,
             record,
@@ -359,7 +369,10 @@ impl<R: Read> CaptureReader<R> {
         match result {
             Ok(Some(pos)) => {
                 self.records += 1;
-                Ok(Some(pos.into_record(&self.buf, self.records)))
+                if let Source::Mapped(m) = &mut self.src {
+                    m.touch_ahead(self.start);
+                }
+                Ok(Some(pos.into_record(self.data(), self.records)))
             }
             Ok(None) => Ok(None),
             Err(e) => {
@@ -382,7 +395,16 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn window(&self, len: usize) -> &[u8] {
-        &self.buf[self.start..self.start + len]
+        &self.data()[self.start..self.start + len]
+    }
+
+    /// The bytes `start..end` index: the map's window or the buffer.
+    #[inline]
+    fn data(&self) -> &[u8] {
+        match &self.src {
+            Source::Mapped(m) => m.bytes(),
+            _ => &self.buf,
+        }
     }
 
     fn consume(&mut self, len: usize) {
@@ -393,6 +415,15 @@ impl<R: Read> CaptureReader<R> {
     /// Makes at least `want` bytes available unless the file ends first.
     fn fill(&mut self, want: usize) -> Result<(), CaptureErrorKind> {
         if self.available() >= want || self.eof {
+            return Ok(());
+        }
+        if let Source::Mapped(m) = &mut self.src {
+            self.start = m
+                .window_at(self.offset, want)
+                .map_err(CaptureErrorKind::Io)?;
+            m.touch_ahead(self.start);
+            self.end = m.bytes().len();
+            self.eof = self.available() < want;
             return Ok(());
         }
         if let Source::Ahead(ahead) = &self.src {
@@ -414,6 +445,7 @@ impl<R: Read> CaptureReader<R> {
                     Some(src) => src,
                     None => break,
                 },
+                Source::Mapped(_) => break,
             };
             match src.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
@@ -652,14 +684,14 @@ impl<R: Read> CaptureReader<R> {
             ));
         }
         let be = self.ng.big_endian;
-        let major = read_u16(&self.buf[body + 4..body + 6], be);
+        let major = read_u16(&self.data()[body + 4..body + 6], be);
         if major != 1 {
             return Err(self.bad_block(
                 "section header block",
                 format!("unsupported major version {major}"),
             ));
         }
-        check_options(&self.buf[body + 16..body + len], be)
+        check_options(&self.data()[body + 16..body + len], be)
             .map_err(|why| self.bad_block("section header block", why))?;
         self.ng.interfaces.clear();
         Ok(())
@@ -679,7 +711,7 @@ impl<R: Read> CaptureReader<R> {
             ));
         }
         let be = self.ng.big_endian;
-        let b = &self.buf[body..body + len];
+        let b = &self.data()[body..body + len];
         let link = LinkType(u32::from(read_u16(&b[0..2], be)));
         let snaplen = read_u32(&b[4..8], be);
         let mut iface = NgInterface {
@@ -749,7 +781,7 @@ impl<R: Read> CaptureReader<R> {
             ));
         }
         let be = self.ng.big_endian;
-        let b = &self.buf[body..body + len];
+        let b = &self.data()[body..body + len];
         let id = interface_id(b, be);
         let units = (u64::from(read_u32(&b[4..8], be)) << 32) | u64::from(read_u32(&b[8..12], be));
         let caplen = read_u32(&b[12..16], be) as usize;
@@ -783,7 +815,7 @@ impl<R: Read> CaptureReader<R> {
             ));
         }
         let be = self.ng.big_endian;
-        let orig = read_u32(&self.buf[body..body + 4], be);
+        let orig = read_u32(&self.data()[body..body + 4], be);
         let iface = self.interface(0)?;
         let mut caplen = (len - 4).min(orig as usize);
         if iface.snaplen != 0 {
@@ -920,6 +952,109 @@ mod tests {
             f.extend_from_slice(r);
         }
         f
+    }
+
+    /// Every record of `reader`, owned.
+    fn all<R: io::Read>(mut reader: CaptureReader<R>) -> Vec<(u64, u64, Timestamp, Vec<u8>, u32)> {
+        let mut out = Vec::new();
+        while let Some(r) = reader.next_record().expect("records") {
+            out.push((r.number, r.offset, r.ts, r.data.to_vec(), r.orig_len));
+        }
+        out
+    }
+
+    fn mapped(path: &Path) -> CaptureReader<Box<dyn io::Read + Send>> {
+        let file = File::open(path).expect("the capture");
+        CaptureReader::start(Source::Mapped(Mapped::small_windows(file)), Vec::new())
+            .expect("a capture")
+    }
+
+    /// Records of 1 to 200,000 bytes, so that windows of 64 KiB end inside
+    /// headers, inside data and exactly on record boundaries.
+    fn varied_records() -> Vec<Vec<u8>> {
+        (0..400u32)
+            .map(|i| {
+                let len = match i % 7 {
+                    0 => 200_000 - i as usize,
+                    1 => 1,
+                    2 => 65_536 - 16,
+                    _ => (i as usize * 977) % 9_000 + 1,
+                };
+                (0..len).map(|k| (k as u32 ^ i) as u8).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_mapped_file_reads_as_a_copied_one_across_windows() {
+        let dir = std::env::temp_dir().join(format!("framescope-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let path = dir.join("varied.pcap");
+        let records = varied_records();
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let bytes = pcap_le(&refs);
+        std::fs::write(&path, &bytes).expect("write");
+        let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
+        assert_eq!(copied.len(), records.len());
+        assert_eq!(all(mapped(&path)), copied);
+        // And by the path, as the tools open it (one default window).
+        assert_eq!(all(CaptureReader::open(&path).expect("a capture")), copied);
+        // A file cut inside its last record: every whole record, then the
+        // same error as the copying reader.
+        let cut = &bytes[..bytes.len() - 5];
+        std::fs::write(&path, cut).expect("write");
+        let mut a = mapped(&path);
+        let mut b = CaptureReader::new(cut).expect("a capture");
+        loop {
+            match (a.next_record(), b.next_record()) {
+                (Ok(Some(x)), Ok(Some(y))) => assert_eq!((x.number, x.data), (y.number, y.data)),
+                (Err(x), Err(y)) => {
+                    assert_eq!(x.to_string(), y.to_string());
+                    break;
+                }
+                (x, y) => panic!(
+                    "mapped {:?} against copied {:?}",
+                    x.map(|r| r.map(|r| r.number)),
+                    y.map(|r| r.map(|r| r.number))
+                ),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_mapped_file_that_grows_is_read_to_its_new_end() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("framescope-growing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let path = dir.join("growing.pcap");
+        let records = varied_records();
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let bytes = pcap_le(&refs);
+        // The first half (ending on a record boundary), as a capture being
+        // written has it; the rest is appended after reading has begun.
+        let half = pcap_le(&refs[..200]).len();
+        std::fs::write(&path, &bytes[..half]).expect("write");
+        let mut reader = mapped(&path);
+        let mut seen = 0;
+        while seen < 100 {
+            reader
+                .next_record()
+                .expect("a record")
+                .expect("not the end yet");
+            seen += 1;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("append");
+        f.write_all(&bytes[half..]).expect("append");
+        drop(f);
+        while reader.next_record().expect("a record").is_some() {
+            seen += 1;
+        }
+        assert_eq!(seen, records.len());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod ahead;
 pub mod file;
 pub mod filter;
+pub mod mapped;
 pub mod writer;
 
 use std::fmt;

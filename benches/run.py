@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The benchmark table: every tool on every capture, interleaved in rounds.
+
+Called by benches/run.sh once the captures exist. For each capture, each
+round runs every tool once, in turn, so that a slower or busier moment of the
+machine falls on all of them alike; the table gives the median time of the
+rounds and the largest peak RSS (from /usr/bin/time).
+
+Baselines measured in the same run:
+  cat      the copy from the page cache, the physical floor of any reader;
+  libpcap  `tcpdump -r FILE -w /dev/null`, libpcap's own read speed.
+`jsonl` writes every message to a file in the page cache; its baseline,
+`write`, is `cp` of that same output (the cost of writing those bytes).
+
+Goals (exit status 1 when one is missed, with the reason):
+  analyze (table and json)  >= MIN_RATIO x libpcap   (default 1.0)
+  analyze --jobs 2          >= the single job's speed (same format)
+  jsonl --messages          <= 1.5 x the time of writing its output
+  peak RSS                  <= 32 MiB for every analyze run
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+FS = os.environ["FS"]
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+MIN_RATIO = float(os.environ.get("MIN_RATIO", "1.0"))
+MAX_RSS_MIB = float(os.environ.get("MAX_RSS_MIB", "32"))
+TOOLS = os.environ.get("TOOLS", "").split()
+
+
+def run(cmd, stdout=subprocess.DEVNULL):
+    """Seconds and peak RSS (KiB) of one run, or None when it failed."""
+    with tempfile.NamedTemporaryFile("r") as t:
+        start = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
+                           stdout=stdout, stderr=subprocess.PIPE)
+        secs = time.perf_counter() - start
+        if p.returncode not in (0, 1):  # analyze exits 1 when it flags
+            sys.stderr.write(f"failed ({p.returncode}): {' '.join(cmd)}\n"
+                             f"{p.stderr.decode(errors='replace')[-400:]}\n")
+            return None
+        return secs, int(t.read().split()[-1])
+
+
+def tools_for(cap, out_dir):
+    f, frame = cap["file"], cap["frame"]
+    jsonl_out = os.path.join(out_dir, cap["name"] + ".jsonl")
+    t = {
+        "cat": ["cat", f],
+        "libpcap": ["tcpdump", "-r", f, "-w", "/dev/null"],
+        "table": [FS, "analyze", f, "--frame", frame],
+        "json": [FS, "analyze", f, "--frame", frame, "--format", "json"],
+        "table -j2": [FS, "analyze", f, "--frame", frame, "--jobs", "2"],
+        "json -j2": [FS, "analyze", f, "--frame", frame, "--format", "json", "--jobs", "2"],
+        "jsonl": ["sh", "-c", f'exec "$0" analyze "$1" --frame "$2" --format jsonl --messages > "$3"',
+                  FS, f, frame, jsonl_out],
+        "write": ["sh", "-c", 'exec cp "$0" "$1"', jsonl_out, jsonl_out + ".copy"],
+    }
+    if cap.get("tshark"):
+        t["tshark"] = ["tshark", "-n", "-r", f, "-d", f"tcp.port=={cap['port']},{cap['tshark']}",
+                       "-Y", cap["tshark"], "-T", "fields", "-e", "frame.number"]
+    if cap.get("tcpflow"):
+        t["tcpflow"] = ["tcpflow", "-C", "-B", "-o", os.path.join(out_dir, "tcpflow"), "-r", f]
+    if TOOLS:
+        t = {k: v for k, v in t.items() if k in TOOLS or k in ("cat", "libpcap")}
+    return t
+
+
+def main():
+    caps = json.loads(sys.argv[1])
+    out_dir = sys.argv[2]
+    os.makedirs(os.path.join(out_dir, "tcpflow"), exist_ok=True)
+    results = {}
+    for cap in caps:
+        tools = tools_for(cap, out_dir)
+        # The jsonl output must exist before its copy is timed.
+        order = [k for k in tools if k != "write"] + (["write"] if "write" in tools else [])
+        for r in range(ROUNDS):
+            for name in order:
+                if name in ("tshark", "tcpflow") and r > 0:
+                    continue  # slow: one round places them
+                got = run(tools[name])
+                if got:
+                    results.setdefault((cap["name"], name), []).append(got)
+        for suffix in ("", ".copy"):
+            try:
+                os.remove(os.path.join(out_dir, cap["name"] + ".jsonl" + suffix))
+            except FileNotFoundError:
+                pass
+
+    failures = []
+    lines = []
+    nproc = os.cpu_count()
+    mem = int(open("/proc/meminfo").read().split()[1]) / 1048576
+    lines.append(f"date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}  machine: {nproc} cores, "
+                 f"{mem:.0f} GiB, {os.uname().release}, {ROUNDS} rounds")
+    lines.append(f"{'capture':<11} {'tool':<10} {'MB/s':>7} {'x libpcap':>9} {'x cat':>6} "
+                 f"{'seconds':>8} {'peak MiB':>8}")
+    for cap in caps:
+        size = os.path.getsize(cap["file"])
+        med = {}
+        for name in tools_for(cap, out_dir):
+            runs = results.get((cap["name"], name))
+            if not runs:
+                continue
+            secs = statistics.median(s for s, _ in runs)
+            rss = max(k for _, k in runs) / 1024
+            med[name] = (secs, rss)
+        base = med.get("libpcap", (None,))[0]
+        floor = med.get("cat", (None,))[0]
+        for name, (secs, rss) in med.items():
+            mbs = size / 1e6 / max(secs, 1e-6)
+            ratio = f"{base / secs:.2f}" if base else "-"
+            to_cat = f"{floor / secs:.2f}" if floor else "-"
+            if name in ("write",):
+                mbs_text, ratio, to_cat = "", "", ""
+            else:
+                mbs_text = f"{mbs:.0f}"
+            lines.append(f"{cap['name']:<11} {name:<10} {mbs_text:>7} {ratio:>9} {to_cat:>6} "
+                         f"{secs:>8.3f} {rss:>8.1f}")
+            fs_run = name in ("table", "json", "table -j2", "json -j2", "jsonl")
+            if fs_run and rss > MAX_RSS_MIB:
+                failures.append(f"{cap['name']} {name}: peak RSS {rss:.1f} MiB > {MAX_RSS_MIB:g} MiB")
+            if name in ("table", "json") and base and base / secs < MIN_RATIO:
+                failures.append(f"{cap['name']} {name}: {base / secs:.2f} x libpcap < {MIN_RATIO:g}")
+            if name.endswith("-j2"):
+                single = med.get(name.split()[0])
+                if single and secs > single[0]:
+                    failures.append(f"{cap['name']} {name}: slower than one job "
+                                    f"({secs:.3f} s against {single[0]:.3f} s)")
+        if "jsonl" in med and "write" in med:
+            bound = med["write"][0]
+            lines.append(f"{'':<11} jsonl takes {med['jsonl'][0] / bound:.2f} x the time of writing its "
+                         f"output ({bound:.3f} s)")
+            if med["jsonl"][0] > 1.5 * bound:
+                failures.append(f"{cap['name']} jsonl: {med['jsonl'][0] / bound:.2f} x its write bound > 1.5")
+        lines.append(f"  ({cap['name']}: {size / 1e6:.0f} MB, --frame {cap['frame']})")
+    print("\n".join(lines))
+    for f in failures:
+        print(f"GOAL MISSED: {f}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

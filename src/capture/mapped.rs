@@ -1,0 +1,166 @@
+//! Reading a capture file through a sliding memory map.
+//!
+//! Records are lent straight out of the page cache: no copy into a buffer,
+//! on any thread. The file is mapped a window at a time ([`WINDOW`] bytes,
+//! more when one record needs more), and the window is replaced, not grown,
+//! when the reader reaches its end, so the pages a read maps into the
+//! process stay within one window whatever the file's size: peak memory
+//! does not grow with the capture.
+//!
+//! ```text
+//!  file:    |....... window k .......|
+//!                          |....... window k+1 .......|
+//!                          ^ the first byte not yet read, rounded down
+//!                            to the mapping granularity
+//! ```
+//!
+//! Each new window is mapped from the file's length at that moment, so a
+//! capture still being written is read up to where it has got.
+//!
+//! # The one hazard
+//! A mapped file that another process truncates while it is read makes
+//! the pages past the new end unreadable, and touching them kills the
+//! process with SIGBUS (a copying reader would see a short file instead).
+//! Only regular files are mapped; setting `FRAMESCOPE_NO_MMAP` in the
+//! environment makes [`super::CaptureReader::open`] read every file by
+//! copying instead, for captures that may be truncated while they are
+//! analysed.
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{Advice, Mmap, MmapOptions};
+
+/// Bytes mapped at once, at least.
+pub const WINDOW: usize = 4 << 20;
+
+/// Window offsets are multiples of this: the largest page size of the
+/// platforms Linux runs on (64 KiB), so the offset is valid everywhere.
+const GRANULE: u64 = 64 << 10;
+
+/// The environment variable that turns mapping off.
+pub const NO_MMAP_ENV: &str = "FRAMESCOPE_NO_MMAP";
+
+/// A file read through a window of it mapped into memory.
+pub struct Mapped {
+    file: File,
+    /// Bytes mapped at once, at least ([`WINDOW`]; smaller in tests).
+    window: usize,
+    map: Option<Mmap>,
+    /// The window's bytes before this index have been touched.
+    touched: usize,
+}
+
+/// How far ahead of the reader [`Mapped::touch_ahead`] keeps the window
+/// touched, and how much it touches at a time.
+const AHEAD: usize = 256 << 10;
+const TOUCH: usize = 64 << 10;
+/// Bytes between two touches: a cache line.
+const LINE: usize = 64;
+
+impl Mapped {
+    /// The file, to be read through a map, when it is a regular file with
+    /// bytes in it and mapping is not turned off; otherwise the file back.
+    pub fn new(file: File) -> Result<Self, File> {
+        let mappable = std::env::var_os(NO_MMAP_ENV).is_none()
+            && file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+        if mappable {
+            Ok(Mapped {
+                file,
+                window: WINDOW,
+                map: None,
+                touched: 0,
+            })
+        } else {
+            Err(file)
+        }
+    }
+
+    /// A file mapped [`GRANULE`] bytes at a time, so that small files
+    /// cross many windows (tests).
+    #[cfg(test)]
+    pub fn small_windows(file: File) -> Self {
+        Mapped {
+            file,
+            window: GRANULE as usize,
+            map: None,
+            touched: 0,
+        }
+    }
+
+    /// The bytes of the current window.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Maps a window that starts at or before `offset` and holds `want`
+    /// bytes from it, or as many as the file has. Returns where `offset`
+    /// is within the window ([`Mapped::bytes`]); past the file's end, the
+    /// window is empty and the answer 0.
+    pub fn window_at(&mut self, offset: u64, want: usize) -> io::Result<usize> {
+        let file_len = self.file.metadata()?.len();
+        let base = offset - offset % GRANULE;
+        let skip = (offset - base) as usize;
+        let len = file_len
+            .saturating_sub(base)
+            .min((skip + want.max(self.window)) as u64) as usize;
+        // The old window goes first: its pages leave the process before
+        // the new ones come in.
+        self.map = None;
+        self.touched = 0;
+        if len <= skip {
+            return Ok(0);
+        }
+        let map = self.map_range(base, len)?;
+        // Read once, front to back: the kernel reads ahead and may drop
+        // pages behind.
+        let _ = map.advise(Advice::Sequential);
+        self.map = Some(map);
+        Ok(skip)
+    }
+
+    /// Reads one byte per cache line of the window up to [`AHEAD`] bytes
+    /// past `at`, [`TOUCH`] bytes at a time.
+    ///
+    /// A parser follows length fields, so each of its loads waits for the
+    /// one before, and in a mapped file each new cache line comes from
+    /// memory: the parse runs at memory latency. These loads are
+    /// independent of each other, so the processor has many of them in
+    /// flight at once, and by the time the parser gets there its lines are
+    /// in the cache.
+    #[inline]
+    pub fn touch_ahead(&mut self, at: usize) {
+        let bytes = self.map.as_deref().unwrap_or(&[]);
+        if self.touched >= bytes.len() || self.touched > at + AHEAD {
+            return;
+        }
+        let from = self.touched.max(at);
+        let to = (from + TOUCH).min(bytes.len());
+        let mut sum = 0u8;
+        for b in bytes[from..to].iter().step_by(LINE) {
+            sum ^= b;
+        }
+        std::hint::black_box(sum);
+        self.touched = to;
+    }
+
+    #[allow(unsafe_code)]
+    fn map_range(&self, base: u64, len: usize) -> io::Result<Mmap> {
+        // SAFETY: the map is private and read-only, `len` bytes from `base`
+        // were within the file a moment ago, and the slices lent out of it
+        // borrow the reader, so none outlives the window. What a mapping
+        // cannot rule out is another process changing the file while it is
+        // read: bytes that change under a reader are checked like any
+        // other (every length and offset is validated before use, so they
+        // read as a malformed record), and a truncation raises SIGBUS
+        // (module documentation; FRAMESCOPE_NO_MMAP turns mapping off).
+        unsafe {
+            MmapOptions::new()
+                .offset(base)
+                .len(len)
+                .populate()
+                .map(&self.file)
+        }
+    }
+}
