@@ -222,6 +222,33 @@ fn out_of_order_budgets_force_gaps_when_reached() {
     assert!(n > 0, "--max-buffered-segments: no forced gap");
 }
 
+/// The fragment bounds are flags: a datagram in three fragments is rebuilt
+/// by default, and dropped and counted when the bytes held may not hold it
+/// or its fragments may not wait for each other.
+#[test]
+fn fragment_bounds_are_flags_and_reached() {
+    let f = capture("real/sv_defrag_bug-6887-defrag-ipv4-tcp-syn_frag-ip-tcp-syn.pcap");
+    let f = f.to_str().unwrap();
+    let frags = |extra: &[&str]| {
+        let mut args = vec!["analyze", f, "--frame", "none", "--format", "json"];
+        args.extend_from_slice(extra);
+        json(&args)["totals"]["fragments"].clone()
+    };
+    let d = frags(&[]);
+    assert_eq!(
+        (d["fragments"].as_u64(), d["reassembled"].as_u64()),
+        (Some(3), Some(1)),
+        "{d}"
+    );
+    let d = frags(&["--max-fragment-bytes", "100"]);
+    assert_eq!(d["reassembled"].as_u64(), Some(0), "{d}");
+    assert!(d["over_bound"].as_u64().unwrap() > 0, "{d}");
+    // A timeout of 0: no fragment waits for the next.
+    let d = frags(&["--fragment-timeout", "0"]);
+    assert_eq!(d["reassembled"].as_u64(), Some(0), "{d}");
+    assert_eq!(d["expired"].as_u64(), Some(3), "{d}");
+}
+
 /// Each error is said once; a closed output pipe ends quietly with status 0.
 #[test]
 fn errors_are_said_once_and_a_closed_pipe_is_quiet() {

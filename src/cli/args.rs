@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::flow::FlowLimits;
+use crate::fragments::FragmentLimits;
 use crate::reassembly::Limits;
 
 /// See how application messages really travel over TCP and UDP.
@@ -88,6 +89,14 @@ pub struct LimitArgs {
     /// Out-of-order segments buffered per direction.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub max_buffered_segments: usize,
+    /// IP fragments held over all datagrams being rebuilt (each datagram
+    /// also counts 256 bytes); a fragment past it is dropped and counted.
+    #[arg(long, default_value = "4M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_fragment_bytes: u64,
+    /// Seconds of capture time a fragmented datagram may take to complete
+    /// (Linux's ipfrag_time); an incomplete one is then dropped and counted.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub fragment_timeout: f64,
 }
 
 /// Which flows of a capture file to analyse.
@@ -117,6 +126,11 @@ impl LimitArgs {
                 max_buffered_segments: self.max_buffered_segments.max(1),
             },
             max_buffered_total: usize::try_from(self.max_buffered_total).unwrap_or(usize::MAX),
+            fragments: FragmentLimits {
+                max_bytes: usize::try_from(self.max_fragment_bytes).unwrap_or(usize::MAX),
+                // Saturating: a huge or negative value is a bound, not a wrap.
+                timeout: (self.fragment_timeout.max(0.0) * 1e9).min(i64::MAX as f64) as i64,
+            },
             ..FlowLimits::default()
         }
     }
