@@ -328,6 +328,11 @@ pub struct Tracker<K: Sink> {
     stats: TrackerStats,
     shard: Shard,
     defrag: Defragmenter,
+    /// The stream number and direction the next packet is to have, given
+    /// by whoever numbered the whole capture ([`Tracker::give_number`]).
+    given: Option<(u64, Dir)>,
+    /// The stream number and direction of the last packet numbered.
+    numbered_last: Option<(Proto, u64, Dir)>,
 }
 
 /// A share of the flows: shard `index` of `count`. Flows are assigned by a
@@ -366,8 +371,19 @@ impl Shard {
 
     /// Whether the flow between `a` and `b` belongs to this shard.
     pub fn owns(&self, proto: Proto, a: SocketAddr, b: SocketAddr) -> bool {
-        self.count <= 1 || flow_hash(&flow_key(proto, a, b)) % self.count == self.index
+        self.count <= 1 || Shard::index_of(proto, a, b, self.count) == self.index
     }
+
+    /// The shard of `count` the flow between `a` and `b` belongs to.
+    pub fn index_of(proto: Proto, a: SocketAddr, b: SocketAddr, count: u64) -> u64 {
+        flow_hash(&flow_key(proto, a, b)) % count.max(1)
+    }
+
+    /// A shard that owns no flow: a tracker that only numbers them.
+    pub const NOBODY: Shard = Shard {
+        index: u64::MAX,
+        count: 2,
+    };
 }
 
 /// FNV-1a over a flow key: stable across runs and machines.
@@ -416,7 +432,32 @@ impl<K: Sink> Tracker<K> {
             stats: TrackerStats::default(),
             shard: Shard::default(),
             defrag: Defragmenter::new(limits.fragments),
+            given: None,
+            numbered_last: None,
         }
+    }
+
+    /// Gives the next packet fed (or the packet the next fragment
+    /// completes, or the stream the next ICMP error quotes) its stream
+    /// number and direction, instead of numbering it here: for a tracker
+    /// that sees only its own flows while another numbers the whole
+    /// capture ([`crate::pipeline::run_parallel`]). Cleared by the next
+    /// packet numbered, or by [`Tracker::take_numbered`].
+    pub fn give_number(&mut self, number: u64, dir: Dir) {
+        self.given = Some((number, dir));
+    }
+
+    /// The protocol, stream number and direction of the last packet
+    /// numbered since the last call (none: the record numbered nothing),
+    /// and clears what [`Tracker::give_number`] left unused.
+    pub fn take_numbered(&mut self) -> Option<(Proto, u64, Dir)> {
+        self.given = None;
+        self.numbered_last.take()
+    }
+
+    /// The flows this tracker follows.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// Follows only the flows of `shard`; the others are numbered, then
@@ -724,7 +765,24 @@ impl<K: Sink> Tracker<K> {
     }
 
     /// Assigns the `tcp.stream` number and direction of a TCP packet.
+    /// The stream number and direction of a TCP packet: given, or this
+    /// tracker's own.
     fn number_tcp(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        tcp: &crate::dissect::TcpSegment<'_>,
+        ts: Timestamp,
+    ) -> (u64, Dir) {
+        let numbered = match self.given.take() {
+            Some(given) => given,
+            None => self.number_tcp_here(src, dst, tcp, ts),
+        };
+        self.numbered_last = Some((Proto::Tcp, numbered.0, numbered.1));
+        numbered
+    }
+
+    fn number_tcp_here(
         &mut self,
         src: SocketAddr,
         dst: SocketAddr,
@@ -787,7 +845,22 @@ impl<K: Sink> Tracker<K> {
     /// The stream of a TCP packet quoted in an ICMP error: its
     /// connection's, or a new one whose client is the quoted sender. The
     /// quote sets no sequence number base.
+    /// [`Tracker::number_tcp`] for a packet quoted in an ICMP error.
     fn number_quoted_tcp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
+        let numbered = match self.given.take() {
+            Some(given) => given,
+            None => self.number_quoted_tcp_here(src, dst, ts),
+        };
+        self.numbered_last = Some((Proto::Tcp, numbered.0, numbered.1));
+        numbered
+    }
+
+    fn number_quoted_tcp_here(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        ts: Timestamp,
+    ) -> (u64, Dir) {
         let key = flow_key(Proto::Tcp, src, dst);
         if let Some(conv) = self.conversations.get(&key) {
             let dir = if conv.client == src {
@@ -812,7 +885,17 @@ impl<K: Sink> Tracker<K> {
         (stream, Dir::Client)
     }
 
+    /// [`Tracker::number_tcp`] for UDP.
     fn number_udp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
+        let numbered = match self.given.take() {
+            Some(given) => given,
+            None => self.number_udp_here(src, dst, ts),
+        };
+        self.numbered_last = Some((Proto::Udp, numbered.0, numbered.1));
+        numbered
+    }
+
+    fn number_udp_here(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
         let key = flow_key(Proto::Udp, src, dst);
         if let Some(conv) = self.conversations.get_mut(&key) {
             conv.last_seen = ts;

@@ -291,6 +291,7 @@ impl LiveCapture {
             let rec = Record {
                 number: summary.stats.captured,
                 offset: 0,
+                data_offset: 0,
                 ts: Timestamp::from_parts(
                     packet.header.ts.tv_sec as i64,
                     (packet.header.ts.tv_usec as i64).saturating_mul(1000),

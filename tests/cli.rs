@@ -114,6 +114,64 @@ fn jobs_and_shards_give_the_same_streams_as_one_pass() {
     assert_eq!(Value::Array(sharded), one["streams"]);
 }
 
+/// Every capture file under `captures/`.
+fn every_capture() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One reader and N - 1 workers (`--jobs N`) give the document of one
+/// pass, on every capture: streams and their numbers, messages, summary,
+/// capture counters and totals (but the peaks, which each worker has of
+/// its own). Workers map the file themselves, or, with mapping off, get
+/// the records copied.
+#[test]
+fn jobs_give_the_document_of_one_pass_on_every_capture() {
+    let run = |f: &str, jobs: &str, no_mmap: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_framescope"));
+        cmd.args(["analyze", f, "--format", "json", "--jobs", jobs]);
+        if no_mmap {
+            cmd.env("FRAMESCOPE_NO_MMAP", "1");
+        }
+        let out = cmd.output().expect("runs");
+        // Not a capture: nothing printed.
+        let mut d: Value = serde_json::from_slice(&out.stdout).ok()?;
+        for peak in ["peak_open", "peak_buffered"] {
+            d["totals"][peak] = Value::Null;
+        }
+        Some(d)
+    };
+    let mut compared = 0;
+    for (i, f) in every_capture().iter().enumerate() {
+        let f = f.to_str().unwrap();
+        let Some(one) = run(f, "1", false) else {
+            continue;
+        };
+        for (jobs, no_mmap) in [("2", false), ("4", false), ("3", i % 4 == 0)] {
+            let many = run(f, jobs, no_mmap).expect("a document");
+            for key in [
+                "streams", "messages", "summary", "capture", "totals", "framing",
+            ] {
+                assert_eq!(one[key], many[key], "{f} --jobs {jobs}: {key}");
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 45, "{compared} captures compared");
+}
+
 #[test]
 fn jsonl_streams_one_record_per_line() {
     let f = capture("scenarios/unframed-lagging-reader.pcap");

@@ -287,6 +287,21 @@ impl<R: Read> CaptureReader<R> {
         Ok(reader)
     }
 
+    /// Whether records' bytes are read through a memory map, so that a
+    /// record's data can be found again at [`Record::data_offset`].
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.src, Source::Mapped(_))
+    }
+
+    /// Tells a mapped reader that only the records' first bytes (their
+    /// headers) will be read, so it does not bring the rest of the file
+    /// into the processor's cache ahead of the parser.
+    pub fn headers_only(&mut self) {
+        if let Source::Mapped(m) = &mut self.src {
+            m.set_touch_ahead(false);
+        }
+    }
+
     /// The container format.
     pub fn format(&self) -> CaptureFormat {
         self.format
@@ -574,6 +589,7 @@ impl<R: Read> CaptureReader<R> {
         };
         let pos = Pos {
             offset: self.offset,
+            data_offset: self.offset + 16,
             ts: Timestamp::from_parts(i64::from(secs), nanos),
             link: LinkType(self.pcap.link),
             interface: 0,
@@ -667,7 +683,11 @@ impl<R: Read> CaptureReader<R> {
             start,
             len: total,
             offset,
-            packet: result.map(|pos| Pos { offset, ..pos }),
+            packet: result.map(|pos| Pos {
+                offset,
+                data_offset: offset + (pos.data_start - start) as u64,
+                ..pos
+            }),
         }))
     }
 
@@ -798,6 +818,7 @@ impl<R: Read> CaptureReader<R> {
         let iface = self.interface(id)?;
         Ok(Pos {
             offset: 0,
+            data_offset: 0,
             ts: iface.resolution.to_timestamp(units, iface.offset_secs),
             link: iface.link,
             interface: id,
@@ -823,6 +844,7 @@ impl<R: Read> CaptureReader<R> {
         }
         Ok(Pos {
             offset: 0,
+            data_offset: 0,
             ts: Timestamp::default(),
             link: iface.link,
             interface: 0,
@@ -844,6 +866,8 @@ struct NgBlock {
 /// A record located in the buffer, before it is lent out.
 struct Pos {
     offset: u64,
+    /// File offset of the data.
+    data_offset: u64,
     ts: Timestamp,
     link: LinkType,
     interface: u32,
@@ -857,6 +881,7 @@ impl Pos {
         Record {
             number,
             offset: self.offset,
+            data_offset: self.data_offset,
             ts: self.ts,
             link: self.link,
             interface: self.interface,

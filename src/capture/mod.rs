@@ -135,6 +135,8 @@ pub struct Record<'a> {
     pub number: u64,
     /// Byte offset of the record (its header) in the file.
     pub offset: u64,
+    /// Byte offset of `data` in the file (0 for packets not read from one).
+    pub data_offset: u64,
     /// When it was captured.
     pub ts: Timestamp,
     /// The link type of the interface it was captured on.

@@ -164,87 +164,99 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     }
     let keys = super::load_keylog(&args.tls)?;
     let bar = progress_bar(&args.input.file);
-    let results: Vec<Result<Collected>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|worker| {
-                let bar = if worker == 0 { bar.clone() } else { None };
-                let keys = keys.clone();
-                scope.spawn(move || {
-                    // The table shows a sample of flagged messages: keep
-                    // only that many, so memory does not grow with the
-                    // number of streams; JSON keeps 10 per direction.
-                    let keep = match (args.messages, args.format) {
-                        (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
-                        _ => args.max_messages,
-                    };
-                    let collector = Collector::new(args.messages, keep, 10);
-                    let analyzer = Decrypting::new(
-                        Analyzer::new(
-                            opts.clone(),
-                            (collector, (pictures::timeline(args), annotator(args))),
-                        ),
-                        keys,
-                        TlsLimits::default(),
-                    );
-                    let mut tracker = Tracker::new(analyzer, args.input.limits())
-                        .with_shard(worker_shard(args.shard.shard, worker, jobs));
-                    let mut observe = |p: Progress| {
-                        if let Some(b) = &bar {
-                            b.set_position(p.bytes);
-                            b.set_message(format!(
-                                "{} records, {} flows open",
-                                p.records, p.open_streams
-                            ));
-                        }
-                    };
-                    let summary = pipeline::run_observed(
-                        &args.input.file,
-                        args.input.filter.as_deref(),
-                        &mut tracker,
-                        &mut observe,
-                    )?;
-                    let (decrypting, stats) = tracker.finish();
-                    let (analyzer, notes, more) = decrypting.into_parts();
-                    super::warn_tls(&notes, more);
-                    let (collector, extras) = analyzer.into_report();
-                    Ok((collector, extras, summary, stats))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
-            })
-            .collect()
-    });
+    let make = || {
+        // The table shows a sample of flagged messages: keep only that
+        // many, so memory does not grow with the number of streams; JSON
+        // keeps 10 per direction.
+        let keep = match (args.messages, args.format) {
+            (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
+            _ => args.max_messages,
+        };
+        let collector = Collector::new(args.messages, keep, 10);
+        let analyzer = Decrypting::new(
+            Analyzer::new(
+                opts.clone(),
+                (collector, (pictures::timeline(args), annotator(args))),
+            ),
+            keys.clone(),
+            TlsLimits::default(),
+        );
+        Tracker::new(analyzer, args.input.limits())
+    };
+    // What a worker hands back: its report, without the decoders (which
+    // stay on its thread).
+    type Worker = Decrypting<
+        Analyzer<(
+            Collector,
+            (
+                Option<crate::render::Timeline>,
+                Option<crate::annotate::Annotator>,
+            ),
+        )>,
+    >;
+    let done = |decrypting: Worker, _stats: TrackerStats| {
+        let (analyzer, notes, more) = decrypting.into_parts();
+        super::warn_tls(&notes, more);
+        analyzer.into_report()
+    };
+    let mut observe = |p: Progress| {
+        if let Some(b) = &bar {
+            b.set_position(p.bytes);
+            if p.open_streams > 0 {
+                b.set_message(format!(
+                    "{} records, {} flows open",
+                    p.records, p.open_streams
+                ));
+            } else {
+                b.set_message(format!("{} records", p.records));
+            }
+        }
+    };
+    // `--jobs N`: N threads, one reading and numbering, N - 1 analysing.
+    let workers = jobs.saturating_sub(1).max(1);
+    let shards: Vec<Shard> = (0..workers)
+        .map(|worker| worker_shard(args.shard.shard, worker, workers))
+        .collect();
+    let (summary, stats, finished) = if jobs == 1 {
+        let mut tracker = make().with_shard(shards[0]);
+        let summary = pipeline::run_observed(
+            &args.input.file,
+            args.input.filter.as_deref(),
+            &mut tracker,
+            &mut observe,
+        )?;
+        let (sink, stats) = tracker.finish();
+        (summary, stats, vec![done(sink, stats)])
+    } else {
+        // One reader numbers and dispatches; each worker follows its flows.
+        pipeline::run_parallel(
+            &args.input.file,
+            args.input.filter.as_deref(),
+            &shards,
+            args.input.limits(),
+            &make,
+            &done,
+            &mut observe,
+        )?
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     let mut merged: Option<Collected> = None;
-    for r in results {
-        let (c, extras, summary, stats) = r?;
+    for (c, extras) in finished {
         match &mut merged {
-            None => merged = Some((c, extras, summary, stats)),
-            Some((m, (_, mnotes), _, mstats)) => {
+            None => merged = Some((c, extras, CaptureSummary::default(), stats)),
+            Some((m, (_, mnotes), _, _)) => {
                 m.merge(c);
                 if let (Some(mine), (_, Some(theirs))) = (mnotes, extras) {
                     mine.merge(theirs);
                 }
-                mstats.evicted += stats.evicted;
-                mstats.late_packets += stats.late_packets;
-                mstats.first_late_record = match (mstats.first_late_record, stats.first_late_record)
-                {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                mstats.peak_open += stats.peak_open;
-                mstats.peak_buffered += stats.peak_buffered;
             }
         }
     }
-    merged.ok_or_else(|| anyhow::anyhow!("no worker ran"))
+    let mut merged = merged.ok_or_else(|| anyhow::anyhow!("no worker ran"))?;
+    merged.2 = summary;
+    Ok(merged)
 }
 
 pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {

@@ -229,8 +229,9 @@ pub struct AnalyzeArgs {
     /// the flagged-message sample and of the stall table; 0 shows all.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
-    /// Threads: flows are hashed to workers, each reading the capture in
-    /// order and analysing its own flows.
+    /// Threads: with N of 2 or more, one reads the capture and numbers its
+    /// streams, and N - 1 analyse them, each its own flows (by a hash of
+    /// addresses and ports). The output is the same as with one.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
     /// Output format.

@@ -190,6 +190,7 @@ impl<K: Sink> Wire<K> {
         let rec = Record {
             number: self.record,
             offset: 0,
+            data_offset: 0,
             ts,
             link: LinkType::ETHERNET,
             interface: 0,
