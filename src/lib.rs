@@ -42,6 +42,7 @@ pub mod fragments;
 pub mod fuzzing;
 pub mod harness;
 pub mod icmp;
+pub mod jobs;
 #[cfg(feature = "pcap")]
 pub mod lab;
 #[cfg(feature = "pcap")]
@@ -56,3 +57,8 @@ pub mod seq;
 pub mod size;
 pub mod tls;
 pub mod tunnel;
+
+pub use jobs::{
+    analyze, analyze_with, detect, detect_with, follow, follow_with, read, AnalyzeOptions,
+    Analyzed, Input, Reading,
+};

@@ -13,9 +13,9 @@ use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::annotate::Annotator;
 use crate::decode::spec::FrameSpec;
-use crate::flow::{Dir, Proto, Shard, Tracker, TrackerStats};
+use crate::flow::{Dir, Proto, Shard, TrackerStats};
 use crate::live::LiveStats;
-use crate::pipeline::{self, CaptureSummary, Progress};
+use crate::pipeline::{CaptureSummary, Progress};
 use crate::render::Timeline;
 use crate::report::{self, Collector, JsonLines, SCHEMA};
 use crate::tls::{Decrypting, TlsLimits};
@@ -186,8 +186,9 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                         keys,
                         TlsLimits::default(),
                     );
-                    let mut tracker = Tracker::new(analyzer, args.input.limits())
-                        .with_shard(worker_shard(args.shard.shard, worker, jobs));
+                    let reading =
+                        args.input
+                            .reading(Some(worker_shard(args.shard.shard, worker, jobs)));
                     let mut observe = |p: Progress| {
                         if let Some(b) = &bar {
                             b.set_position(p.bytes);
@@ -197,14 +198,10 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                             ));
                         }
                     };
-                    let summary = pipeline::run_observed(
-                        &args.input.file,
-                        args.input.filter.as_deref(),
-                        &mut tracker,
-                        &mut observe,
-                    )?;
-                    let (decrypting, stats) = tracker.finish();
-                    let (analyzer, notes, more) = decrypting.into_parts();
+                    let done =
+                        crate::read(args.input.file.as_path(), &reading, analyzer, &mut observe)?;
+                    let (summary, stats) = (done.capture, done.totals);
+                    let (analyzer, notes, more) = done.sink.into_parts();
                     super::warn_tls(&notes, more);
                     let (collector, extras) = analyzer.into_report();
                     Ok((collector, extras, summary, stats))
@@ -270,12 +267,15 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
             super::load_keylog(&args.tls)?,
             TlsLimits::default(),
         );
-        let mut tracker = Tracker::new(analyzer, args.input.limits())
-            .with_shard(args.shard.shard.unwrap_or_default());
-        let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+        let done = crate::read(
+            args.input.file.as_path(),
+            &args.input.reading(args.shard.shard),
+            analyzer,
+            &mut |_| {},
+        )?;
+        let (summary, totals) = (done.capture, done.totals);
         let read_something = super::warn_summary(&path, &summary);
-        let (decrypting, totals) = tracker.finish();
-        let (analyzer, tls_notes, more) = decrypting.into_parts();
+        let (analyzer, tls_notes, more) = done.sink.into_parts();
         super::warn_tls(&tls_notes, more);
         let (mut lines, notes) = analyzer.into_report();
         lines.write(

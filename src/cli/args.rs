@@ -101,9 +101,14 @@ pub struct ShardArgs {
 }
 
 impl InputArgs {
-    /// The flow-table bounds these flags ask for.
-    pub fn limits(&self) -> FlowLimits {
-        self.limits.limits()
+    /// How the library reads the capture: the filter, the flow-table
+    /// bounds, and `shard` (all flows when `None`).
+    pub fn reading(&self, shard: Option<crate::flow::Shard>) -> crate::Reading {
+        crate::Reading {
+            filter: self.filter.clone(),
+            limits: self.limits.limits(),
+            shard: shard.unwrap_or_default(),
+        }
     }
 }
 

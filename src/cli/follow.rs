@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use anyhow::{bail, Result};
 
 use super::args::{DirArg, FollowArgs, FollowFormat};
-use crate::flow::{gap_reason_text, Datagram, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
-use crate::pipeline;
+use crate::flow::{gap_reason_text, Datagram, Dir, Proto, Sink, StreamInfo, StreamStats};
 use crate::reassembly::Event;
 use crate::tls::{self, Conn, KeyLog, TlsLimits};
 
@@ -205,11 +204,15 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
             more_notes: 0,
         }),
     };
-    let mut tracker = Tracker::new(sink, args.input.limits());
-    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let done = crate::read(
+        args.input.file.as_path(),
+        &args.input.reading(None),
+        sink,
+        &mut |_| {},
+    )?;
     let path = args.input.file.display().to_string();
-    let read_something = super::warn_summary(&path, &summary);
-    let (mut sink, _) = tracker.finish();
+    let read_something = super::warn_summary(&path, &done.capture);
+    let mut sink = done.sink;
     if let Some(e) = sink.error.take() {
         return Err(e.into());
     }
