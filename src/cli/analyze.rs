@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod pictures;
 
-use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
+use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat, ReportArgs};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::annotate::Annotator;
@@ -106,7 +106,7 @@ type Collected = (
 fn annotator(args: &AnalyzeArgs) -> Option<Annotator> {
     args.annotate
         .as_ref()
-        .map(|_| Annotator::new(args.messages))
+        .map(|_| Annotator::new(args.output.messages))
 }
 
 /// Writes the `--annotate` capture and says what it holds.
@@ -173,11 +173,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
                     // The table shows a sample of flagged messages: keep
                     // only that many, so memory does not grow with the
                     // number of streams; JSON keeps 10 per direction.
-                    let keep = match (args.messages, args.format) {
+                    let keep = match (args.output.messages, args.output.format) {
                         (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
-                        _ => args.max_messages,
+                        _ => args.output.max_messages,
                     };
-                    let collector = Collector::new(args.messages, keep, 10);
+                    let collector = Collector::new(args.output.messages, keep, 10);
                     let analyzer = Decrypting::new(
                         Analyzer::new(
                             opts.clone(),
@@ -251,19 +251,22 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         (proto, n)
     });
     let path = args.input.file.display().to_string();
-    if args.diagram && args.format != AnalyzeFormat::Table {
+    if args.diagram && args.output.format != AnalyzeFormat::Table {
         anyhow::bail!("--diagram draws with --format table only");
     }
     if args.annotate.is_some() && args.input.file.as_os_str() == "-" {
         anyhow::bail!("--annotate needs a file: standard input can be read only once");
     }
-    if args.format == AnalyzeFormat::Jsonl {
+    if args.output.format == AnalyzeFormat::Jsonl {
         if args.html.is_some() {
             anyhow::bail!("--html needs --format table or json");
         }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Decrypting::new(
-            Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args))),
+            Analyzer::new(
+                opts,
+                (JsonLines::new(out, args.output.messages), annotator(args)),
+            ),
             super::load_keylog(&args.tls)?,
             TlsLimits::default(),
         );
@@ -299,14 +302,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         live: None,
         proxy: None,
     };
-    let all = print_report(
-        &mut out,
-        args.format,
-        args.messages,
-        args.top,
-        &finished,
-        &mut c,
-    )?;
+    let all = print_report(&mut out, &args.output, &finished, &mut c)?;
     if let Some(t) = timeline {
         pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
@@ -348,12 +344,11 @@ pub(super) struct Finished<'a> {
 /// records were streamed already.
 pub(super) fn print_report(
     out: &mut impl Write,
-    format: AnalyzeFormat,
-    all_messages: bool,
-    top: usize,
+    shown: &ReportArgs,
     f: &Finished<'_>,
     c: &mut Collector,
 ) -> Result<DirSummary> {
+    let (format, all_messages, top) = (shown.format, shown.messages, shown.top);
     c.sort();
     let all = c.totals();
     match format {

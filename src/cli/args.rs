@@ -193,6 +193,25 @@ pub struct AnalysisArgs {
     pub fail_on: Vec<crate::report::FailOn>,
 }
 
+/// What the analysis report shows and how: `analyze`, `capture` and
+/// `proxy` print the same report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
+}
+
 /// `framescope analyze`.
 #[derive(Debug, Args)]
 #[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
@@ -210,23 +229,12 @@ pub struct AnalyzeArgs {
     pub udp: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
     /// Threads: flows are hashed to workers, each reading the capture in
     /// order and analysing its own flows.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
     /// Draw each direction's segments and messages (and the lagging
     /// reader's recv() calls, with --recv) as rows of boxes.
     #[arg(long)]
@@ -274,19 +282,8 @@ pub struct CaptureArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
 }
 
 /// `framescope lab`.
@@ -345,19 +342,8 @@ pub struct ProxyArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
 }
 
 /// `framescope dissector`.

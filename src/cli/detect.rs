@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{DetectArgs, TableFormat};
 use crate::detect::Candidate;
@@ -56,8 +56,7 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
+    let mut t = crate::report::table();
     t.set_header(vec![
         "stream",
         "client",

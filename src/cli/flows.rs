@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{FlowsArgs, TableFormat};
 use crate::flow::{endpoint, late_text, Dir, Proto, Sink, StreamInfo, StreamStats};
@@ -90,8 +90,7 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
+    let mut t = crate::report::table();
     t.set_header(vec![
         "stream",
         "proto",

@@ -7,7 +7,6 @@ use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 
 use super::args::{FuzzFormat, FuzzServerArgs, ReplayArgs, SideArg, TargetArgs};
@@ -195,8 +194,8 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
             }
         )?;
     }
-    let mut table = Table::new();
-    table.load_style(UTF8_BORDERS_ONLY).set_header([
+    let mut table = crate::report::table();
+    table.set_header([
         "split",
         "writes",
         "bytes",
@@ -380,14 +379,8 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         if summary.crashed { "; stopped: the server went away" } else { "" }
     )?;
     if !summary.findings.is_empty() {
-        let mut table = Table::new();
-        table.load_style(UTF8_BORDERS_ONLY).set_header([
-            "run",
-            "kind",
-            "mutation",
-            "what happened",
-            "reproducer",
-        ]);
+        let mut table = crate::report::table();
+        table.set_header(["run", "kind", "mutation", "what happened", "reproducer"]);
         for f in &summary.findings {
             table.add_row([
                 f.run.to_string(),
