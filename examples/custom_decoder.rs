@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use framescope::decode::spec::{Custom, DecoderFactory, FrameSpec};
 use framescope::decode::{DecodeError, DecodeErrorKind, Decoder, End, Step};
-use framescope::{analysis, report, AnalyzeOptions};
+use framescope::{analysis, output, AnalyzeOptions};
 
 /// Messages longer than this (header included) are malformed: 16 MiB.
 const MAX_MESSAGE: u64 = 16 << 20;
@@ -162,10 +162,10 @@ fn main() -> ExitCode {
     let totals = c.totals();
     println!(
         "{}",
-        report::totals_line(&c.streams, c.streams_without_data, &totals)
+        output::totals_line(&c.streams, c.streams_without_data, &totals)
     );
-    println!("{}", report::summary_table(&report::ranked(&c.streams)));
-    println!("{}", report::message_table(&c.messages));
+    println!("{}", output::summary_table(&output::ranked(&c.streams)));
+    println!("{}", output::message_table(&c.messages));
     ExitCode::SUCCESS
 }
 

@@ -26,9 +26,9 @@ use crate::capture::{CaptureError, CaptureReader};
 use crate::detect::{Detection, Sampler};
 use crate::flow::{Datagram, Dir, FlowLimits, Proto, Shard, Sink, StreamInfo, StreamStats};
 use crate::flow::{Tracker, TrackerStats};
+use crate::output::Collector;
 use crate::pipeline::{self, CaptureSummary, InputError, Progress};
 use crate::reassembly::{Event, GapReason};
-use crate::report::Collector;
 
 /// A capture to read: a file, or a reader holding the capture's bytes.
 pub enum Input {

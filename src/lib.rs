@@ -47,12 +47,11 @@ pub mod jobs;
 pub mod lab;
 #[cfg(feature = "pcap")]
 pub mod live;
+pub mod output;
 pub mod pipeline;
 pub mod proxy;
 pub mod reassembly;
-pub mod render;
 pub mod replay;
-pub mod report;
 pub mod seq;
 pub mod size;
 pub mod tls;

@@ -15,9 +15,9 @@ use crate::annotate::Annotator;
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, Proto, Shard, TrackerStats};
 use crate::live::LiveStats;
+use crate::output::timeline::Timeline;
+use crate::output::{self, Collector, JsonLines, SCHEMA};
 use crate::pipeline::{CaptureSummary, Progress};
-use crate::render::Timeline;
-use crate::report::{self, Collector, JsonLines, SCHEMA};
 use crate::tls::{Decrypting, TlsLimits};
 
 impl AnalysisArgs {
@@ -59,7 +59,7 @@ struct Document<'a> {
     totals: &'a TrackerStats,
     summary: &'a crate::analysis::DirSummary,
     streams: &'a [crate::analysis::StreamResult],
-    messages: &'a [report::MessageRow],
+    messages: &'a [output::MessageRow],
     messages_dropped: u64,
     streams_without_data: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -311,7 +311,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     if !read_something {
         return Ok(2);
     }
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(u8::from(output::fails(&all, &args.analysis.fail_on)))
 }
 
 /// The framing as the report's header names it.
@@ -380,15 +380,15 @@ pub(super) fn print_report(
             writeln!(
                 out,
                 "{}",
-                report::totals_line(&c.streams, c.streams_without_data, &all)
+                output::totals_line(&c.streams, c.streams_without_data, &all)
             )?;
             if let Some(late) = crate::flow::late_text(f.totals) {
                 writeln!(out, "{late}")?;
             }
-            let ranked = report::ranked(&c.streams);
+            let ranked = output::ranked(&c.streams);
             let shown = &ranked[..limit(ranked.len())];
             if !shown.is_empty() {
-                writeln!(out, "{}", report::summary_table(shown))?;
+                writeln!(out, "{}", output::summary_table(shown))?;
             }
             if shown.len() < ranked.len() {
                 writeln!(
@@ -422,7 +422,7 @@ pub(super) fn print_report(
                 writeln!(
                     out,
                     "\n{what}:\n{}",
-                    report::message_table(&c.messages[..rows])
+                    output::message_table(&c.messages[..rows])
                 )?;
                 let listed = if all_messages {
                     all.messages
@@ -448,14 +448,14 @@ pub(super) fn print_report(
                         .into_iter()
                         .filter(|d| s.dirs[d.index()].bytes > 0)
                     {
-                        let text = report::recv_text(&s.info, dir, &r[dir.index()]);
+                        let text = output::recv_text(&s.info, dir, &r[dir.index()]);
                         if !text.is_empty() {
                             writeln!(out, "\n{text}")?;
                         }
                     }
                 }
             }
-            let stalls = report::stalls_text(&ranked, rows);
+            let stalls = output::stalls_text(&ranked, rows);
             if !stalls.is_empty() {
                 writeln!(out, "\n{stalls}")?;
             }

@@ -190,7 +190,7 @@ pub struct AnalysisArgs {
     /// Exit with code 1 when messages of these kinds are found
     /// (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
-    pub fail_on: Vec<crate::report::FailOn>,
+    pub fail_on: Vec<crate::output::FailOn>,
 }
 
 /// What the analysis report shows and how: `analyze`, `capture` and

@@ -14,7 +14,7 @@ use super::args::{AnalyzeFormat, CaptureArgs};
 use crate::analysis::Analyzer;
 use crate::flow::Tracker;
 use crate::live::{self, LiveCapture, LiveConfig, LiveStats};
-use crate::report::{self, Collector, JsonLines, MessageRow, SCHEMA};
+use crate::output::{self, Collector, JsonLines, MessageRow, SCHEMA};
 
 /// One compact line for a flagged message.
 pub(super) fn flagged_line(r: &MessageRow) -> String {
@@ -161,5 +161,5 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
     drop(out);
     super::warn_summary(&source, &summary.capture);
     warn_live(&summary.stats);
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(u8::from(output::fails(&all, &args.analysis.fail_on)))
 }

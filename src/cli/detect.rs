@@ -56,7 +56,7 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = crate::report::table();
+    let mut t = crate::output::table();
     t.set_header(vec![
         "stream",
         "client",

@@ -90,7 +90,7 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = crate::report::table();
+    let mut t = crate::output::table();
     t.set_header(vec![
         "stream",
         "proto",

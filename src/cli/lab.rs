@@ -18,7 +18,7 @@ use crate::analysis::Analyzer;
 use crate::flow::{FlowLimits, Tracker};
 use crate::lab::{self, SCENARIOS};
 use crate::live::{LiveCapture, LiveConfig};
-use crate::report::Collector;
+use crate::output::Collector;
 
 /// How long the capture goes on after the exchange, for the last ACKs and FINs.
 const SETTLE: Duration = Duration::from_millis(300);

@@ -15,8 +15,8 @@ use crate::analysis::{Message, Report, StreamResult};
 use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, StreamInfo};
+use crate::output::{self, Collector, JsonLines, SCHEMA};
 use crate::proxy::{End, Event, Observer, Proxy, ProxyConfig, ProxySummary};
-use crate::report::{self, Collector, JsonLines, SCHEMA};
 
 /// Connection rows the table shows.
 const CONNECTION_ROWS: usize = 40;
@@ -190,7 +190,7 @@ fn proxy_text(out: &mut impl Write, s: &ProxySummary) -> Result<()> {
     writeln!(out, "clients: {}", ends(&s.client_ends))?;
     writeln!(out, "servers: {}", ends(&s.server_ends))?;
     if !s.rows.is_empty() {
-        let mut t = report::table();
+        let mut t = output::table();
         t.set_header([
             "conn",
             "client",
@@ -309,7 +309,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     warn_write(&outcome.summary);
     let found = !outcome.summary.findings.is_empty();
     Ok(u8::from(
-        found || report::fails(&all, &args.analysis.fail_on),
+        found || output::fails(&all, &args.analysis.fail_on),
     ))
 }
 

@@ -194,7 +194,7 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
             }
         )?;
     }
-    let mut table = crate::report::table();
+    let mut table = crate::output::table();
     table.set_header([
         "split",
         "writes",
@@ -379,7 +379,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         if summary.crashed { "; stopped: the server went away" } else { "" }
     )?;
     if !summary.findings.is_empty() {
-        let mut table = crate::report::table();
+        let mut table = crate::output::table();
         table.set_header(["run", "kind", "mutation", "what happened", "reproducer"]);
         for f in &summary.findings {
             table.add_row([

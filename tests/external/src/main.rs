@@ -21,8 +21,8 @@ use framescope::decode::spec::{Custom, DecoderFactory, FrameSpec};
 use framescope::decode::{DecodeError, DecodeErrorKind, Decoder, End, Step};
 use framescope::flow::{Dir, Sink, StreamInfo, StreamStats};
 use framescope::harness::{self, Config, Frames};
+use framescope::output::{self, Collector};
 use framescope::reassembly::Event;
-use framescope::report::{self, Collector};
 use framescope::{AnalyzeOptions, Reading};
 
 /// The largest message accepted: 1 MiB.
@@ -183,7 +183,7 @@ fn run(path: &PathBuf) -> Result<bool, String> {
         path,
         FrameSpec::parse("length:4").map_err(|e| e.to_string())?,
     )?;
-    println!("{}", report::summary_table(&report::ranked(&own.streams)));
+    println!("{}", output::summary_table(&output::ranked(&own.streams)));
 
     let rows = |c: &Collector| -> Result<Vec<String>, String> {
         c.messages

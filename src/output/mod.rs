@@ -4,7 +4,13 @@
 //! This module owns the output schemas (documented in the README) and the
 //! [`Report`] implementations: [`Collector`] keeps what the table and JSON
 //! outputs print, within bounds; [`JsonLines`] writes each record as it
-//! comes and keeps nothing.
+//! comes and keeps nothing. The pictures are its submodules: [`timeline`]
+//! keeps what they draw, [`diagram`] draws it for a terminal and [`html`]
+//! as one page.
+
+pub mod diagram;
+pub mod html;
+pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
 

@@ -19,11 +19,11 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::StreamTimeline;
+use super::timeline::StreamTimeline;
+use super::{summary_rows, SUMMARY_COLUMNS};
 use crate::analysis::{Message, StreamResult};
 use crate::capture::Timestamp;
 use crate::flow::{endpoint, Dir, Proto};
-use crate::report::{summary_rows, SUMMARY_COLUMNS};
 
 /// Shapes drawn per page of a stream's timeline.
 pub const PAGE: usize = 500;
@@ -80,7 +80,7 @@ b.segs=q('rect.seg');b.msgs=q('rect.msg');b.flagged=q('rect.msg.flagged');});
 "#;
 
 enum Shape<'a> {
-    Seg(Dir, &'a super::Segment),
+    Seg(Dir, &'a super::timeline::Segment),
     Msg(Dir, &'a Message),
 }
 
@@ -331,7 +331,7 @@ fn timeline(out: &mut String, st: &StreamTimeline) {
     out.push_str("</section>");
 }
 
-/// The summary table of [`crate::report::summary_rows`].
+/// The summary table of [`super::summary_rows`].
 fn summary(out: &mut String, streams: &[StreamResult]) {
     out.push_str("<table><tr>");
     for column in SUMMARY_COLUMNS {
