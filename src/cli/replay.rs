@@ -14,7 +14,7 @@ use crate::decode::spec::FrameSpec;
 use crate::flow::Dir;
 use crate::replay::compare::Against;
 use crate::replay::conn::Paced;
-use crate::replay::fuzz::{self, FuzzConfig};
+use crate::replay::mutate::{self, FuzzConfig};
 use crate::replay::{
     check_target, run_patterns, Difference, Framing, Pace, PatternOptions, Replay, RunProgress,
     RunReport, Session, Split,
@@ -318,7 +318,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
             write_err.get_or_insert(e);
         }
     };
-    let mut each = |log: fuzz::RunLog<'_>| {
+    let mut each = |log: mutate::RunLog<'_>| {
         if jsonl {
             let line = json!({
                 "type": "run",
@@ -347,7 +347,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
             let _ = writeln!(err, "fuzz-server: run {runs}, findings {}", log.findings);
         }
     };
-    let summary = fuzz::fuzz(&replay, addr, &config, &mut baseline_done, &mut each)?;
+    let summary = mutate::fuzz(&replay, addr, &config, &mut baseline_done, &mut each)?;
     if let Some(e) = write_err {
         return Err(e.into());
     }
