@@ -295,7 +295,7 @@ pub fn analyze_with(
     Ok((done.capture, done.totals))
 }
 
-/// The framing [`crate::detect`] infers for every TCP stream.
+/// The framing [`crate::detect`](mod@crate::detect) infers for every TCP stream.
 pub struct Detections {
     /// What the capture held.
     pub capture: CaptureSummary,

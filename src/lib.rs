@@ -6,8 +6,13 @@
 //!
 //! ```text
 //! capture (records) -> dissect (packets) -> flow (streams, numbering)
-//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> report
+//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> output
 //! ```
+//!
+//! Each job has one function that wires this chain ([`jobs`]):
+//! [`analyze`], [`detect()`], [`follow`], each with a streaming form, and
+//! [`read`] for a [`flow::Sink`] of one's own. ARCHITECTURE.md says which
+//! module is the room for each kind of change.
 //!
 //! # Features
 //!

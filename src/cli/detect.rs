@@ -1,5 +1,5 @@
 //! `framescope detect`: the framing of every TCP stream, as
-//! [`crate::detect`] infers it from the stream's first bytes.
+//! [`crate::detect`](mod@crate::detect) infers it from the stream's first bytes.
 
 use std::io::{self, Write};
 
