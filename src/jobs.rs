@@ -31,6 +31,22 @@ use crate::pipeline::{self, CaptureSummary, InputError, Progress};
 use crate::reassembly::{Event, GapReason};
 
 /// A capture to read: a file, or a reader holding the capture's bytes.
+///
+/// ```
+/// use framescope::{follow, flow::Proto, jobs::Error, Reading};
+///
+/// let path = "captures/scenarios/length-prefix.pcap";
+/// let bytes = std::fs::read(path)?;
+/// let in_memory = follow(bytes, &Reading::default(), Proto::Tcp, 0)?;
+/// let from_file = follow(path, &Reading::default(), Proto::Tcp, 0)?;
+/// assert_eq!(in_memory.bytes, from_file.bytes);
+/// assert_eq!(in_memory.capture.records, from_file.capture.records);
+///
+/// // Bytes that are not a capture are refused at the header.
+/// let refused = follow(b"not a capture".to_vec(), &Reading::default(), Proto::Tcp, 0);
+/// assert!(matches!(refused, Err(Error::Capture(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum Input {
     /// A pcap or pcapng file; `-` is standard input.
     File(PathBuf),
