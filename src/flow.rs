@@ -587,7 +587,7 @@ impl<K: Sink> Tracker<K> {
                 self.stats.udp_packets += 1;
                 let src = SocketAddr::new(pkt.src, udp.src_port);
                 let dst = SocketAddr::new(pkt.dst, udp.dst_port);
-                let (number, dir) = self.number_udp(src, dst, ts);
+                let (number, dir) = self.number_by_sender(Proto::Udp, src, dst, ts);
                 if !self.owns(Proto::Udp, src, dst) {
                     return;
                 }
@@ -659,10 +659,11 @@ impl<K: Sink> Tracker<K> {
             self.expire();
         }
         self.stats.icmp_errors += 1;
-        let (proto, (number, dir)) = match e.proto {
-            QuotedProto::Tcp => (Proto::Tcp, self.number_quoted_tcp(e.src, e.dst, ts)),
-            QuotedProto::Udp => (Proto::Udp, self.number_udp(e.src, e.dst, ts)),
+        let proto = match e.proto {
+            QuotedProto::Tcp => Proto::Tcp,
+            QuotedProto::Udp => Proto::Udp,
         };
+        let (number, dir) = self.number_by_sender(proto, e.src, e.dst, ts);
         if !self.owns(proto, e.src, e.dst) || self.is_finalized(proto, number) {
             return;
         }
@@ -842,63 +843,41 @@ impl<K: Sink> Tracker<K> {
         (stream, dir)
     }
 
-    /// The stream of a TCP packet quoted in an ICMP error: its
-    /// connection's, or a new one whose client is the quoted sender. The
-    /// quote sets no sequence number base.
-    /// [`Tracker::number_tcp`] for a packet quoted in an ICMP error.
-    fn number_quoted_tcp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
-        let numbered = match self.given.take() {
-            Some(given) => given,
-            None => self.number_quoted_tcp_here(src, dst, ts),
-        };
-        self.numbered_last = Some((Proto::Tcp, numbered.0, numbered.1));
-        numbered
-    }
-
-    fn number_quoted_tcp_here(
+    /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
+    /// error: given ([`Tracker::give_number`]), or this tracker's own
+    /// ([`Tracker::number_by_sender_here`]).
+    fn number_by_sender(
         &mut self,
+        proto: Proto,
         src: SocketAddr,
         dst: SocketAddr,
         ts: Timestamp,
     ) -> (u64, Dir) {
-        let key = flow_key(Proto::Tcp, src, dst);
-        if let Some(conv) = self.conversations.get(&key) {
-            let dir = if conv.client == src {
-                Dir::Client
-            } else {
-                Dir::Server
-            };
-            return (conv.stream, dir);
-        }
-        let stream = self.next_number[0];
-        self.next_number[0] += 1;
-        self.stats.tcp_streams += 1;
-        self.remember(
-            key,
-            Conversation {
-                stream,
-                client: src,
-                base_seq: [None, None],
-                last_seen: ts,
-            },
-        );
-        (stream, Dir::Client)
-    }
-
-    /// [`Tracker::number_tcp`] for UDP.
-    fn number_udp(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
         let numbered = match self.given.take() {
             Some(given) => given,
-            None => self.number_udp_here(src, dst, ts),
+            None => self.number_by_sender_here(proto, src, dst, ts),
         };
-        self.numbered_last = Some((Proto::Udp, numbered.0, numbered.1));
+        self.numbered_last = Some((proto, numbered.0, numbered.1));
         numbered
     }
 
-    fn number_udp_here(&mut self, src: SocketAddr, dst: SocketAddr, ts: Timestamp) -> (u64, Dir) {
-        let key = flow_key(Proto::Udp, src, dst);
+    /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
+    /// error: its conversation's, or a new one whose client is the sender
+    /// `src`. Neither sets a sequence number base. A UDP datagram keeps its
+    /// conversation alive; a quoted TCP packet does not (only the
+    /// connection's own packets do).
+    fn number_by_sender_here(
+        &mut self,
+        proto: Proto,
+        src: SocketAddr,
+        dst: SocketAddr,
+        ts: Timestamp,
+    ) -> (u64, Dir) {
+        let key = flow_key(proto, src, dst);
         if let Some(conv) = self.conversations.get_mut(&key) {
-            conv.last_seen = ts;
+            if proto == Proto::Udp {
+                conv.last_seen = ts;
+            }
             let dir = if conv.client == src {
                 Dir::Client
             } else {
@@ -906,9 +885,13 @@ impl<K: Sink> Tracker<K> {
             };
             return (conv.stream, dir);
         }
-        let stream = self.next_number[1];
-        self.next_number[1] += 1;
-        self.stats.udp_streams += 1;
+        let (next, count) = match proto {
+            Proto::Tcp => (&mut self.next_number[0], &mut self.stats.tcp_streams),
+            Proto::Udp => (&mut self.next_number[1], &mut self.stats.udp_streams),
+        };
+        let stream = *next;
+        *next += 1;
+        *count += 1;
         self.remember(
             key,
             Conversation {

@@ -6,8 +6,13 @@
 //!
 //! ```text
 //! capture (records) -> dissect (packets) -> flow (streams, numbering)
-//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> report
+//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> output
 //! ```
+//!
+//! Each job has one function that wires this chain ([`jobs`]):
+//! [`analyze`], [`detect()`], [`follow`], each with a streaming form, and
+//! [`read`] for a [`flow::Sink`] of one's own. ARCHITECTURE.md says which
+//! module is the room for each kind of change.
 //!
 //! # Features
 //!
@@ -42,17 +47,22 @@ pub mod fragments;
 pub mod fuzzing;
 pub mod harness;
 pub mod icmp;
+pub mod jobs;
 #[cfg(feature = "pcap")]
 pub mod lab;
 #[cfg(feature = "pcap")]
 pub mod live;
+pub mod output;
 pub mod pipeline;
 pub mod proxy;
 pub mod reassembly;
-pub mod render;
 pub mod replay;
-pub mod report;
 pub mod seq;
 pub mod size;
 pub mod tls;
 pub mod tunnel;
+
+pub use jobs::{
+    analyze, analyze_with, detect, detect_with, follow, follow_with, read, AnalyzeOptions,
+    Analyzed, Input, Reading,
+};

@@ -24,6 +24,7 @@
 //! most.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
@@ -113,12 +114,23 @@ pub fn run_observed<K: Sink>(
         path: path.display().to_string(),
         source,
     })?;
+    read(&mut reader, filter.as_mut(), tracker, observe)
+}
+
+/// The loop of [`run_observed`] over a capture already opened: any
+/// [`Read`] source, such as a capture held in memory.
+pub fn read<R: Read, K: Sink>(
+    reader: &mut CaptureReader<R>,
+    mut filter: Option<&mut Filter>,
+    tracker: &mut Tracker<K>,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<CaptureSummary, InputError> {
     let mut summary = CaptureSummary::default();
     loop {
         match reader.next_record() {
             Ok(Some(rec)) => {
                 summary.records += 1;
-                feed(&rec, filter.as_mut(), tracker, &mut summary)?;
+                feed(&rec, filter.as_deref_mut(), tracker, &mut summary)?;
                 if summary.records % PROGRESS_EVERY == 0 {
                     observe(Progress {
                         records: summary.records,

@@ -18,8 +18,8 @@ use framescope::capture::CaptureReader;
 use framescope::decode::spec::FrameSpec;
 use framescope::flow::{Dir, FlowLimits, StreamInfo, Tracker};
 use framescope::live::{LiveCapture, LiveConfig, LiveError};
+use framescope::output::Collector;
 use framescope::pipeline;
-use framescope::report::Collector;
 
 const BIN: &str = env!("CARGO_BIN_EXE_framescope");
 

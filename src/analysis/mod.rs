@@ -322,7 +322,7 @@ pub struct StreamResult {
 /// The outcome of framing detection for one stream.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Detected {
-    /// Confidence in the chosen framing, 0 to 1 (see [`crate::detect`]).
+    /// Confidence in the chosen framing, 0 to 1 (see [`crate::detect`](mod@crate::detect)).
     #[serde(serialize_with = "crate::detect::two_decimals")]
     pub confidence: f64,
     /// The best framing that frames the sample differently, as `detect`
@@ -387,7 +387,7 @@ pub struct Options {
     /// The framing for every stream (unless `detect`).
     pub framing: FrameSpec,
     /// Detect each TCP stream's framing from its first bytes
-    /// ([`crate::detect`]) instead of using `framing`.
+    /// ([`crate::detect`](mod@crate::detect)) instead of using `framing`.
     pub detect: bool,
     /// `recv()` sizes to simulate, if any.
     pub recv: Option<recv::RecvSizes>,

@@ -8,16 +8,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod pictures;
 
-use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat};
+use super::args::{AnalysisArgs, AnalyzeArgs, AnalyzeFormat, ReportArgs};
 use crate::analysis::recv::RecvSizes;
 use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::annotate::Annotator;
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, Proto, Shard, Tracker, TrackerStats};
 use crate::live::LiveStats;
+use crate::output::timeline::Timeline;
+use crate::output::{self, Collector, JsonLines, SCHEMA};
 use crate::pipeline::{self, CaptureSummary, Progress};
-use crate::render::Timeline;
-use crate::report::{self, Collector, JsonLines, SCHEMA};
 use crate::tls::{Decrypting, TlsLimits};
 
 impl AnalysisArgs {
@@ -59,7 +59,7 @@ struct Document<'a> {
     totals: &'a TrackerStats,
     summary: &'a crate::analysis::DirSummary,
     streams: &'a [crate::analysis::StreamResult],
-    messages: &'a [report::MessageRow],
+    messages: &'a [output::MessageRow],
     messages_dropped: u64,
     streams_without_data: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +106,7 @@ type Collected = (
 fn annotator(args: &AnalyzeArgs) -> Option<Annotator> {
     args.annotate
         .as_ref()
-        .map(|_| Annotator::new(args.messages))
+        .map(|_| Annotator::new(args.output.messages))
 }
 
 /// Writes the `--annotate` capture and says what it holds.
@@ -168,11 +168,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
         // The table shows a sample of flagged messages: keep only that
         // many, so memory does not grow with the number of streams; JSON
         // keeps 10 per direction.
-        let keep = match (args.messages, args.format) {
+        let keep = match (args.output.messages, args.output.format) {
             (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
-            _ => args.max_messages,
+            _ => args.output.max_messages,
         };
-        let collector = Collector::new(args.messages, keep, 10);
+        let collector = Collector::new(args.output.messages, keep, 10);
         let analyzer = Decrypting::new(
             Analyzer::new(
                 opts.clone(),
@@ -181,17 +181,14 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             keys.clone(),
             TlsLimits::default(),
         );
-        Tracker::new(analyzer, args.input.limits())
+        Tracker::new(analyzer, args.input.limits.limits())
     };
     // What a worker hands back: its report, without the decoders (which
     // stay on its thread).
     type Worker = Decrypting<
         Analyzer<(
             Collector,
-            (
-                Option<crate::render::Timeline>,
-                Option<crate::annotate::Annotator>,
-            ),
+            (Option<Timeline>, Option<crate::annotate::Annotator>),
         )>,
     >;
     let done = |decrypting: Worker, _stats: TrackerStats| {
@@ -233,7 +230,7 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             &args.input.file,
             args.input.filter.as_deref(),
             &shards,
-            args.input.limits(),
+            args.input.limits.limits(),
             &make,
             &done,
             &mut observe,
@@ -266,28 +263,34 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         (proto, n)
     });
     let path = args.input.file.display().to_string();
-    if args.diagram && args.format != AnalyzeFormat::Table {
+    if args.diagram && args.output.format != AnalyzeFormat::Table {
         anyhow::bail!("--diagram draws with --format table only");
     }
     if args.annotate.is_some() && args.input.file.as_os_str() == "-" {
         anyhow::bail!("--annotate needs a file: standard input can be read only once");
     }
-    if args.format == AnalyzeFormat::Jsonl {
+    if args.output.format == AnalyzeFormat::Jsonl {
         if args.html.is_some() {
             anyhow::bail!("--html needs --format table or json");
         }
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let analyzer = Decrypting::new(
-            Analyzer::new(opts, (JsonLines::new(out, args.messages), annotator(args))),
+            Analyzer::new(
+                opts,
+                (JsonLines::new(out, args.output.messages), annotator(args)),
+            ),
             super::load_keylog(&args.tls)?,
             TlsLimits::default(),
         );
-        let mut tracker = Tracker::new(analyzer, args.input.limits())
-            .with_shard(args.shard.shard.unwrap_or_default());
-        let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+        let done = crate::read(
+            args.input.file.as_path(),
+            &args.input.reading(args.shard.shard),
+            analyzer,
+            &mut |_| {},
+        )?;
+        let (summary, totals) = (done.capture, done.totals);
         let read_something = super::warn_summary(&path, &summary);
-        let (decrypting, totals) = tracker.finish();
-        let (analyzer, tls_notes, more) = decrypting.into_parts();
+        let (analyzer, tls_notes, more) = done.sink.into_parts();
         super::warn_tls(&tls_notes, more);
         let (mut lines, notes) = analyzer.into_report();
         lines.write(
@@ -311,14 +314,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         live: None,
         proxy: None,
     };
-    let all = print_report(
-        &mut out,
-        args.format,
-        args.messages,
-        args.top,
-        &finished,
-        &mut c,
-    )?;
+    let all = print_report(&mut out, &args.output, &finished, &mut c)?;
     if let Some(t) = timeline {
         pictures::write(args, &format!("{path}, framing {framing}"), &c, t, &mut out)?;
     }
@@ -327,7 +323,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     if !read_something {
         return Ok(2);
     }
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(u8::from(output::fails(&all, &args.analysis.fail_on)))
 }
 
 /// The framing as the report's header names it.
@@ -360,12 +356,11 @@ pub(super) struct Finished<'a> {
 /// records were streamed already.
 pub(super) fn print_report(
     out: &mut impl Write,
-    format: AnalyzeFormat,
-    all_messages: bool,
-    top: usize,
+    shown: &ReportArgs,
     f: &Finished<'_>,
     c: &mut Collector,
 ) -> Result<DirSummary> {
+    let (format, all_messages, top) = (shown.format, shown.messages, shown.top);
     c.sort();
     let all = c.totals();
     match format {
@@ -397,15 +392,15 @@ pub(super) fn print_report(
             writeln!(
                 out,
                 "{}",
-                report::totals_line(&c.streams, c.streams_without_data, &all)
+                output::totals_line(&c.streams, c.streams_without_data, &all)
             )?;
             if let Some(late) = crate::flow::late_text(f.totals) {
                 writeln!(out, "{late}")?;
             }
-            let ranked = report::ranked(&c.streams);
+            let ranked = output::ranked(&c.streams);
             let shown = &ranked[..limit(ranked.len())];
             if !shown.is_empty() {
-                writeln!(out, "{}", report::summary_table(shown))?;
+                writeln!(out, "{}", output::summary_table(shown))?;
             }
             if shown.len() < ranked.len() {
                 writeln!(
@@ -439,7 +434,7 @@ pub(super) fn print_report(
                 writeln!(
                     out,
                     "\n{what}:\n{}",
-                    report::message_table(&c.messages[..rows])
+                    output::message_table(&c.messages[..rows])
                 )?;
                 let listed = if all_messages {
                     all.messages
@@ -465,14 +460,14 @@ pub(super) fn print_report(
                         .into_iter()
                         .filter(|d| s.dirs[d.index()].bytes > 0)
                     {
-                        let text = report::recv_text(&s.info, dir, &r[dir.index()]);
+                        let text = output::recv_text(&s.info, dir, &r[dir.index()]);
                         if !text.is_empty() {
                             writeln!(out, "\n{text}")?;
                         }
                     }
                 }
             }
-            let stalls = report::stalls_text(&ranked, rows);
+            let stalls = output::stalls_text(&ranked, rows);
             if !stalls.is_empty() {
                 writeln!(out, "\n{stalls}")?;
             }

@@ -110,9 +110,14 @@ pub struct ShardArgs {
 }
 
 impl InputArgs {
-    /// The flow-table bounds these flags ask for.
-    pub fn limits(&self) -> FlowLimits {
-        self.limits.limits()
+    /// How the library reads the capture: the filter, the flow-table
+    /// bounds, and `shard` (all flows when `None`).
+    pub fn reading(&self, shard: Option<crate::flow::Shard>) -> crate::Reading {
+        crate::Reading {
+            filter: self.filter.clone(),
+            limits: self.limits.limits(),
+            shard: shard.unwrap_or_default(),
+        }
     }
 }
 
@@ -199,7 +204,26 @@ pub struct AnalysisArgs {
     /// Exit with code 1 when messages of these kinds are found
     /// (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
-    pub fail_on: Vec<crate::report::FailOn>,
+    pub fail_on: Vec<crate::output::FailOn>,
+}
+
+/// What the analysis report shows and how: `analyze`, `capture` and
+/// `proxy` print the same report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Show one row per message (JSON: include every message).
+    #[arg(long)]
+    pub messages: bool,
+    /// Most messages kept for the table and JSON outputs.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_messages: usize,
+    /// Streams the table shows, most flagged first, and twice the rows of
+    /// the flagged-message sample and of the stall table; 0 shows all.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
 }
 
 /// `framescope analyze`.
@@ -219,24 +243,13 @@ pub struct AnalyzeArgs {
     pub udp: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
     /// Threads: with N of 2 or more, one reads the capture and numbers its
     /// streams, and N - 1 analyse them, each its own flows (by a hash of
     /// addresses and ports). The output is the same as with one.
     #[arg(short, long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
     /// Draw each direction's segments and messages (and the lagging
     /// reader's recv() calls, with --recv) as rows of boxes.
     #[arg(long)]
@@ -284,19 +297,8 @@ pub struct CaptureArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
 }
 
 /// `framescope lab`.
@@ -355,19 +357,8 @@ pub struct ProxyArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Show one row per message (JSON: include every message).
-    #[arg(long)]
-    pub messages: bool,
-    /// Most messages kept for the table and JSON outputs.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_messages: usize,
-    /// Streams the table shows, most flagged first, and twice the rows of
-    /// the flagged-message sample and of the stall table; 0 shows all.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-    pub format: AnalyzeFormat,
+    #[command(flatten)]
+    pub output: ReportArgs,
 }
 
 /// `framescope dissector`.

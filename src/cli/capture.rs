@@ -14,7 +14,7 @@ use super::args::{AnalyzeFormat, CaptureArgs};
 use crate::analysis::Analyzer;
 use crate::flow::Tracker;
 use crate::live::{self, LiveCapture, LiveConfig, LiveStats};
-use crate::report::{self, Collector, JsonLines, MessageRow, SCHEMA};
+use crate::output::{self, Collector, JsonLines, MessageRow, SCHEMA};
 
 /// One compact line for a flagged message.
 pub(super) fn flagged_line(r: &MessageRow) -> String {
@@ -103,9 +103,9 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
             .unwrap_or_default()
     );
 
-    if args.format == AnalyzeFormat::Jsonl {
+    if args.output.format == AnalyzeFormat::Jsonl {
         let out = io::BufWriter::new(io::stdout().lock());
-        let analyzer = Analyzer::new(opts, JsonLines::new(out, args.messages));
+        let analyzer = Analyzer::new(opts, JsonLines::new(out, args.output.messages));
         let mut tracker = Tracker::new(analyzer, args.limits.limits());
         let summary = cap.run(&stop, &mut tracker)?;
         warn_live(&summary.stats);
@@ -122,8 +122,8 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
         return Ok(0);
     }
 
-    let mut collector = Collector::new(args.messages, args.max_messages, 10);
-    let to_stdout = args.format == AnalyzeFormat::Table;
+    let mut collector = Collector::new(args.output.messages, args.output.max_messages, 10);
+    let to_stdout = args.output.format == AnalyzeFormat::Table;
     collector.on_flagged(Box::new(move |row| {
         let line = flagged_line(row);
         if to_stdout {
@@ -153,9 +153,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
     };
     let all = print_report(
         &mut out,
-        args.format,
-        args.messages,
-        args.top,
+        &args.output,
         &finished,
         &mut analyzer.into_report(),
     )?;
@@ -163,5 +161,5 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
     drop(out);
     super::warn_summary(&source, &summary.capture);
     warn_live(&summary.stats);
-    Ok(u8::from(report::fails(&all, &args.analysis.fail_on)))
+    Ok(u8::from(output::fails(&all, &args.analysis.fail_on)))
 }

@@ -1,15 +1,14 @@
 //! `framescope detect`: the framing of every TCP stream, as
-//! [`crate::detect`] infers it from the stream's first bytes.
+//! [`crate::detect`](mod@crate::detect) infers it from the stream's first bytes.
 
 use std::io::{self, Write};
 
 use anyhow::Result;
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{DetectArgs, TableFormat};
-use crate::detect::{Candidate, Sampler};
-use crate::flow::{endpoint, StreamInfo, Tracker};
-use crate::pipeline;
+use crate::detect::Candidate;
+use crate::flow::endpoint;
 
 /// One stream's answer.
 #[derive(serde::Serialize)]
@@ -23,24 +22,24 @@ struct Row {
 }
 
 pub(super) fn run(args: &DetectArgs) -> Result<u8> {
-    let mut rows = Vec::new();
-    let sampler = Sampler::new(|info: &StreamInfo, _: &_, d: crate::detect::Detection| {
-        rows.push(Row {
+    let found = crate::detect(
+        args.input.file.as_path(),
+        &args.input.reading(args.shard.shard),
+    )?;
+    let path = args.input.file.display().to_string();
+    let read_something = super::warn_summary(&path, &found.capture);
+    let rows: Vec<Row> = found
+        .streams
+        .into_iter()
+        .map(|(info, d)| Row {
             stream: info.number,
             client: endpoint(&info.client),
             server: endpoint(&info.server),
             chosen: d.chosen,
             runner_up: d.runner_up,
             note: d.note,
-        });
-    });
-    let mut tracker =
-        Tracker::new(sampler, args.input.limits()).with_shard(args.shard.shard.unwrap_or_default());
-    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
-    let path = args.input.file.display().to_string();
-    let read_something = super::warn_summary(&path, &summary);
-    let _ = tracker.finish();
-    rows.sort_by_key(|r| r.stream);
+        })
+        .collect();
     let mut out = io::stdout().lock();
     match args.format {
         TableFormat::Json => {
@@ -57,8 +56,7 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
+    let mut t = crate::output::table();
     t.set_header(vec![
         "stream",
         "client",

@@ -3,10 +3,10 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{FlowsArgs, TableFormat};
-use crate::flow::{endpoint, late_text, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
+use crate::flow::{endpoint, late_text, Dir, Proto, Sink, StreamInfo, StreamStats};
 use crate::pipeline;
 use crate::reassembly::{Event, HalfStats};
 
@@ -42,13 +42,16 @@ impl Sink for Rows {
 }
 
 pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
-    let mut tracker = Tracker::new(Rows::default(), args.input.limits())
-        .with_shard(args.shard.shard.unwrap_or_default());
-    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let done = crate::read(
+        args.input.file.as_path(),
+        &args.input.reading(args.shard.shard),
+        Rows::default(),
+        &mut |_| {},
+    )?;
+    let (summary, tstats) = (done.capture, done.totals);
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
-    let (rows, tstats) = tracker.finish();
-    let mut rows = rows.0;
+    let mut rows = done.sink.0;
     rows.sort_by_key(|r| (r.info.proto == Proto::Udp, r.info.number));
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
@@ -87,8 +90,7 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
 }
 
 fn table(rows: &[Row]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
+    let mut t = crate::output::table();
     t.set_header(vec![
         "stream",
         "proto",

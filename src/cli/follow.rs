@@ -5,9 +5,8 @@ use std::io::{self, Write};
 use anyhow::{bail, Result};
 
 use super::args::{DirArg, FollowArgs, FollowFormat};
-use crate::flow::{gap_reason_text, Datagram, Dir, Proto, Sink, StreamInfo, StreamStats, Tracker};
-use crate::pipeline;
-use crate::reassembly::Event;
+use crate::flow::{gap_reason_text, Dir, Proto};
+use crate::jobs::Piece;
 use crate::tls::{self, Conn, KeyLog, TlsLimits};
 
 /// Notes about TLS kept for printing; the rest are counted.
@@ -22,13 +21,10 @@ struct TlsFollow {
 }
 
 struct Follow<W: Write> {
-    proto: Proto,
-    stream: u64,
     dir: DirArg,
     format: FollowFormat,
     out: W,
     error: Option<io::Error>,
-    found: Option<StreamInfo>,
     gaps: Vec<String>,
     tls: Option<TlsFollow>,
 }
@@ -74,7 +70,7 @@ impl<W: Write> Follow<W> {
 impl<W: Write> Follow<W> {
     /// Feeds the followed stream's bytes to its TLS state and prints the
     /// decrypted application data of the wanted directions.
-    fn tls_event(&mut self, t: &mut TlsFollow, dir: Dir, event: Event<'_>) {
+    fn tls_piece(&mut self, t: &mut TlsFollow, dir: Dir, piece: Piece<'_>) {
         let TlsFollow {
             keys,
             conn,
@@ -105,69 +101,46 @@ impl<W: Write> Follow<W> {
             }
             tls::Event::Record(_) => {}
         };
-        match event {
-            Event::Data {
+        match piece {
+            Piece::Data {
                 offset,
                 bytes,
                 record,
-                ..
             } => conn.data(keys, dir, offset, bytes, record, &mut out),
-            Event::Gap { offset, len, .. } => conn.gap(dir, offset, len, &mut out),
-            Event::Conflict { .. } => {}
+            Piece::Gap { offset, len, .. } => conn.gap(dir, offset, len, &mut out),
+            // UDP is refused with a key log.
+            Piece::Datagram { .. } => {}
         }
     }
-}
 
-impl<W: Write> Sink for Follow<W> {
-    type Stream = bool;
-
-    fn open(&mut self, info: &StreamInfo) -> bool {
-        let target = info.proto == self.proto && info.number == self.stream;
-        if target {
-            self.found = Some(*info);
-        }
-        target
-    }
-
-    fn event(&mut self, target: &mut bool, dir: Dir, event: Event<'_>) {
-        if !*target {
-            return;
-        }
+    /// Prints (or decrypts, then prints) a piece of the followed stream.
+    fn piece(&mut self, dir: Dir, piece: Piece<'_>) {
         if let Some(mut t) = self.tls.take() {
-            self.tls_event(&mut t, dir, event);
+            self.tls_piece(&mut t, dir, piece);
             self.tls = Some(t);
             return;
         }
         if !self.wanted(dir) {
             return;
         }
-        match event {
-            Event::Data {
+        match piece {
+            Piece::Data {
                 offset,
                 bytes,
                 record,
-                ..
             } => self.write(dir, offset, bytes, record),
-            Event::Gap {
+            Piece::Gap {
                 offset,
                 len,
                 reason,
             } => self.gap(dir, offset, len, gap_reason_text(reason)),
-            Event::Conflict { .. } => {}
+            Piece::Datagram { bytes, record } => self.write(dir, 0, bytes, record),
         }
     }
 
-    fn datagram(&mut self, target: &mut bool, dir: Dir, dg: &Datagram<'_>) {
-        if *target && self.wanted(dir) {
-            self.write(dir, 0, dg.payload, dg.record);
-        }
-    }
-
-    fn close(&mut self, target: bool, _: &StreamInfo, _: &StreamStats) {
-        if !target {
-            return;
-        }
-        if let Some(mut t) = self.tls.take() {
+    /// The stream is over: what TLS has left to say.
+    fn finish_tls(&mut self) {
+        if let Some(t) = &mut self.tls {
             let mut notes = Vec::new();
             t.conn.finish(&mut |d, e| {
                 if let tls::Event::Note { offset, note } = e {
@@ -179,7 +152,6 @@ impl<W: Write> Sink for Follow<W> {
                 }
             });
             t.notes.extend(notes);
-            self.tls = Some(t);
         }
     }
 }
@@ -189,14 +161,12 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
     if keys.is_some() && args.udp {
         bail!("--keylog decrypts TLS over TCP; a UDP flow cannot be decrypted");
     }
-    let sink = Follow {
-        proto: if args.udp { Proto::Udp } else { Proto::Tcp },
-        stream: args.stream,
+    let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
+    let mut sink = Follow {
         dir: args.dir,
         format: args.format,
         out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         error: None,
-        found: None,
         gaps: Vec::new(),
         tls: keys.map(|keys| TlsFollow {
             keys,
@@ -205,16 +175,23 @@ pub(super) fn run(args: &FollowArgs) -> Result<u8> {
             more_notes: 0,
         }),
     };
-    let mut tracker = Tracker::new(sink, args.input.limits());
-    let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
+    let (summary, found) = crate::follow_with(
+        args.input.file.as_path(),
+        &args.input.reading(None),
+        proto,
+        args.stream,
+        |dir, piece| sink.piece(dir, piece),
+    )?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
-    let (mut sink, _) = tracker.finish();
+    if found.is_some() {
+        sink.finish_tls();
+    }
     if let Some(e) = sink.error.take() {
         return Err(e.into());
     }
     sink.out.flush()?;
-    if sink.found.is_none() {
+    if found.is_none() {
         if !read_something {
             return Ok(2);
         }

@@ -12,13 +12,13 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use super::analyze::{print_report, Finished};
-use super::args::{AnalysisArgs, AnalyzeFormat, LabArgs};
+use super::args::{AnalysisArgs, AnalyzeFormat, LabArgs, ReportArgs};
 use super::capture::{flagged_line, warn_live};
 use crate::analysis::Analyzer;
 use crate::flow::{FlowLimits, Tracker};
 use crate::lab::{self, SCENARIOS};
 use crate::live::{LiveCapture, LiveConfig};
-use crate::report::Collector;
+use crate::output::Collector;
 
 /// How long the capture goes on after the exchange, for the last ACKs and FINs.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -119,9 +119,12 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
     };
     print_report(
         &mut out,
-        AnalyzeFormat::Table,
-        false,
-        0,
+        &ReportArgs {
+            messages: false,
+            max_messages: 0,
+            top: 0,
+            format: AnalyzeFormat::Table,
+        },
         &finished,
         &mut analyzer.into_report(),
     )?;

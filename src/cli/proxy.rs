@@ -15,8 +15,8 @@ use crate::analysis::{Message, Report, StreamResult};
 use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
 use crate::flow::{Dir, StreamInfo};
+use crate::output::{self, Collector, JsonLines, SCHEMA};
 use crate::proxy::{End, Event, Observer, Proxy, ProxyConfig, ProxySummary};
-use crate::report::{self, Collector, JsonLines, SCHEMA};
 
 /// Connection rows the table shows.
 const CONNECTION_ROWS: usize = 40;
@@ -190,7 +190,7 @@ fn proxy_text(out: &mut impl Write, s: &ProxySummary) -> Result<()> {
     writeln!(out, "clients: {}", ends(&s.client_ends))?;
     writeln!(out, "servers: {}", ends(&s.server_ends))?;
     if !s.rows.is_empty() {
-        let mut t = report::table();
+        let mut t = output::table();
         t.set_header([
             "conn",
             "client",
@@ -253,8 +253,8 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     let limits = args.limits.limits();
     let source = format!("proxy:{}", proxy.local_addr());
 
-    if args.format == AnalyzeFormat::Jsonl {
-        let lines = JsonLines::new(io::BufWriter::new(io::stdout()), args.messages);
+    if args.output.format == AnalyzeFormat::Jsonl {
+        let lines = JsonLines::new(io::BufWriter::new(io::stdout()), args.output.messages);
         let outcome = proxy.run(opts, limits, Records { lines })?;
         let mut lines = outcome.report.lines;
         lines.write(
@@ -269,8 +269,8 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
         return Ok(u8::from(!outcome.summary.findings.is_empty()));
     }
 
-    let to_stdout = args.format == AnalyzeFormat::Table;
-    let mut collector = Collector::new(args.messages, args.max_messages, 10);
+    let to_stdout = args.output.format == AnalyzeFormat::Table;
+    let mut collector = Collector::new(args.output.messages, args.output.max_messages, 10);
     collector.on_flagged(Box::new(move |row| {
         live_line(to_stdout, &flagged_line(row))
     }));
@@ -300,14 +300,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
         proxy: Some(&outcome.summary),
     };
     let mut collector = outcome.report.collector;
-    let all = print_report(
-        &mut out,
-        args.format,
-        args.messages,
-        args.top,
-        &finished,
-        &mut collector,
-    )?;
+    let all = print_report(&mut out, &args.output, &finished, &mut collector)?;
     if to_stdout {
         proxy_text(&mut out, &outcome.summary)?;
     }
@@ -316,7 +309,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     warn_write(&outcome.summary);
     let found = !outcome.summary.findings.is_empty();
     Ok(u8::from(
-        found || report::fails(&all, &args.analysis.fail_on),
+        found || output::fails(&all, &args.analysis.fail_on),
     ))
 }
 

@@ -7,7 +7,6 @@ use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::json;
 
 use super::args::{FuzzFormat, FuzzServerArgs, ReplayArgs, SideArg, TargetArgs};
@@ -15,7 +14,7 @@ use crate::decode::spec::FrameSpec;
 use crate::flow::Dir;
 use crate::replay::compare::Against;
 use crate::replay::conn::Paced;
-use crate::replay::fuzz::{self, FuzzConfig};
+use crate::replay::mutate::{self, FuzzConfig};
 use crate::replay::{
     check_target, run_patterns, Difference, Framing, Pace, PatternOptions, Replay, RunProgress,
     RunReport, Session, Split,
@@ -195,8 +194,8 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
             }
         )?;
     }
-    let mut table = Table::new();
-    table.load_style(UTF8_BORDERS_ONLY).set_header([
+    let mut table = crate::output::table();
+    table.set_header([
         "split",
         "writes",
         "bytes",
@@ -319,7 +318,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
             write_err.get_or_insert(e);
         }
     };
-    let mut each = |log: fuzz::RunLog<'_>| {
+    let mut each = |log: mutate::RunLog<'_>| {
         if jsonl {
             let line = json!({
                 "type": "run",
@@ -348,7 +347,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
             let _ = writeln!(err, "fuzz-server: run {runs}, findings {}", log.findings);
         }
     };
-    let summary = fuzz::fuzz(&replay, addr, &config, &mut baseline_done, &mut each)?;
+    let summary = mutate::fuzz(&replay, addr, &config, &mut baseline_done, &mut each)?;
     if let Some(e) = write_err {
         return Err(e.into());
     }
@@ -380,14 +379,8 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         if summary.crashed { "; stopped: the server went away" } else { "" }
     )?;
     if !summary.findings.is_empty() {
-        let mut table = Table::new();
-        table.load_style(UTF8_BORDERS_ONLY).set_header([
-            "run",
-            "kind",
-            "mutation",
-            "what happened",
-            "reproducer",
-        ]);
+        let mut table = crate::output::table();
+        table.set_header(["run", "kind", "mutation", "what happened", "reproducer"]);
         for f in &summary.findings {
             table.add_row([
                 f.run.to_string(),

@@ -8,7 +8,7 @@
 //! running one connection ([`conn`]), paced by what the server has read
 //! ([`peer_read`]), judging the replies against reference runs made on the
 //! same server ([`compare`], [`run_patterns`]), mutating messages
-//! ([`fuzz`]) and writing synthetic captures that reproduce a run
+//! ([`mutate`]) and writing synthetic captures that reproduce a run
 //! ([`synth`]). It does not parse flags or print tables: the command line
 //! does.
 //!
@@ -35,7 +35,7 @@
 
 pub mod compare;
 pub mod conn;
-pub mod fuzz;
+pub mod mutate;
 pub mod peer_read;
 pub mod session;
 pub mod split;

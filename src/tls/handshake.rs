@@ -12,7 +12,7 @@
 //! [`Scanner`] follows them across record boundaries. Only the two hellos
 //! are held (at most [`MAX_HELLO`] bytes); every other body (certificates,
 //! tickets) is counted, not copied. The decryption state machine in
-//! [`super::conn`] acts on what the scanner reports: the client random, the
+//! `conn.rs` acts on what the scanner reports: the client random, the
 //! suite and version, encrypt-then-MAC, a HelloRetryRequest, and, in TLS
 //! 1.3, Finished and KeyUpdate, after which a direction changes keys.
 

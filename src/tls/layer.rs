@@ -16,7 +16,7 @@
 //! application data is decrypted; otherwise the held events are replayed
 //! to the inner sink as they came. What the decryption had to say (no key
 //! for a client random, a record that did not open) is kept in
-//! [`Decrypting::notes`].
+//! its notes (`Decrypting::into_parts`).
 
 use super::conn::{Conn, Event as TlsEvent, TlsLimits};
 use super::keylog::KeyLog;

@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 
 use crate::cli::args::AnalyzeArgs;
 use crate::flow::{endpoint, Dir, Proto};
-use crate::render::{self, diagram, html, Timeline};
-use crate::report::Collector;
+use crate::output::timeline::{self, Timeline};
+use crate::output::Collector;
+use crate::output::{diagram, html};
 
 /// Segments and messages kept per direction for the HTML page.
 const HTML_PER_DIR: usize = 5_000;
@@ -45,9 +46,9 @@ pub(super) fn write(
     if !args.diagram {
         return Ok(());
     }
-    let color = render::use_color();
+    let color = timeline::use_color();
     let opts = diagram::Options {
-        width: render::terminal_width(),
+        width: timeline::terminal_width(),
         color,
         max_messages: args.diagram_messages,
     };

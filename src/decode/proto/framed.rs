@@ -18,6 +18,7 @@
 //! 16 MiB continuation packets) asks for another header with
 //! [`Framing::done`].
 
+use super::block::lost_in_gap;
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
 
 /// The most header bytes any framing may ask to hold (a whole BGP OPEN).
@@ -293,8 +294,7 @@ impl<F: Framing> Decoder for Framed<F> {
                 return true;
             }
         }
-        let why = format!("framing lost in a capture gap of {len} bytes");
-        self.fail(at, DecodeErrorKind::Protocol(why));
+        self.fail(at, lost_in_gap(len));
         self.framing.failed(None);
         self.floor = self.pos;
         false

@@ -627,9 +627,9 @@ impl Decoder for Http1 {
             Phase::Switched { inner, .. } => return inner.skip(len),
             _ => {}
         }
-        let why = format!("framing lost in a capture gap of {len} bytes");
-        self.fail(at, DecodeErrorKind::Protocol(why));
-        self.resume.gap(self.pos);
+        // The place is lost from the gap's start.
+        self.pos = at;
+        self.phase = Phase::Failed(self.resume.lost(&mut self.pos, len));
         false
     }
 
@@ -643,17 +643,9 @@ impl Decoder for Http1 {
             Side::Request => |b: u8| b.is_ascii_uppercase(),
             Side::Response => |b: u8| b == b'H',
         };
-        match self.resume.find(input, self.pos, accept) {
-            Some(at) => {
-                self.pos += at as u64;
-                self.phase = Phase::Idle;
-                Some(at)
-            }
-            None => {
-                self.pos += input.len() as u64;
-                None
-            }
-        }
+        let at = self.resume.resync(input, &mut self.pos, accept)?;
+        self.phase = Phase::Idle;
+        Some(at)
     }
 
     fn can_resync(&self) -> bool {

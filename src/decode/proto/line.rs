@@ -19,6 +19,7 @@
 //! points, like frames and errors, never depend on chunking.
 
 /// One line being read.
+use super::block::lost_in_gap;
 use crate::decode::{DecodeError, Step};
 
 #[derive(Debug, Default)]
@@ -152,6 +153,32 @@ impl Resume {
     pub(crate) fn gap(&mut self, end: u64) {
         self.floor = end;
         self.last_lf = true;
+    }
+
+    /// A capture gap of `len` bytes at stream offset `*pos` lost the
+    /// place: moves `*pos` past it, resumes after it, and returns the error
+    /// (at the gap's start) the decoder is failed with.
+    pub(crate) fn lost(&mut self, pos: &mut u64, len: u64) -> DecodeError {
+        let at = *pos;
+        *pos = pos.saturating_add(len);
+        self.gap(*pos);
+        DecodeError::new(at, lost_in_gap(len))
+    }
+
+    /// [`Decoder::resync`](crate::decode::Decoder::resync) for a line
+    /// decoder at stream offset `*pos`: the offset in `input` of the first
+    /// line start at or after the floor whose first byte `accept`s, with
+    /// `*pos` moved there; `None`, with `*pos` past `input`, when there is
+    /// none.
+    pub(crate) fn resync(
+        &mut self,
+        input: &[u8],
+        pos: &mut u64,
+        accept: impl Fn(u8) -> bool,
+    ) -> Option<usize> {
+        let found = self.find(input, *pos, accept);
+        *pos += found.unwrap_or(input.len()) as u64;
+        found
     }
 
     /// The offset in `input` (which starts at stream offset `pos`) of the

@@ -26,6 +26,7 @@
 //! that starts with a lower-case letter (commands) or an upper-case letter
 //! or digit (replies).
 
+use super::block::{Block, Fill};
 use super::http1::parse_decimal;
 use super::line::{Fed, Line, Resume};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
@@ -45,8 +46,8 @@ pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
 enum State {
     Idle,
     Line,
-    Data(u64),
-    DataEnd(u8),
+    /// The data block after a line, and its CRLF.
+    Data(Block),
     Failed(DecodeError),
 }
 
@@ -133,11 +134,7 @@ impl Memcached {
             let max = self.max;
             return Err(self.fail(at, DecodeErrorKind::TooLong { len: total, max }));
         }
-        self.state = if n == 0 {
-            State::DataEnd(0)
-        } else {
-            State::Data(n)
-        };
+        self.state = State::Data(Block::new(n, true));
         Ok(Flow::Continue)
     }
 
@@ -251,35 +248,25 @@ impl Memcached {
                         }
                     }
                 }
-                State::Data(left) => {
-                    let take = left.min(rest.len() as u64);
-                    used += take as usize;
-                    self.consume(take as usize);
-                    if take < left {
-                        self.state = State::Data(left - take);
+                State::Data(ref mut block) => match block.feed(rest) {
+                    Fill::More { .. } => {
+                        self.consume(rest.len());
                         return Ok(Step::NeedMore);
                     }
-                    self.state = State::DataEnd(0);
-                }
-                State::DataEnd(seen) => {
-                    let Some(&b) = rest.first() else {
-                        return Ok(Step::NeedMore);
-                    };
-                    let expected = if seen == 0 { b'\r' } else { b'\n' };
-                    if b != expected {
+                    Fill::NoCrlf { used: n } => {
+                        self.consume(n);
                         let at = self.pos;
                         return Err(self.protocol(at, "data block not followed by CRLF"));
                     }
-                    used += 1;
-                    self.consume(1);
-                    if seen == 0 {
-                        self.state = State::DataEnd(1);
-                    } else if self.multi == Multi::Values {
+                    Fill::Done { used: n, .. } => {
+                        used += n;
+                        self.consume(n);
+                        if self.multi != Multi::Values {
+                            return self.end(used);
+                        }
                         self.next_line()?;
-                    } else {
-                        return self.end(used);
                     }
-                }
+                },
             }
         }
     }
@@ -298,7 +285,7 @@ impl Decoder for Memcached {
     fn finish(&mut self) -> End {
         match self.state {
             State::Idle => End::Clean,
-            State::Data(left) if self.multi == Multi::No => End::Truncated {
+            State::Data(Block::Body { left, .. }) if self.multi == Multi::No => End::Truncated {
                 missing: Some(left + 2),
             },
             _ => End::Truncated { missing: None },
@@ -306,18 +293,14 @@ impl Decoder for Memcached {
     }
 
     fn skip(&mut self, len: u64) -> bool {
-        let at = self.pos;
-        self.pos = self.pos.saturating_add(len);
-        if let State::Data(left) = self.state {
-            if len < left {
-                self.state = State::Data(left - len);
+        if let State::Data(block) = &mut self.state {
+            if block.skip(len) {
+                self.pos += len;
                 self.len += len;
                 return true;
             }
         }
-        let why = format!("framing lost in a capture gap of {len} bytes");
-        self.protocol(at, why);
-        self.resume.gap(self.pos);
+        self.state = State::Failed(self.resume.lost(&mut self.pos, len));
         false
     }
 
@@ -330,17 +313,9 @@ impl Decoder for Memcached {
                 b.is_ascii_uppercase() || b.is_ascii_digit()
             }
         };
-        match self.resume.find(input, self.pos, accept) {
-            Some(at) => {
-                self.pos += at as u64;
-                self.state = State::Idle;
-                Some(at)
-            }
-            None => {
-                self.pos += input.len() as u64;
-                None
-            }
-        }
+        let at = self.resume.resync(input, &mut self.pos, accept)?;
+        self.state = State::Idle;
+        Some(at)
     }
 
     fn can_resync(&self) -> bool {

@@ -42,6 +42,7 @@
 use crate::decode::Decoder;
 
 mod bgp;
+mod block;
 mod dns;
 mod framed;
 mod grpc;

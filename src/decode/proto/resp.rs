@@ -33,6 +33,7 @@
 //! type byte (server) or `*` (client; an inline command is too easily
 //! confused with the payload of a bulk string to resume at).
 
+use super::block::{Block, Fill};
 use super::http1::{decimal_i128, parse_decimal};
 use super::line::{Fed, Line, Resume};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Run, Step};
@@ -60,10 +61,8 @@ enum State {
     /// The rest of a line whose type byte is given.
     Line(u8),
     Inline,
-    /// Bulk payload bytes left.
-    Bulk(u64),
-    /// Bytes of the CRLF after a bulk payload seen (0 or 1).
-    BulkEnd(u8),
+    /// A bulk payload and its CRLF.
+    Bulk(Block),
     Failed(DecodeError),
 }
 
@@ -239,11 +238,7 @@ impl Resp {
                     return Err(self.too_long(at, total));
                 }
                 self.capture = self.client && kind == b'$' && self.first && self.stack.len() == 1;
-                self.state = if n == 0 {
-                    State::BulkEnd(0)
-                } else {
-                    State::Bulk(n)
-                };
+                self.state = State::Bulk(Block::new(n, true));
                 Ok(Flow::Continue)
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
@@ -333,6 +328,16 @@ impl Resp {
                 // The attributed value itself follows.
                 return Flow::Continue;
             }
+        }
+    }
+
+    /// Bulk payload bytes: while they are the command's name, keep them
+    /// for its label.
+    fn capture_name(&mut self, body: &[u8]) {
+        if self.capture {
+            let room = Label::CAPACITY.saturating_sub(self.name.len());
+            self.name
+                .extend(body.iter().take(room).map(u8::to_ascii_uppercase));
         }
     }
 
@@ -460,41 +465,28 @@ impl Resp {
                         }
                     }
                 }
-                State::Bulk(left) => {
-                    let take = left.min(rest.len() as u64);
-                    let taken = rest.get(..take as usize).unwrap_or_default();
-                    if self.capture {
-                        let room = Label::CAPACITY.saturating_sub(self.name.len());
-                        self.name
-                            .extend(taken.iter().take(room).map(u8::to_ascii_uppercase));
-                    }
-                    used += taken.len();
-                    self.consume(taken.len());
-                    if take < left {
-                        self.state = State::Bulk(left - take);
+                State::Bulk(ref mut block) => match block.feed(rest) {
+                    Fill::More { body } => {
+                        self.capture_name(body);
+                        self.consume(rest.len());
                         return Ok(Step::NeedMore);
                     }
-                    self.state = State::BulkEnd(0);
-                }
-                State::BulkEnd(seen) => {
-                    let Some(&b) = rest.first() else {
-                        return Ok(Step::NeedMore);
-                    };
-                    let expected = if seen == 0 { b'\r' } else { b'\n' };
-                    if b != expected {
+                    Fill::NoCrlf { used: n } => {
+                        self.consume(n);
                         let at = self.pos;
                         return Err(self.protocol(at, "RESP bulk payload not followed by CRLF"));
                     }
-                    used += 1;
-                    self.consume(1);
-                    if seen == 0 {
-                        self.state = State::BulkEnd(1);
-                    } else if self.streamed_string {
-                        self.state = State::Type;
-                    } else if let Flow::Ended = self.value_done() {
-                        return self.end(used);
+                    Fill::Done { used: n, body } => {
+                        self.capture_name(body);
+                        used += n;
+                        self.consume(n);
+                        if self.streamed_string {
+                            self.state = State::Type;
+                        } else if let Flow::Ended = self.value_done() {
+                            return self.end(used);
+                        }
                     }
-                }
+                },
             }
         }
     }
@@ -689,27 +681,27 @@ impl Decoder for Resp {
     fn finish(&mut self) -> End {
         match self.state {
             State::Idle => End::Clean,
-            State::Bulk(left) if self.stack.is_empty() && !self.streamed_string => End::Truncated {
-                missing: Some(left + 2),
-            },
+            State::Bulk(Block::Body { left, .. })
+                if self.stack.is_empty() && !self.streamed_string =>
+            {
+                End::Truncated {
+                    missing: Some(left + 2),
+                }
+            }
             _ => End::Truncated { missing: None },
         }
     }
 
     fn skip(&mut self, len: u64) -> bool {
-        let at = self.pos;
-        self.pos = self.pos.saturating_add(len);
-        if let State::Bulk(left) = self.state {
-            if len < left {
-                self.state = State::Bulk(left - len);
+        if let State::Bulk(block) = &mut self.state {
+            if block.skip(len) {
+                self.pos += len;
                 self.len += len;
                 self.capture = false;
                 return true;
             }
         }
-        let why = format!("framing lost in a capture gap of {len} bytes");
-        self.protocol(at, why);
-        self.resume.gap(self.pos);
+        self.state = State::Failed(self.resume.lost(&mut self.pos, len));
         false
     }
 
@@ -722,17 +714,9 @@ impl Decoder for Resp {
                 is_type(b)
             }
         };
-        match self.resume.find(input, self.pos, accept) {
-            Some(at) => {
-                self.pos += at as u64;
-                self.state = State::Idle;
-                Some(at)
-            }
-            None => {
-                self.pos += input.len() as u64;
-                None
-            }
-        }
+        let at = self.resume.resync(input, &mut self.pos, accept)?;
+        self.state = State::Idle;
+        Some(at)
     }
 
     fn can_resync(&self) -> bool {

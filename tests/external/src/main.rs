@@ -16,14 +16,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use framescope::analysis::{Analyzer, Options};
+use framescope::analysis::Options;
 use framescope::decode::spec::{Custom, DecoderFactory, FrameSpec};
 use framescope::decode::{DecodeError, DecodeErrorKind, Decoder, End, Step};
-use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
+use framescope::flow::{Dir, Sink, StreamInfo, StreamStats};
 use framescope::harness::{self, Config, Frames};
-use framescope::pipeline;
+use framescope::output::{self, Collector};
 use framescope::reassembly::Event;
-use framescope::report::{self, Collector};
+use framescope::{AnalyzeOptions, Reading};
 
 /// The largest message accepted: 1 MiB.
 const MAX: u64 = 1 << 20;
@@ -139,16 +139,17 @@ impl DecoderFactory for U32LengthFraming {
 
 /// Analyses `path` with `framing`, keeping every message.
 fn analyze(path: &PathBuf, framing: FrameSpec) -> Result<Collector, String> {
-    let opts = Options {
-        framing,
-        ..Options::default()
+    let opts = AnalyzeOptions {
+        analysis: Options {
+            framing,
+            ..Options::default()
+        },
+        all_messages: true,
+        max_messages: usize::MAX,
+        ..AnalyzeOptions::default()
     };
-    let analyzer = Analyzer::new(opts, Collector::new(true, usize::MAX, 0));
-    let mut tracker = Tracker::new(analyzer, FlowLimits::default());
-    pipeline::run(path, None, &mut tracker).map_err(|e| e.to_string())?;
-    let mut collector = tracker.finish().0.into_report();
-    collector.sort();
-    Ok(collector)
+    let analysis = framescope::analyze(path.as_path(), &opts).map_err(|e| e.to_string())?;
+    Ok(analysis.report)
 }
 
 /// Each TCP direction's bytes and segment lengths, as followed.
@@ -182,7 +183,7 @@ fn run(path: &PathBuf) -> Result<bool, String> {
         path,
         FrameSpec::parse("length:4").map_err(|e| e.to_string())?,
     )?;
-    println!("{}", report::summary_table(&own.streams));
+    println!("{}", output::summary_table(&output::ranked(&own.streams)));
 
     let rows = |c: &Collector| -> Result<Vec<String>, String> {
         c.messages
@@ -207,9 +208,14 @@ fn run(path: &PathBuf) -> Result<bool, String> {
         );
     }
 
-    let mut tracker = Tracker::new(Directions::default(), FlowLimits::default());
-    pipeline::run(path, None, &mut tracker).map_err(|e| e.to_string())?;
-    for (n, dirs) in tracker.finish().0.streams.iter().enumerate() {
+    let done = framescope::read(
+        path.as_path(),
+        &Reading::default(),
+        Directions::default(),
+        &mut |_| {},
+    )
+    .map_err(|e| e.to_string())?;
+    for (n, dirs) in done.sink.streams.iter().enumerate() {
         for (dir, (bytes, segments)) in ["client", "server"].iter().zip(dirs) {
             let config = Config {
                 chunkings: vec![harness::cuts_from_lengths(segments)],

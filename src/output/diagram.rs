@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use super::{text, Segment};
+use super::timeline::{text, Segment};
 use crate::analysis::recv::{Read, Verdict};
 use crate::analysis::{Message, Status};
 

@@ -1,5 +1,6 @@
 //! Pictures of the analysis: the message/segment timeline drawn for a
-//! terminal ([`diagram`]) or as one self-contained HTML page ([`html`]).
+//! terminal ([`super::diagram`]) or as one self-contained HTML page
+//! ([`super::html`]).
 //!
 //! This module owns [`Timeline`], a [`Report`] that keeps, per stream
 //! direction, the segments (record, offset, length, time), the messages
@@ -9,9 +10,6 @@
 //! counted, and the pictures say "and K more". Bytes kept are bounded per
 //! direction by the caller and by [`MAX_BYTES_TOTAL`] overall. It does not decide verdicts (that is
 //! [`crate::analysis`]) and does not print.
-
-pub mod diagram;
-pub mod html;
 
 use std::collections::HashMap;
 

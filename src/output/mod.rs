@@ -4,7 +4,13 @@
 //! This module owns the output schemas (documented in the README) and the
 //! [`Report`] implementations: [`Collector`] keeps what the table and JSON
 //! outputs print, within bounds; [`JsonLines`] writes each record as it
-//! comes and keeps nothing.
+//! comes and keeps nothing. The pictures are its submodules: [`timeline`]
+//! keeps what they draw, [`diagram`] draws it for a terminal and [`html`]
+//! as one page.
+
+pub mod diagram;
+pub mod html;
+pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -317,31 +323,40 @@ pub fn totals_line(streams: &[StreamResult], without_data: u64, all: &DirSummary
     )
 }
 
-/// The per-direction summary table.
-pub fn summary_table(streams: &[&StreamResult]) -> Table {
-    let mut t = table();
-    t.set_header(vec![
-        "stream",
-        "dir",
-        "from",
-        "to",
-        "framing",
-        "messages",
-        "split",
-        "coalesced segs",
-        "truncated",
-        "malformed",
-        "gap msgs",
-        "segments",
-        "bytes",
-        "stalls",
-        "notes",
-    ]);
-    for s in streams {
-        for dir in Dir::BOTH {
+/// The columns of the per-direction summary, in the order
+/// [`summary_rows`] fills them.
+pub const SUMMARY_COLUMNS: [&str; 15] = [
+    "stream",
+    "dir",
+    "from",
+    "to",
+    "framing",
+    "messages",
+    "split",
+    "coalesced segs",
+    "truncated",
+    "malformed",
+    "gap msgs",
+    "segments",
+    "bytes",
+    "stalls",
+    "notes",
+];
+
+/// Which of [`SUMMARY_COLUMNS`] hold counts (aligned right).
+pub const SUMMARY_COUNTS: std::ops::Range<usize> = 5..14;
+
+/// The per-direction summary as text, one row per stream direction that
+/// carried anything, cells in the order of [`SUMMARY_COLUMNS`]: the one
+/// source of the table and of the HTML page's summary.
+pub fn summary_rows<'a>(
+    streams: &'a [&'a StreamResult],
+) -> impl Iterator<Item = [String; 15]> + 'a {
+    streams.iter().flat_map(|s| {
+        Dir::BOTH.into_iter().filter_map(move |dir| {
             let d = &s.dirs[dir.index()];
             if d.bytes == 0 && d.messages == 0 && d.gaps == 0 {
-                continue;
+                return None;
             }
             let (from, to) = match dir {
                 Dir::Client => (&s.info.client, &s.info.server),
@@ -351,27 +366,42 @@ pub fn summary_table(streams: &[&StreamResult]) -> Table {
                 Proto::Tcp => "tcp",
                 Proto::Udp => "udp",
             };
-            t.add_row(vec![
-                Cell::new(format!("{proto} {}", s.info.number)),
-                Cell::new(dir.name()),
-                Cell::new(endpoint(from)),
-                Cell::new(endpoint(to)),
-                Cell::new(match &s.detected {
+            Some([
+                format!("{proto} {}", s.info.number),
+                dir.name().to_string(),
+                endpoint(from),
+                endpoint(to),
+                match &s.detected {
                     Some(found) => format!("{} ({:.2})", s.framing, found.confidence),
                     None => s.framing.clone(),
-                }),
-                right(d.messages),
-                right(d.split_messages),
-                right(d.coalesced_segments),
-                right(d.truncated_messages),
-                right(d.malformed_messages),
-                right(d.gap_messages),
-                right(d.segments),
-                right(d.bytes),
-                right(d.stalls),
-                Cell::new(notes(s, dir)),
-            ]);
-        }
+                },
+                d.messages.to_string(),
+                d.split_messages.to_string(),
+                d.coalesced_segments.to_string(),
+                d.truncated_messages.to_string(),
+                d.malformed_messages.to_string(),
+                d.gap_messages.to_string(),
+                d.segments.to_string(),
+                d.bytes.to_string(),
+                d.stalls.to_string(),
+                notes(s, dir),
+            ])
+        })
+    })
+}
+
+/// The per-direction summary table.
+pub fn summary_table(streams: &[&StreamResult]) -> Table {
+    let mut t = table();
+    t.set_header(SUMMARY_COLUMNS);
+    for row in summary_rows(streams) {
+        t.add_row(row.into_iter().enumerate().map(|(i, cell)| {
+            if SUMMARY_COUNTS.contains(&i) {
+                right(cell)
+            } else {
+                Cell::new(cell)
+            }
+        }));
     }
     t
 }

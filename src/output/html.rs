@@ -19,7 +19,8 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::StreamTimeline;
+use super::timeline::StreamTimeline;
+use super::{summary_rows, SUMMARY_COLUMNS};
 use crate::analysis::{Message, StreamResult};
 use crate::capture::Timestamp;
 use crate::flow::{endpoint, Dir, Proto};
@@ -79,7 +80,7 @@ b.segs=q('rect.seg');b.msgs=q('rect.msg');b.flagged=q('rect.msg.flagged');});
 "#;
 
 enum Shape<'a> {
-    Seg(Dir, &'a super::Segment),
+    Seg(Dir, &'a super::timeline::Segment),
     Msg(Dir, &'a Message),
 }
 
@@ -330,41 +331,20 @@ fn timeline(out: &mut String, st: &StreamTimeline) {
     out.push_str("</section>");
 }
 
+/// The summary table of [`super::summary_rows`].
 fn summary(out: &mut String, streams: &[StreamResult]) {
-    out.push_str("<table><tr><th>stream</th><th>dir</th><th>from</th><th>to</th><th>messages</th><th>split</th><th>coalesced segs</th><th>truncated</th><th>malformed</th><th>gap msgs</th><th>segments</th><th>bytes</th><th>stalls</th></tr>");
-    for s in streams {
-        for dir in Dir::BOTH {
-            let d = &s.dirs[dir.index()];
-            if d.bytes == 0 && d.messages == 0 && d.gaps == 0 {
-                continue;
-            }
-            let (from, to) = match dir {
-                Dir::Client => (&s.info.client, &s.info.server),
-                Dir::Server => (&s.info.server, &s.info.client),
-            };
-            let proto = if s.info.proto == Proto::Tcp {
-                "tcp"
-            } else {
-                "udp"
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{proto} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                s.info.number,
-                dir.name(),
-                escape(&endpoint(from)),
-                escape(&endpoint(to)),
-                d.messages,
-                d.split_messages,
-                d.coalesced_segments,
-                d.truncated_messages,
-                d.malformed_messages,
-                d.gap_messages,
-                d.segments,
-                d.bytes,
-                d.stalls,
-            );
+    out.push_str("<table><tr>");
+    for column in SUMMARY_COLUMNS {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr>");
+    let streams: Vec<&StreamResult> = streams.iter().collect();
+    for row in summary_rows(&streams) {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", escape(&cell));
         }
+        out.push_str("</tr>");
     }
     out.push_str("</table>");
 }
