@@ -418,6 +418,15 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
             d.oversized_datagrams
         ));
     }
+    if let Some(t) = s.tls.as_ref().map(|t| &t[dir.index()]) {
+        n.push(format!(
+            "decrypted: split and coalesced are over {} TLS records; {} records split over segments, {} segments carry several records{}",
+            t.records,
+            t.split_records,
+            t.coalesced_segments,
+            if t.incomplete { " (record map incomplete)" } else { "" }
+        ));
+    }
     n.join("; ")
 }
 
@@ -438,12 +447,17 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
         if m.coalesced {
             status.push_str(", coalesced");
         }
-        let detail = match (&m.error, m.missing) {
+        let mut detail = match (&m.error, m.missing) {
             (Some(e), _) => e.clone(),
             (None, Some(missing)) => format!("{missing} bytes missing"),
             _ if m.is_flagged() => r.filter.clone(),
             _ => String::new(),
         };
+        if let Some(tls) = &m.tls {
+            // The record layer first: the status is about records.
+            let sep = if detail.is_empty() { "" } else { "; " };
+            detail = format!("{}{sep}{detail}", tls.text());
+        }
         t.add_row(vec![
             Cell::new(r.stream),
             Cell::new(r.dir.name()),
@@ -469,6 +483,8 @@ pub fn recv_text(info: &StreamInfo, dir: Dir, r: &RecvResult) -> String {
         }
         let who = if name == "recvfrom" {
             format!("recvfrom({}), one datagram per call", r.sizes)
+        } else if name == "SSL_read" {
+            format!("SSL_read({}), at most one TLS record per call", r.sizes)
         } else {
             format!("recv({}) by a reader {name}", r.sizes)
         };

@@ -623,3 +623,406 @@ fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
         }
     }
 }
+
+/// Whether tshark can be run; under `CI=true` it must be.
+fn have_tshark() -> bool {
+    let found = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tshark is required under CI=true (scripts/deps.sh --test installs it)"
+        );
+        eprintln!("SKIPPED: tshark not found (scripts/deps.sh --test installs it)");
+    }
+    found
+}
+
+/// A TLS record as tshark decrypts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TsharkRecord {
+    /// The frame where tshark shows it (its last segment).
+    frame: u64,
+    /// `tls.record.length`.
+    len: u64,
+    /// Content type (the inner one, decrypted).
+    kind: u64,
+    /// Decrypted application data bytes (`data.len`, the application
+    /// dissectors off).
+    plain: u64,
+    /// The segments that carried it (`tcp.segment`, or its frame).
+    frames: Vec<u64>,
+}
+
+/// Per (stream, sending port): the records tshark decrypts, in order.
+fn tshark_records(name: &str) -> BTreeMap<(u64, u16), Vec<TsharkRecord>> {
+    let dir = tls_dir();
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(dir.join(format!("{name}.pcap")))
+        .arg("-o")
+        .arg(format!(
+            "tls.keylog_file:{}",
+            dir.join(format!("{name}.keys")).display()
+        ))
+        .args(["--disable-protocol", "http", "--disable-protocol", "http2"])
+        .args([
+            "-Y",
+            "tls.record.length",
+            "-T",
+            "fields",
+            "-E",
+            "separator=;",
+        ])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.srcport",
+        ])
+        .args(["-e", "tls.record.content_type", "-e", "tls.record.length"])
+        .args(["-e", "data.len", "-e", "tcp.segment"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = |s: &str| -> Vec<u64> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let mut by_dir: BTreeMap<(u64, u16), Vec<TsharkRecord>> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split(';').collect();
+        let frame: u64 = f[0].parse().unwrap();
+        let key = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        let (mut kinds, lens, mut plains) = (list(f[3]), list(f[4]), list(f[5]).into_iter());
+        if kinds.len() != lens.len() {
+            // Records tshark could not decrypt have no content type.
+            kinds = vec![0; lens.len()];
+        }
+        let reassembled = list(f[6]);
+        for (i, (kind, len)) in kinds.into_iter().zip(lens).enumerate() {
+            let plain = if kind == 23 {
+                plains.next().unwrap_or(0)
+            } else {
+                0
+            };
+            // A reassembled record is the first one tshark shows in the
+            // frame that completed it.
+            let frames = if i == 0 && !reassembled.is_empty() {
+                reassembled.clone()
+            } else {
+                vec![frame]
+            };
+            by_dir.entry(key).or_default().push(TsharkRecord {
+                frame,
+                len,
+                kind,
+                plain,
+                frames,
+            });
+        }
+    }
+    by_dir
+}
+
+/// `analyze --keylog --messages --format json` of a capture.
+fn analyze_json(name: &str, frame: &str, extra: &[&str]) -> Value {
+    let dir = tls_dir();
+    let out = framescope()
+        .arg("analyze")
+        .arg(dir.join(format!("{name}.pcap")))
+        .arg("--keylog")
+        .arg(dir.join(format!("{name}.keys")))
+        .args(["--frame", frame, "--messages", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn port(endpoint: &Value) -> u16 {
+    endpoint
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn each_message_lists_the_records_tshark_decrypts_and_each_record_its_segments() {
+    if !have_tshark() {
+        return;
+    }
+    let mut checked_messages = 0;
+    let mut checked_dirs = 0;
+    for (name, frame) in [
+        ("python-length", "length:4"),
+        ("nginx-http1", "http1"),
+        ("nginx-h2", "http2"),
+        ("openssl-tls12", "line"),
+        ("openssl-tls13", "line"),
+    ] {
+        let tshark = tshark_records(name);
+        let v = analyze_json(name, frame, &[]);
+        for s in v["streams"].as_array().unwrap() {
+            let n = s["stream"].as_u64().unwrap();
+            for d in ["client", "server"] {
+                let from = port(&s[d]);
+                let what = format!("{name} stream {n} {d}");
+                let all = tshark.get(&(n, from)).cloned().unwrap_or_default();
+                // Every record tshark shows with the segments that carried
+                // it: a record is split when there are two or more, and
+                // coalesced when a segment of it carries another record.
+                let shares = |r: &TsharkRecord| {
+                    all.iter()
+                        .filter(|o| *o != r)
+                        .any(|o| o.frames.iter().any(|f| r.frames.contains(f)))
+                };
+                let mut app = Vec::new();
+                let mut at = 0u64;
+                for r in all.iter().filter(|r| r.kind == 23 && r.plain > 0) {
+                    app.push((at, r.clone(), shares(r)));
+                    at += r.plain;
+                }
+                let bytes = s["dirs"][d]["bytes"].as_u64().unwrap();
+                if at != bytes {
+                    // tshark's known loss in python-length (README).
+                    assert_eq!(
+                        (name, n, d),
+                        ("python-length", 0, "server"),
+                        "{what}: tshark decrypts {at} bytes, framescope {bytes}"
+                    );
+                    continue;
+                }
+                checked_dirs += 1;
+                let tls = &s["tls"][d];
+                assert_eq!(tls["records"].as_u64(), Some(app.len() as u64), "{what}");
+                let split = app.iter().filter(|(_, r, _)| r.frames.len() > 1).count();
+                let coalesced = app.iter().filter(|(_, _, c)| *c).count();
+                assert_eq!(tls["split_records"].as_u64(), Some(split as u64), "{what}");
+                assert_eq!(
+                    tls["coalesced_records"].as_u64(),
+                    Some(coalesced as u64),
+                    "{what}"
+                );
+                for m in v["messages"].as_array().unwrap() {
+                    if m["stream"].as_u64() != Some(n) || m["dir"] != d {
+                        continue;
+                    }
+                    let (off, len) = (m["offset"].as_u64().unwrap(), m["len"].as_u64().unwrap());
+                    let want: Vec<_> = app
+                        .iter()
+                        .filter(|(o, r, _)| *o < off + len && o + r.plain > off)
+                        .collect();
+                    let span = &m["tls"];
+                    let idx = m["index"].as_u64().unwrap();
+                    let what = format!("{what} message {idx}");
+                    assert_eq!(
+                        span["record_count"].as_u64(),
+                        Some(want.len() as u64),
+                        "{what}"
+                    );
+                    let got: Vec<(u64, u64, Vec<u64>, bool)> = span["records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| {
+                            (
+                                r["frame"].as_u64().unwrap(),
+                                r["len"].as_u64().unwrap(),
+                                r["frames"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .map(|f| f.as_u64().unwrap())
+                                    .collect(),
+                                r["coalesced"].as_bool().unwrap(),
+                            )
+                        })
+                        .collect();
+                    let mut frames: Vec<u64> =
+                        want.iter().flat_map(|(_, r, _)| r.frames.clone()).collect();
+                    frames.dedup();
+                    let want: Vec<(u64, u64, Vec<u64>, bool)> = want
+                        .iter()
+                        .take(got.len())
+                        .map(|(_, r, c)| (r.frame, r.len, r.frames.clone(), *c))
+                        .collect();
+                    assert_eq!(got, want, "{what}");
+                    // The message's own flags are about records.
+                    let status = m["status"].as_str().unwrap();
+                    let count = span["record_count"].as_u64().unwrap();
+                    assert_eq!(
+                        status == "split",
+                        count > 1 && status != "truncated",
+                        "{what}"
+                    );
+                    // Its segments are those of its records.
+                    let listed: Vec<u64> = m["records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f.as_u64().unwrap())
+                        .collect();
+                    assert_eq!(
+                        listed,
+                        frames.iter().copied().take(16).collect::<Vec<_>>(),
+                        "{what}"
+                    );
+                    checked_messages += 1;
+                }
+            }
+        }
+    }
+    assert!(checked_dirs >= 20, "{checked_dirs}");
+    assert!(checked_messages >= 100, "{checked_messages}");
+}
+
+/// The messages of `v` from direction `d` of stream `n`.
+fn messages_of<'a>(v: &'a Value, n: u64, d: &str) -> Vec<&'a Value> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["stream"].as_u64() == Some(n) && m["dir"] == d)
+        .collect()
+}
+
+#[test]
+fn each_layer_flags_what_happened_to_it_and_the_filter_selects_the_records_segments() {
+    // python-length connection 1: the client wrote a message in one
+    // write, one in two writes, three in one write, one of 40,000 bytes;
+    // each record went in one segment of its own.
+    let v = analyze_json("python-length", "length:4", &[]);
+    let client = messages_of(&v, 1, "client");
+    let flags: Vec<(&str, bool, u64)> = client
+        .iter()
+        .map(|m| {
+            (
+                m["status"].as_str().unwrap(),
+                m["coalesced"].as_bool().unwrap(),
+                m["tls"]["record_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("ok", false, 1),
+            ("split", false, 2),
+            ("ok", true, 1),
+            ("ok", true, 1),
+            ("ok", true, 1),
+            ("split", false, 3),
+        ]
+    );
+    let s1 = &v["streams"].as_array().unwrap()[1];
+    assert_eq!(s1["tls"]["client"]["split_records"], 0);
+    assert_eq!(s1["tls"]["client"]["coalesced_segments"], 0);
+    // nginx's 300 KB body: 64 KB segments cut records, and carry several.
+    let h = analyze_json("nginx-http1", "http1", &[]);
+    let server = &h["streams"][0]["tls"]["server"];
+    assert!(server["split_records"].as_u64().unwrap() > 0, "{server}");
+    assert!(
+        server["coalesced_segments"].as_u64().unwrap() > 0,
+        "{server}"
+    );
+    let body = messages_of(&h, 0, "server")[1];
+    assert_eq!(body["status"], "split");
+    assert!(body["tls"]["split_records"].as_u64().unwrap() > 0);
+    let small = messages_of(&h, 0, "server")[0];
+    assert_eq!(small["status"], "ok");
+    assert_eq!(small["tls"]["split_records"], 0);
+    assert_eq!(small["tls"]["coalesced_records"], 0);
+    if !have_tshark() {
+        return;
+    }
+    for (name, m) in [
+        ("python-length", client[1]),
+        ("python-length", client[5]),
+        ("nginx-http1", body),
+    ] {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(tls_dir().join(format!("{name}.pcap")))
+            .args(["-Y", m["filter"].as_str().unwrap()])
+            .args(["-T", "fields", "-e", "frame.number"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let selected: Vec<u64> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        let records: Vec<u64> = m["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_u64().unwrap())
+            .collect();
+        assert_eq!(selected, records, "{name}: {}", m["filter"]);
+    }
+}
+
+#[test]
+fn ssl_read_returns_at_most_one_record_as_the_real_reader_did() {
+    // python-length connection 1's server took one SSL_read(65536) for a
+    // message, and recorded what each returned.
+    let truth = json(&tls_dir().join("python-length.truth.json"));
+    let real: Vec<u64> = truth["connections"][1]["server_reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_u64().unwrap())
+        .collect();
+    let v = analyze_json("python-length", "length:4", &["--recv", "65536"]);
+    let streams = v["streams"].as_array().unwrap();
+    let reader = |n: usize, d: &str| streams[n]["recv"][d]["ssl_read"].clone();
+    let sim = reader(1, "client");
+    let lens: Vec<u64> = sim["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["len"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lens, real);
+    // Flagged: a message over two records is cut, three in one record
+    // glued; the server's replies, a record each, are read exactly.
+    assert_eq!(
+        (sim["exact"].as_u64(), sim["glued"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(sim["cut"], 5);
+    let replies = reader(1, "server");
+    assert_eq!(replies["exact"], 7);
+    assert_eq!(
+        (replies["glued"].as_u64(), replies["cut"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // The plain TCP readers are not simulated on a decrypted stream.
+    assert!(streams[1]["recv"]["client"].get("lagging").is_none());
+}

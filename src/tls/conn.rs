@@ -29,6 +29,7 @@ use super::keylog::{random_hex, ClientRandom, KeyLog, Secret, Secrets};
 use super::keys::{next_secret, tls12_keys, tls13_keys, DirKeys};
 use super::protect::Opener;
 use super::suite::{self, Suite};
+use crate::analysis::Records;
 use crate::decode::proto::tls_record_header;
 use crate::flow::Dir;
 
@@ -73,6 +74,13 @@ pub struct Record {
     pub last_capture: u64,
     /// Capture records that carried some of it (segments).
     pub segments: u32,
+    /// The first [`crate::analysis::MAX_RECORDS`] of those capture
+    /// records, in stream order.
+    pub frames: Records,
+    /// Whether a segment that carried it also carried bytes of another
+    /// record: its first segment the end of the record before, or its last
+    /// segment (in the same delivery) the start of the next.
+    pub coalesced: bool,
 }
 
 /// Something the connection has to say.
@@ -210,6 +218,9 @@ struct Half {
     scanner: Scanner,
     /// Offset of the next plaintext byte.
     plain: u64,
+    /// The capture record that carried the last byte of the previous
+    /// record.
+    prev_capture: Option<u64>,
     pending: VecDeque<Pending>,
     pending_bytes: usize,
     pending_full: bool,
@@ -315,6 +326,8 @@ impl Conn {
                 let take = (5 - h.have).min(bytes.len());
                 h.head[h.have..h.have + take].copy_from_slice(&bytes[..take]);
                 if h.have == 0 {
+                    let mut frames = Records::default();
+                    frames.push(capture);
                     h.cur = Some(Record {
                         index: h.next_index,
                         offset: at,
@@ -325,6 +338,8 @@ impl Conn {
                         first_capture: capture,
                         last_capture: capture,
                         segments: 1,
+                        frames,
+                        coalesced: h.prev_capture == Some(capture),
                     });
                 }
                 h.have += take;
@@ -343,6 +358,7 @@ impl Conn {
                         h.need = usize::from(hdr.len);
                         h.body.clear();
                         if h.need == 0 {
+                            ended(h, capture, !bytes.is_empty());
                             self.complete(keys, dir, out);
                         }
                     }
@@ -364,6 +380,7 @@ impl Conn {
             at += take as u64;
             touch(h, capture);
             if h.need == 0 {
+                ended(h, capture, !bytes.is_empty());
                 self.complete(keys, dir, out);
             }
         }
@@ -782,7 +799,17 @@ fn touch(h: &mut Half, capture: u64) {
         if c.last_capture != capture {
             c.last_capture = capture;
             c.segments = c.segments.saturating_add(1);
+            c.frames.push(capture);
         }
+    }
+}
+
+/// The record in assembly ends in capture record `capture`; `more`: the
+/// same delivery goes on with the next record's bytes.
+fn ended(h: &mut Half, capture: u64, more: bool) {
+    h.prev_capture = Some(capture);
+    if let Some(c) = h.cur.as_mut() {
+        c.coalesced |= more;
     }
 }
 

@@ -18,7 +18,7 @@
 //! for a client random, a record that did not open) is kept in
 //! [`Decrypting::notes`].
 
-use super::conn::{Conn, Event as TlsEvent, TlsLimits};
+use super::conn::{Conn, Event as TlsEvent, Record, TlsLimits};
 use super::keylog::KeyLog;
 use crate::capture::Timestamp;
 use crate::flow::{Datagram, Dir, PacketMeta, Sink, StreamInfo, StreamStats};
@@ -69,6 +69,24 @@ enum Mode {
     Through,
 }
 
+/// A sink that wants to know which TLS record carried the decrypted bytes
+/// it is given: before the [`Event::Data`] of a record's plaintext,
+/// [`RecordSink::tls_record`] names the record and where its plaintext
+/// lies. The default ignores it.
+pub trait RecordSink: Sink {
+    /// `record` of `dir` carried the `plain_len` bytes of application data
+    /// at plaintext offset `plain_offset`; their [`Event::Data`] follows.
+    fn tls_record(
+        &mut self,
+        _st: &mut Self::Stream,
+        _dir: Dir,
+        _record: &Record,
+        _plain_offset: u64,
+        _plain_len: u64,
+    ) {
+    }
+}
+
 /// Per-stream state: the inner sink's, and the decryption's.
 pub struct Stream<T> {
     inner: T,
@@ -77,7 +95,7 @@ pub struct Stream<T> {
 }
 
 /// The decrypting sink. See the module documentation.
-pub struct Decrypting<S: Sink> {
+pub struct Decrypting<S: RecordSink> {
     inner: S,
     /// `None`: every stream goes through unchanged.
     keys: Option<KeyLog>,
@@ -86,7 +104,7 @@ pub struct Decrypting<S: Sink> {
     more_notes: u64,
 }
 
-impl<S: Sink> Decrypting<S> {
+impl<S: RecordSink> Decrypting<S> {
     /// Decrypts with `keys` in front of `inner` (with `None`, passes every
     /// event through).
     pub fn new(inner: S, keys: Option<KeyLog>, limits: TlsLimits) -> Self {
@@ -114,7 +132,7 @@ impl<S: Sink> Decrypting<S> {
 /// Feeds one TCP event to `conn`, passing decrypted data to the inner sink
 /// (as carried by `record` at `ts`) and keeping notes.
 #[allow(clippy::too_many_arguments)]
-fn feed<S: Sink>(
+fn feed<S: RecordSink>(
     inner: &mut S,
     st: &mut S::Stream,
     conn: &mut Conn,
@@ -130,16 +148,23 @@ fn feed<S: Sink>(
         Held::Gap { .. } => (0, Timestamp::default()),
     };
     let mut out = |d: Dir, e: TlsEvent<'_>| match e {
-        TlsEvent::Data { offset, bytes, .. } => inner.event(
-            st,
-            d,
-            Event::Data {
-                offset,
-                bytes,
-                record,
-                ts,
-            },
-        ),
+        TlsEvent::Data {
+            offset,
+            bytes,
+            record: tls,
+        } => {
+            inner.tls_record(st, d, tls, offset, bytes.len() as u64);
+            inner.event(
+                st,
+                d,
+                Event::Data {
+                    offset,
+                    bytes,
+                    record,
+                    ts,
+                },
+            );
+        }
         TlsEvent::Note { offset, note } => {
             if notes.len() < MAX_NOTES {
                 notes.push(StreamNote {
@@ -204,7 +229,7 @@ fn replay<S: Sink>(inner: &mut S, st: &mut S::Stream, held: Vec<Held>) {
     }
 }
 
-impl<S: Sink> Sink for Decrypting<S> {
+impl<S: RecordSink> Sink for Decrypting<S> {
     type Stream = Stream<S::Stream>;
 
     fn open(&mut self, info: &StreamInfo) -> Self::Stream {
