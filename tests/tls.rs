@@ -1026,3 +1026,45 @@ fn ssl_read_returns_at_most_one_record_as_the_real_reader_did() {
     // The plain TCP readers are not simulated on a decrypted stream.
     assert!(streams[1]["recv"]["client"].get("lagging").is_none());
 }
+
+#[test]
+fn detect_with_a_key_log_reads_the_decrypted_data_and_sslkeylogfile_is_the_default() {
+    let dir = tls_dir();
+    for (name, want) in [("nginx-http1", "http1"), ("nginx-h2", "http2")] {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let keys = dir.join(format!("{name}.keys"));
+        let detect = |c: &mut Command| -> Vec<String> {
+            let out = c.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["chosen"]["spec"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut flag = framescope();
+        flag.arg("detect").arg(&pcap).arg("--keylog").arg(&keys);
+        let mut env = framescope();
+        env.arg("detect").arg(&pcap).env("SSLKEYLOGFILE", &keys);
+        let mut bare = framescope();
+        bare.arg("detect").arg(&pcap);
+        for c in [&mut flag, &mut env] {
+            c.args(["--format", "json"]);
+            let specs = detect(c);
+            assert_eq!(specs.len(), 4, "{name}");
+            assert!(specs.iter().all(|s| s == want), "{name}: {specs:?}");
+        }
+        bare.args(["--format", "json"]);
+        let specs = detect(&mut bare);
+        assert!(
+            specs.iter().all(|s| s != want),
+            "{name} without a key: {specs:?}"
+        );
+    }
+}

@@ -153,6 +153,10 @@ pub struct DetectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+    /// With a key log: TLS streams are detected from their decrypted
+    /// application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// Output formats for `analyze`.
@@ -282,6 +286,11 @@ pub struct CaptureArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
+    /// With a key log (read again when a session's keys are not in it yet,
+    /// so a client may write it during the capture): TLS streams are
+    /// framed from their decrypted application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// `framescope lab`.

@@ -10,6 +10,7 @@ use super::args::{DetectArgs, TableFormat};
 use crate::detect::{Candidate, Sampler};
 use crate::flow::{endpoint, StreamInfo, Tracker};
 use crate::pipeline;
+use crate::tls::{Decrypting, TlsLimits};
 
 /// One stream's answer.
 #[derive(serde::Serialize)]
@@ -34,12 +35,17 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
             note: d.note,
         });
     });
-    let mut tracker =
-        Tracker::new(sampler, args.input.limits()).with_shard(args.shard.shard.unwrap_or_default());
+    let keys = super::load_keylog(&args.tls)?;
+    let decrypting = Decrypting::new(sampler, keys, TlsLimits::default());
+    let mut tracker = Tracker::new(decrypting, args.input.limits())
+        .with_shard(args.shard.shard.unwrap_or_default());
     let summary = pipeline::run(&args.input.file, args.input.filter.as_deref(), &mut tracker)?;
     let path = args.input.file.display().to_string();
     let read_something = super::warn_summary(&path, &summary);
-    let _ = tracker.finish();
+    let (decrypting, _) = tracker.finish();
+    let decrypted = decrypting.decrypted();
+    let (_, notes, more) = decrypting.into_parts();
+    super::warn_tls(&notes, more);
     rows.sort_by_key(|r| r.stream);
     let mut out = io::stdout().lock();
     match args.format {
@@ -50,7 +56,15 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
         }
         TableFormat::Table => {
             writeln!(out, "{}", table(&rows))?;
-            writeln!(out, "{} TCP streams", rows.len())?;
+            if args.tls.keylog.is_some() {
+                writeln!(
+                    out,
+                    "{} TCP streams, {decrypted} decrypted with the key log",
+                    rows.len()
+                )?;
+            } else {
+                writeln!(out, "{} TCP streams", rows.len())?;
+            }
         }
     }
     Ok(if read_something { 0 } else { 2 })

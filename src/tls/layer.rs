@@ -87,6 +87,12 @@ pub trait RecordSink: Sink {
     }
 }
 
+/// Detection reads the plaintext; which record carried it does not matter.
+impl<F> RecordSink for crate::detect::Sampler<F> where
+    F: FnMut(&StreamInfo, &crate::detect::Sample<'_>, crate::detect::Detection)
+{
+}
+
 /// Per-stream state: the inner sink's, and the decryption's.
 pub struct Stream<T> {
     inner: T,
@@ -102,6 +108,7 @@ pub struct Decrypting<S: RecordSink> {
     limits: TlsLimits,
     notes: Vec<StreamNote>,
     more_notes: u64,
+    decrypted: u64,
 }
 
 impl<S: RecordSink> Decrypting<S> {
@@ -114,7 +121,13 @@ impl<S: RecordSink> Decrypting<S> {
             limits,
             notes: Vec::new(),
             more_notes: 0,
+            decrypted: 0,
         }
+    }
+
+    /// Streams decrypted so far.
+    pub fn decrypted(&self) -> u64 {
+        self.decrypted
     }
 
     /// The inner sink.
@@ -343,6 +356,7 @@ impl<S: RecordSink> Sink for Decrypting<S> {
                         return;
                     };
                     st.mode = Mode::Decrypting(conn);
+                    self.decrypted += 1;
                 } else if decided == Some(false) || *bytes > MAX_HELD {
                     if let Mode::Deciding { held, .. } =
                         std::mem::replace(&mut st.mode, Mode::Through)
