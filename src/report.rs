@@ -418,6 +418,9 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
             d.oversized_datagrams
         ));
     }
+    if s.framing == "tls" {
+        n.push(TLS_RECORDS_ONLY.to_string());
+    }
     if let Some(t) = s.tls.as_ref().map(|t| &t[dir.index()]) {
         n.push(format!(
             "decrypted: split and coalesced are over {} TLS records; {} records split over segments, {} segments carry several records{}",
@@ -429,6 +432,11 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
     }
     n.join("; ")
 }
+
+/// What a stream framed as TLS records says: its messages are records,
+/// and what decrypts them.
+pub const TLS_RECORDS_ONLY: &str =
+    "encrypted: TLS records only; a key log naming the session decrypts it (--keylog FILE or SSLKEYLOGFILE)";
 
 /// The table of messages.
 pub fn message_table(rows: &[MessageRow]) -> Table {

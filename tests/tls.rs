@@ -780,6 +780,7 @@ fn each_message_lists_the_records_tshark_decrypts_and_each_record_its_segments()
         ("nginx-h2", "http2"),
         ("openssl-tls12", "line"),
         ("openssl-tls13", "line"),
+        ("redis-tls", "resp"),
     ] {
         let tshark = tshark_records(name);
         let v = analyze_json(name, frame, &[]);
@@ -1066,5 +1067,144 @@ fn detect_with_a_key_log_reads_the_decrypted_data_and_sslkeylogfile_is_the_defau
             specs.iter().all(|s| s != want),
             "{name} without a key: {specs:?}"
         );
+    }
+}
+
+#[test]
+fn redis_over_tls_is_detected_and_framed_as_the_commands_the_client_sent() {
+    // redis-server (Debian's build) with only a TLS port, redis-py writing
+    // its key log (scripts/tls/redis.sh): the framing is detected from the
+    // decrypted data, and each connection carries the commands the client
+    // recorded, each answered once.
+    let dir = tls_dir();
+    let truth = json(&dir.join("redis-tls.truth.json"));
+    let out = framescope()
+        .arg("analyze")
+        .arg(dir.join("redis-tls.pcap"))
+        .arg("--keylog")
+        .arg(dir.join("redis-tls.keys"))
+        .args(["--messages", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 3);
+    for s in streams {
+        let n = s["stream"].as_u64().unwrap();
+        let sent = truth["connections"][n as usize]["commands"].as_u64();
+        assert_eq!(s["framing"], "resp", "stream {n}");
+        assert_eq!(s["dirs"]["client"]["messages"].as_u64(), sent, "stream {n}");
+        assert_eq!(s["dirs"]["server"]["messages"].as_u64(), sent, "stream {n}");
+    }
+    // The pipeline's 20 SETs went in one record (coalesced in it); the
+    // 200 KB SET over several records (split over them).
+    let client = messages_of(&v, 1, "client");
+    let pipelined = &client[..20];
+    assert!(pipelined
+        .iter()
+        .all(|m| m["coalesced"] == true && m["tls"]["record_count"] == 1 && m["label"] == "SET"));
+    let big = &client[20];
+    assert_eq!(big["status"], "split");
+    assert!(big["tls"]["record_count"].as_u64().unwrap() >= 13, "{big}");
+    // Without the key: not RESP, nothing decrypted.
+    let out = framescope()
+        .arg("analyze")
+        .arg(dir.join("redis-tls.pcap"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in v["streams"].as_array().unwrap() {
+        assert_ne!(s["framing"], "resp", "{}", s["stream"]);
+        assert!(s.get("tls").is_none());
+    }
+}
+
+#[test]
+fn without_a_key_a_real_tls_capture_is_framed_as_records_with_a_note() {
+    // zeek's openjdk capture: one TLS 1.3 handshake, cut inside the
+    // server's fourth record.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let pcap = root.join("real/zeek_tls_openjdk-25.0.2-zeek.org.pcap");
+    let oracle = json(&root.join("real/oracles-public.json"));
+    let counts =
+        &oracle["files"]["real/zeek_tls_openjdk-25.0.2-zeek.org.pcap"]["pdu_counts"]["tls"];
+    let tshark_records = counts["tls.record.content_type"].as_u64().unwrap()
+        + counts["tls.record.opaque_type"].as_u64().unwrap();
+    let run = |keylog: Option<PathBuf>| {
+        let mut c = framescope();
+        c.arg("analyze")
+            .arg(&pcap)
+            .args(["--messages", "--format", "json"]);
+        if let Some(k) = keylog {
+            c.arg("--keylog").arg(k);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, String::from_utf8(out.stderr).unwrap())
+    };
+    let client_random = {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args([
+                "-Y",
+                "tls.handshake.type == 1",
+                "-T",
+                "fields",
+                "-e",
+                "tls.handshake.random",
+            ])
+            .output();
+        out.ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8(o.stdout).unwrap().trim().replace(':', ""))
+    };
+    for keylog in [None, Some(tls_dir().join("openssl-tls13.keys"))] {
+        let with_key = keylog.is_some();
+        let (v, stderr) = run(keylog);
+        let s = &v["streams"][0];
+        assert_eq!(s["framing"], "tls");
+        assert!(s.get("tls").is_none(), "nothing was decrypted");
+        let (c, sv) = (&s["dirs"]["client"], &s["dirs"]["server"]);
+        assert_eq!(
+            (c["messages"].as_u64(), sv["messages"].as_u64()),
+            (Some(1), Some(4))
+        );
+        assert_eq!(sv["truncated_messages"], 1);
+        let whole = c["messages"].as_u64().unwrap() + 3;
+        assert_eq!(whole, tshark_records);
+        let truncated: Vec<_> = messages_of(&v, 0, "server")
+            .into_iter()
+            .filter(|m| m["status"] == "truncated")
+            .collect();
+        assert_eq!(truncated[0]["missing"], 305);
+        assert!(
+            stderr.contains("TLS records only; a key log naming the session decrypts it"),
+            "{stderr}"
+        );
+        // A key log that does not name the session: the note names its
+        // client random.
+        if with_key {
+            assert!(stderr.contains("no key: the key log has no"), "{stderr}");
+            if let Some(random) = &client_random {
+                assert_eq!(random.len(), 64, "{random}");
+                assert!(stderr.contains(random.as_str()), "{random}: {stderr}");
+            } else {
+                assert!(have_tshark());
+            }
+        } else {
+            assert!(!stderr.contains("no key"), "{stderr}");
+        }
     }
 }
