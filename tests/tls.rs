@@ -18,6 +18,22 @@ use framescope::tls::{self, Conn, KeyLog, Note, TlsLimits};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// A command's output, which must say it succeeded.
+trait Succeeded {
+    fn succeeded(self) -> Self;
+}
+
+impl Succeeded for std::process::Output {
+    fn succeeded(self) -> Self {
+        assert!(
+            self.status.success(),
+            "{}",
+            String::from_utf8_lossy(&self.stderr)
+        );
+        self
+    }
+}
+
 fn tls_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tls")
 }
@@ -488,12 +504,7 @@ fn follow_with_a_key_log_prints_tsharks_bytes_and_sslkeylogfile_is_the_default()
             if env {
                 c.env("SSLKEYLOGFILE", &keys);
             }
-            let out = c.output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = c.output().unwrap().succeeded();
             // nginx listened on port 24460.
             let server_is_node0 = st["node0"].as_str().unwrap().ends_with(":24460");
             let want = &st[if server_is_node0 == (which == "server") {
@@ -554,12 +565,7 @@ fn analyze_counts(name: &str, frame: Option<&str>) -> BTreeMap<(u64, String), u6
     if let Some(f) = frame {
         c.args(["--frame", f]);
     }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = c.output().unwrap().succeeded();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut counts = BTreeMap::new();
     for s in v["streams"].as_array().unwrap() {
@@ -688,12 +694,8 @@ fn tshark_records(name: &str) -> BTreeMap<(u64, u16), Vec<TsharkRecord>> {
         .args(["-e", "tls.record.content_type", "-e", "tls.record.length"])
         .args(["-e", "data.len", "-e", "tcp.segment"])
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+        .succeeded();
     let list = |s: &str| -> Vec<u64> {
         s.split(',')
             .filter(|x| !x.is_empty())
@@ -747,12 +749,8 @@ fn analyze_json(name: &str, frame: &str, extra: &[&str]) -> Value {
         .args(["--frame", frame, "--messages", "--format", "json"])
         .args(extra)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+        .succeeded();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -968,12 +966,8 @@ fn each_layer_flags_what_happened_to_it_and_the_filter_selects_the_records_segme
             .args(["-Y", m["filter"].as_str().unwrap()])
             .args(["-T", "fields", "-e", "frame.number"])
             .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .unwrap()
+            .succeeded();
         let selected: Vec<u64> = String::from_utf8(out.stdout)
             .unwrap()
             .lines()
@@ -1035,12 +1029,7 @@ fn detect_with_a_key_log_reads_the_decrypted_data_and_sslkeylogfile_is_the_defau
         let pcap = dir.join(format!("{name}.pcap"));
         let keys = dir.join(format!("{name}.keys"));
         let detect = |c: &mut Command| -> Vec<String> {
-            let out = c.output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = c.output().unwrap().succeeded();
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             v["streams"]
                 .as_array()
@@ -1085,12 +1074,8 @@ fn redis_over_tls_is_detected_and_framed_as_the_commands_the_client_sent() {
         .arg(dir.join("redis-tls.keys"))
         .args(["--messages", "--format", "json"])
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+        .succeeded();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let streams = v["streams"].as_array().unwrap();
     assert_eq!(streams.len(), 3);
@@ -1144,12 +1129,7 @@ fn without_a_key_a_real_tls_capture_is_framed_as_records_with_a_note() {
         if let Some(k) = keylog {
             c.arg("--keylog").arg(k);
         }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = c.output().unwrap().succeeded();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         (v, String::from_utf8(out.stderr).unwrap())
     };
@@ -1206,5 +1186,142 @@ fn without_a_key_a_real_tls_capture_is_framed_as_records_with_a_note() {
         } else {
             assert!(!stderr.contains("no key"), "{stderr}");
         }
+    }
+}
+
+/// Whether this process may capture on `lo`; under `CI=true` it must.
+fn may_capture() -> bool {
+    use framescope::live::{LiveCapture, LiveConfig, LiveError};
+    match LiveCapture::open(&LiveConfig::new("lo")) {
+        Ok(_) => true,
+        Err(e @ LiveError::Permission { .. }) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but live capture is not permitted: {e}"
+            );
+            eprintln!("SKIPPED: live capture is not permitted here ({e})");
+            false
+        }
+        Err(e) => panic!("cannot open lo: {e}"),
+    }
+}
+
+#[test]
+fn capture_decrypts_with_a_key_log_written_while_it_runs() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+    if !may_capture() {
+        return;
+    }
+    let tmp = std::env::temp_dir().join(format!("framescope-tls-live-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (cert, key, keylog) = (
+        tmp.join("cert.pem"),
+        tmp.join("key.pem"),
+        tmp.join("k.keys"),
+    );
+    std::fs::write(&keylog, "").unwrap();
+    Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap()
+        .succeeded();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cap = framescope()
+        .args(["capture", "--interface", "lo", "--port", &port.to_string()])
+        .arg("--keylog")
+        .arg(&keylog)
+        .args(["--frame", "length:4", "--format", "json", "--messages"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = cap.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |what: &str| {
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(what) => return,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("waiting for {what:?}: {e}; saw {seen:?}"),
+            }
+        }
+    };
+    wait_for("capturing on lo");
+    // Python's ssl writes the key log while the handshakes run.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tls/length_prefix.py");
+    Command::new("python3")
+        .arg(script)
+        .args(["--port", &port.to_string(), "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg("--keylog")
+        .arg(&keylog)
+        .arg("--truth")
+        .arg(tmp.join("truth.json"))
+        .output()
+        .unwrap()
+        .succeeded();
+    // The second connection's 40,000-byte message, split over three
+    // records, is the last flagged message of its client: framed from
+    // the plaintext, it is flagged as it completes.
+    wait_for("stream 1 client #5 split len=40004");
+    let killed = Command::new("kill")
+        .args(["-TERM", &cap.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = cap.wait_with_output().unwrap();
+    reader.join().unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2);
+    for s in streams {
+        let n = s["stream"].as_u64().unwrap();
+        assert_eq!(s["dirs"]["client"]["messages"], 6, "stream {n}");
+        assert_eq!(s["dirs"]["client"]["bytes"], 40045, "stream {n}");
+        assert!(
+            s["tls"]["client"]["records"].as_u64().unwrap() >= 7,
+            "stream {n}"
+        );
+        let flags: Vec<(String, bool)> = messages_of(&v, n, "client")
+            .iter()
+            .map(|m| {
+                (
+                    m["status"].as_str().unwrap().to_string(),
+                    m["coalesced"] == true,
+                )
+            })
+            .collect();
+        let want = [
+            ("ok", false),
+            ("split", false),
+            ("ok", true),
+            ("ok", true),
+            ("ok", true),
+            ("split", false),
+        ];
+        assert_eq!(flags, want.map(|(s, c)| (s.to_string(), c)), "stream {n}");
     }
 }

@@ -16,7 +16,8 @@
 //! over: the next ServerHello decides.
 //!
 //! Bounds: a direction holds one record in assembly (at most 2^14 + 2048
-//! bytes of fragment) and, while the ServerHello is not yet known, at most
+//! bytes of fragment) and, while the ServerHello (or, for a key log
+//! written while the capture runs, the session's keys) is not yet known, at most
 //! [`TlsLimits::max_pending_records`] records and
 //! [`TlsLimits::max_pending_bytes`] bytes waiting; past that, the direction
 //! stops waiting and its records are reported undecrypted. A connection holds the keys of its
@@ -240,6 +241,11 @@ pub struct Conn {
     /// TLS 1.2 keys, until each direction's ChangeCipherSpec.
     keys12: Option<[DirKeys; 2]>,
     no_hello_noted: bool,
+    /// The key log did not name the session when its ServerHello was read:
+    /// protected records wait (within the pending bounds) while the key
+    /// log is read again, since a live capture's key log is written while
+    /// the handshake runs. The note is said when the waiting ends.
+    awaiting_keys: Option<(Dir, u64, Note)>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -273,6 +279,7 @@ impl Conn {
             secrets: None,
             keys12: None,
             no_hello_noted: false,
+            awaiting_keys: None,
         }
     }
 
@@ -299,6 +306,7 @@ impl Conn {
         match self.version {
             Version::Unknown if self.halves.iter().any(|h| h.dead) => Some(false),
             Version::Unknown => None,
+            _ if self.awaiting_keys.is_some() => None,
             Version::Tls12 => Some(self.keys12.is_some()),
             Version::Tls13 => Some(self.halves.iter().any(|h| h.opener.is_some())),
             Version::Opaque => Some(false),
@@ -422,6 +430,11 @@ impl Conn {
     }
 
     fn flush_pending(&mut self, dir: Dir, out: &mut Out<'_>) {
+        if let Some((d, offset, note)) = self.awaiting_keys.take() {
+            // The keys never came: the note waited with the records.
+            self.no_hello_noted = true;
+            report(out, d, offset, &note);
+        }
         let h = &mut self.halves[dir.index()];
         if !h.pending.is_empty() && !self.no_hello_noted {
             self.no_hello_noted = true;
@@ -486,6 +499,9 @@ impl Conn {
     ) {
         let kind = header[0];
         let how = match self.disposition(dir, kind) {
+            Some(true) if self.awaiting_keys.is_some() && !self.retry_keys(keys, out) => {
+                Disposition::Wait
+            }
             Some(true) => Disposition::Protected,
             Some(false) => Disposition::Plain,
             // Before the ServerHello: the client's hello (and anything
@@ -514,6 +530,10 @@ impl Conn {
                 }
                 if !std::mem::replace(&mut h.pending_full, true) {
                     report(out, dir, record.offset, &Note::PendingFull);
+                }
+                // Waiting for the keys ends for both directions.
+                if self.awaiting_keys.is_some() {
+                    self.flush_pending(dir.other(), out);
                 }
                 self.flush_pending(dir, out);
                 let mut r = record;
@@ -706,10 +726,19 @@ impl Conn {
             self.suite = suite;
             self.keys(keys)
         };
-        if let Some(note) = note {
-            report(out, dir, record.offset, &note);
+        match note {
+            Some(note @ Note::NoKey { .. }) => {
+                self.awaiting_keys = Some((dir, record.offset, note));
+            }
+            Some(note) => report(out, dir, record.offset, &note),
+            None => {}
         }
-        // Records that waited for this ServerHello.
+        self.dispatch_pending(keys, out);
+    }
+
+    /// Dispatches the records that waited (for the ServerHello, or for
+    /// the keys).
+    fn dispatch_pending(&mut self, keys: &mut KeyLog, out: &mut Out<'_>) {
         for d in Dir::BOTH {
             let waiting = std::mem::take(&mut self.halves[d.index()].pending);
             self.halves[d.index()].pending_bytes = 0;
@@ -718,6 +747,46 @@ impl Conn {
                 self.dispatch(keys, d, rec, p.header, &mut p.body, out);
             }
         }
+    }
+
+    /// While the keys are awaited: reads the key log again; when it now
+    /// names the session, sets the keys up, dispatches the records that
+    /// waited and returns true.
+    fn retry_keys(&mut self, keys: &mut KeyLog, out: &mut Out<'_>) -> bool {
+        let Some(random) = self.client_random else {
+            return false;
+        };
+        if keys.get(&random).is_none() && !keys.reload().unwrap_or(false) {
+            return false;
+        }
+        if keys.get(&random).is_none() {
+            return false;
+        }
+        let note = self.keys(keys);
+        if matches!(note, Some(Note::NoKey { .. })) {
+            // Still incomplete (TLS 1.3 secrets come one at a time).
+            return false;
+        }
+        self.awaiting_keys = None;
+        if let Some(note) = note {
+            let offset = self.halves[self.client.other().index()].plain;
+            report(out, self.client.other(), offset, &note);
+        }
+        // TLS 1.2: a direction past its ChangeCipherSpec opens now.
+        if self.version == Version::Tls12 {
+            for d in Dir::BOTH {
+                let k = self.keys12.as_ref().map(|k| &k[role(self.client, d)]);
+                let h = &mut self.halves[d.index()];
+                if h.ccs && h.opener.is_none() {
+                    h.opener = match (self.suite, k) {
+                        (Some(suite), Some(k)) => Opener::new(suite, k, self.etm),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        self.dispatch_pending(keys, out);
+        true
     }
 
     /// Looks the session's secrets up and sets the openers they give now;

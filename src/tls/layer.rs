@@ -373,30 +373,29 @@ impl<S: RecordSink> Sink for Decrypting<S> {
     }
 
     fn close(&mut self, mut st: Self::Stream, info: &StreamInfo, stats: &StreamStats) {
+        let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
+        let mut keep = |d: Dir, e: TlsEvent<'_>| {
+            if let TlsEvent::Note { offset, note } = e {
+                if notes.len() < MAX_NOTES {
+                    notes.push(StreamNote {
+                        stream: n,
+                        dir: d,
+                        offset,
+                        text: note.text(),
+                    });
+                } else {
+                    *more += 1;
+                }
+            }
+        };
         match std::mem::replace(&mut st.mode, Mode::Through) {
             Mode::Deciding { mut conn, held, .. } => {
-                // The stream ended before its handshake decided: what was
-                // held is the stream.
-                conn.finish(&mut |_, _| {});
+                // The stream ended before its handshake decided (or its
+                // keys came): what was held is the stream.
+                conn.finish(&mut keep);
                 replay(&mut self.inner, &mut st.inner, held);
             }
-            Mode::Decrypting(mut conn) => {
-                let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
-                conn.finish(&mut |d, e| {
-                    if let TlsEvent::Note { offset, note } = e {
-                        if notes.len() < MAX_NOTES {
-                            notes.push(StreamNote {
-                                stream: n,
-                                dir: d,
-                                offset,
-                                text: note.text(),
-                            });
-                        } else {
-                            *more += 1;
-                        }
-                    }
-                });
-            }
+            Mode::Decrypting(mut conn) => conn.finish(&mut keep),
             Mode::Through => {}
         }
         self.inner.close(st.inner, info, stats);
