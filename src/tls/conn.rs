@@ -225,6 +225,10 @@ struct Half {
     pending: VecDeque<Pending>,
     pending_bytes: usize,
     pending_full: bool,
+    /// TLS 1.3: the direction finished its handshake before the key log
+    /// named its application traffic secret: its records wait, as for
+    /// [`Conn::awaiting_keys`], and the note is said if it never comes.
+    awaiting_traffic: Option<(u64, Note)>,
 }
 
 /// The TLS state of one TCP connection, fed both directions' bytes.
@@ -436,6 +440,9 @@ impl Conn {
             report(out, d, offset, &note);
         }
         let h = &mut self.halves[dir.index()];
+        if let Some((offset, note)) = h.awaiting_traffic.take() {
+            report(out, dir, offset, &note);
+        }
         if !h.pending.is_empty() && !self.no_hello_noted {
             self.no_hello_noted = true;
             let offset = h.pending.front().map_or(0, |p| p.record.offset);
@@ -499,7 +506,7 @@ impl Conn {
     ) {
         let kind = header[0];
         let how = match self.disposition(dir, kind) {
-            Some(true) if self.awaiting_keys.is_some() && !self.retry_keys(keys, out) => {
+            Some(true) if self.awaiting(dir) && !self.retry_keys(keys, dir, out) => {
                 Disposition::Wait
             }
             Some(true) => Disposition::Protected,
@@ -532,7 +539,7 @@ impl Conn {
                     report(out, dir, record.offset, &Note::PendingFull);
                 }
                 // Waiting for the keys ends for both directions.
-                if self.awaiting_keys.is_some() {
+                if self.awaiting(dir) {
                     self.flush_pending(dir.other(), out);
                 }
                 self.flush_pending(dir, out);
@@ -623,7 +630,7 @@ impl Conn {
                 });
                 if self.version == Version::Tls13 {
                     if finished {
-                        self.tls13_traffic(dir, record.offset, out);
+                        self.tls13_traffic(dir, record.offset);
                     }
                     for _ in 0..updates {
                         self.key_update(dir);
@@ -636,7 +643,7 @@ impl Conn {
 
     /// TLS 1.3: `dir` finished its handshake; its application traffic
     /// secret takes over.
-    fn tls13_traffic(&mut self, dir: Dir, offset: u64, out: &mut Out<'_>) {
+    fn tls13_traffic(&mut self, dir: Dir, offset: u64) {
         let client = role(self.client, dir) == 0;
         let (secret, name) = match (&self.secrets, client) {
             (Some(s), true) => (s.client_traffic.clone(), "CLIENT_TRAFFIC_SECRET_0"),
@@ -646,13 +653,14 @@ impl Conn {
         let h = &mut self.halves[dir.index()];
         h.opener = None;
         h.secret = None;
+        h.awaiting_traffic = None;
         let (Some(secret), Some(suite)) = (secret, self.suite) else {
             if let Some(random) = self.client_random.filter(|_| !name.is_empty()) {
                 let note = Note::NoKey {
                     client_random: random,
                     missing: name,
                 };
-                report(out, dir, offset, &note);
+                h.awaiting_traffic = Some((offset, note));
             }
             return;
         };
@@ -752,15 +760,29 @@ impl Conn {
     /// While the keys are awaited: reads the key log again; when it now
     /// names the session, sets the keys up, dispatches the records that
     /// waited and returns true.
-    fn retry_keys(&mut self, keys: &mut KeyLog, out: &mut Out<'_>) -> bool {
+    fn retry_keys(&mut self, keys: &mut KeyLog, dir: Dir, out: &mut Out<'_>) -> bool {
         let Some(random) = self.client_random else {
             return false;
         };
-        if keys.get(&random).is_none() && !keys.reload().unwrap_or(false) {
+        // A key log written as the handshakes run names a session's
+        // secrets one at a time: read what was appended.
+        let _ = keys.reload();
+        let Some(fresh) = keys.get(&random).cloned() else {
             return false;
-        }
-        if keys.get(&random).is_none() {
-            return false;
+        };
+        if self.awaiting_keys.is_none() {
+            // TLS 1.3 application traffic secrets.
+            self.secrets = Some(fresh);
+            for d in Dir::BOTH {
+                if let Some((offset, _)) = self.halves[d.index()].awaiting_traffic {
+                    self.tls13_traffic(d, offset);
+                }
+            }
+            if self.awaiting(dir) {
+                return false;
+            }
+            self.dispatch_pending(keys, out);
+            return true;
         }
         let note = self.keys(keys);
         if matches!(note, Some(Note::NoKey { .. })) {
@@ -787,6 +809,11 @@ impl Conn {
         }
         self.dispatch_pending(keys, out);
         true
+    }
+
+    /// Whether `dir`'s protected records wait for keys.
+    fn awaiting(&self, dir: Dir) -> bool {
+        self.awaiting_keys.is_some() || self.halves[dir.index()].awaiting_traffic.is_some()
     }
 
     /// Looks the session's secrets up and sets the openers they give now;
