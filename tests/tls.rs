@@ -1020,6 +1020,30 @@ fn ssl_read_returns_at_most_one_record_as_the_real_reader_did() {
     );
     // The plain TCP readers are not simulated on a decrypted stream.
     assert!(streams[1]["recv"]["client"].get("lagging").is_none());
+    // The record layer and the SSL_read() reader are in the schema.
+    let has_jsonschema = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_jsonschema {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "jsonschema is required under CI=true"
+        );
+        eprintln!("SKIPPED: the schema check needs python3's jsonschema");
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("framescope-tls-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checked = Command::new("python3")
+        .arg(root.join("scripts/validate-json.py"))
+        .arg("analyze")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    checked.succeeded();
 }
 
 #[test]

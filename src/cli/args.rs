@@ -179,7 +179,8 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "SPEC")]
     pub frame: Option<String>,
     /// Simulate a naive reader doing these recv() sizes: `1024`, or a list
-    /// such as `5,5,10,5`.
+    /// such as `5,5,10,5`. On a decrypted TLS stream, SSL_read() calls:
+    /// each returns at most one TLS record's plaintext.
     #[arg(long, value_name = "SIZES")]
     pub recv: Option<String>,
     /// Gaps between a direction's data segments shorter than this are not
@@ -237,7 +238,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// With a key log: TLS streams are framed from their decrypted
-    /// application data.
+    /// application data; split and coalesced are then about TLS records,
+    /// and each message lists its records and their segments.
     #[command(flatten)]
     pub tls: KeylogArgs,
     /// Write the capture to FILE as pcapng with a comment on every packet

@@ -178,18 +178,7 @@ fn feed<S: RecordSink>(
                 },
             );
         }
-        TlsEvent::Note { offset, note } => {
-            if notes.len() < MAX_NOTES {
-                notes.push(StreamNote {
-                    stream,
-                    dir: d,
-                    offset,
-                    text: note.text(),
-                });
-            } else {
-                *more += 1;
-            }
-        }
+        TlsEvent::Note { offset, note } => keep_note(notes, more, stream, d, offset, note),
         TlsEvent::Record(_) => {}
     };
     match event {
@@ -202,6 +191,27 @@ fn feed<S: RecordSink>(
         Held::Gap {
             event_offset, len, ..
         } => conn.gap(dir, *event_offset, *len, &mut out),
+    }
+}
+
+/// Keeps a note (past [`MAX_NOTES`], counts it).
+fn keep_note(
+    notes: &mut Vec<StreamNote>,
+    more: &mut u64,
+    stream: u64,
+    dir: Dir,
+    offset: u64,
+    note: &super::conn::Note,
+) {
+    if notes.len() < MAX_NOTES {
+        notes.push(StreamNote {
+            stream,
+            dir,
+            offset,
+            text: note.text(),
+        });
+    } else {
+        *more += 1;
     }
 }
 
@@ -376,16 +386,7 @@ impl<S: RecordSink> Sink for Decrypting<S> {
         let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
         let mut keep = |d: Dir, e: TlsEvent<'_>| {
             if let TlsEvent::Note { offset, note } = e {
-                if notes.len() < MAX_NOTES {
-                    notes.push(StreamNote {
-                        stream: n,
-                        dir: d,
-                        offset,
-                        text: note.text(),
-                    });
-                } else {
-                    *more += 1;
-                }
+                keep_note(notes, more, n, d, offset, note);
             }
         };
         match std::mem::replace(&mut st.mode, Mode::Through) {
