@@ -630,20 +630,25 @@ fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
     }
 }
 
-/// Whether tshark can be run; under `CI=true` it must be.
-fn have_tshark() -> bool {
-    let found = Command::new("tshark")
-        .arg("--version")
+/// Whether `program args` runs (a tool the test needs); under `CI=true`
+/// it must.
+fn available(program: &str, args: &[&str], what: &str) -> bool {
+    let found = Command::new(program)
+        .args(args)
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "tshark is required under CI=true (scripts/deps.sh --test installs it)"
+            "{what} is required under CI=true (scripts/deps.sh --test installs it)"
         );
-        eprintln!("SKIPPED: tshark not found (scripts/deps.sh --test installs it)");
+        eprintln!("SKIPPED: {what} not found (scripts/deps.sh --test installs it)");
     }
     found
+}
+
+fn have_tshark() -> bool {
+    available("tshark", &["--version"], "tshark")
 }
 
 /// A TLS record as tshark decrypts it.
@@ -1021,16 +1026,11 @@ fn ssl_read_returns_at_most_one_record_as_the_real_reader_did() {
     // The plain TCP readers are not simulated on a decrypted stream.
     assert!(streams[1]["recv"]["client"].get("lagging").is_none());
     // The record layer and the SSL_read() reader are in the schema.
-    let has_jsonschema = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_jsonschema {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "jsonschema is required under CI=true"
-        );
-        eprintln!("SKIPPED: the schema check needs python3's jsonschema");
+    if !available(
+        "python3",
+        &["-c", "import jsonschema"],
+        "python3's jsonschema",
+    ) {
         return;
     }
     let file = std::env::temp_dir().join(format!("framescope-tls-{}.json", std::process::id()));
