@@ -24,6 +24,7 @@
 
 pub mod nagle;
 pub mod recv;
+pub mod tls;
 
 use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
@@ -109,6 +110,11 @@ pub struct Message {
     /// bytes arrived.
     #[serde(serialize_with = "records_list")]
     pub records: Records,
+    /// For a decrypted TLS stream: the TLS records that carried it (its
+    /// `records` and `segments` are then the segments that carried those
+    /// records, and `split` and `coalesced` are about records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<tls::TlsSpan>,
 }
 
 impl Message {
@@ -317,6 +323,12 @@ pub struct StreamResult {
     pub recv: Option<[recv::RecvResult; 2]>,
     /// Nagle / delayed-ACK stalls.
     pub stalls: Vec<nagle::Stall>,
+    /// For a decrypted TLS stream, per direction: its record layer.
+    #[serde(
+        serialize_with = "per_dir_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls: Option<[tls::TlsSummary; 2]>,
 }
 
 /// The outcome of framing detection for one stream.
@@ -439,6 +451,11 @@ struct DirState {
     recv: Option<recv::RecvSim>,
     nagle: nagle::Detector,
     finished: bool,
+    /// The unit (segment, or TLS record) the message in progress touched
+    /// last.
+    unit: u64,
+    /// A decrypted TLS stream's record layer: the units are its records.
+    tls: Option<Box<tls::TlsDir>>,
 }
 
 impl DirState {
@@ -468,6 +485,8 @@ impl DirState {
                 .map(|sizes| recv::RecvSim::new(sizes, proto == Proto::Udp)),
             nagle: nagle::Detector::new(opts.stall_threshold),
             finished: false,
+            unit: 0,
+            tls: None,
         }
     }
 }
@@ -662,16 +681,31 @@ struct Ctx<'a, R: Report> {
 impl DirState {
     /// Bytes `bytes` at `offset`, from capture record `record`.
     fn data<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, bytes: &[u8], record: u64, ts: Timestamp) {
-        if record != self.seg_record {
+        // The unit a message is split over or coalesced in: the segment,
+        // or on a decrypted TLS stream the record.
+        let unit = match self.tls.as_deref_mut() {
+            None => record,
+            Some(t) => t.unit_at(self.pos),
+        };
+        let new_unit = unit != self.seg_record;
+        if new_unit {
             self.end_segment(ctx);
-            self.seg_record = record;
+            self.seg_record = unit;
             self.summary.segments += 1;
         }
         self.summary.bytes += bytes.len() as u64;
         ctx.report
             .segment(ctx.info, ctx.dir, record, self.pos, bytes, ts);
         if let Some(r) = &mut self.recv {
-            r.data(self.pos, bytes.len() as u64, ctx.recv);
+            match self.tls.as_deref() {
+                None => r.data(self.pos, bytes.len() as u64, ctx.recv),
+                // An SSL_read() returns at most one record's plaintext.
+                Some(t) if new_unit => {
+                    let (at, len) = t.current().unwrap_or((self.pos, bytes.len() as u64));
+                    r.data(at, len, ctx.recv);
+                }
+                Some(_) => {}
+            }
         }
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -776,11 +810,20 @@ impl DirState {
             cur.segments = 0;
             cur.coalesced = false;
             cur.records.clear();
+            if let Some(t) = self.tls.as_deref_mut() {
+                t.start();
+            }
         }
-        if cur.last_record != record || cur.segments == 0 {
+        if self.unit != self.seg_record || cur.segments == 0 {
+            self.unit = self.seg_record;
             cur.segments += 1;
-            cur.last_record = record;
-            cur.records.push(record);
+            match self.tls.as_deref_mut() {
+                None => {
+                    cur.last_record = record;
+                    cur.records.push(record);
+                }
+                Some(t) => t.enter(),
+            }
             self.seg_messages += 1;
             if self.seg_messages >= 2 {
                 cur.coalesced = true;
@@ -932,6 +975,9 @@ impl DirState {
             s.flagged_messages += 1;
         }
         self.index += 1;
+        if let Some(t) = self.tls.as_deref_mut() {
+            t.finish(cur);
+        }
         ctx.report.message(ctx.info, ctx.dir, cur);
     }
 }
@@ -1094,6 +1140,10 @@ impl<R: Report> Sink for Analyzer<R> {
             d.summary.stalls = d.nagle.count();
             stalls.extend(d.nagle.take(dir));
         }
+        let tls = match (&st.dirs[0].tls, &st.dirs[1].tls) {
+            (None, None) => None,
+            (c, s) => Some([c, s].map(|d| d.as_ref().map(|t| t.summary).unwrap_or_default())),
+        };
         self.report.stream(StreamResult {
             info: *info,
             framing: st.framing.to_string(),
@@ -1102,6 +1152,33 @@ impl<R: Report> Sink for Analyzer<R> {
             reassembly: *stats,
             recv,
             stalls,
+            tls,
         });
+    }
+}
+
+/// A decrypted TLS stream's records: the analysis frames its plaintext
+/// record by record ([`tls`]).
+impl<R: Report> crate::tls::RecordSink for Analyzer<R> {
+    fn tls_record(
+        &mut self,
+        st: &mut StreamState,
+        dir: Dir,
+        record: &crate::tls::Record,
+        plain_offset: u64,
+        plain_len: u64,
+    ) {
+        if st.skip {
+            return;
+        }
+        let d = &mut st.active(&self.opts).dirs[dir.index()];
+        if d.tls.is_none() {
+            if let Some(r) = &mut d.recv {
+                r.ssl_read();
+            }
+        }
+        d.tls
+            .get_or_insert_with(Box::default)
+            .record(record, plain_offset, plain_len);
     }
 }

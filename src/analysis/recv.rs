@@ -17,6 +17,17 @@
 //!                  hello   world   musibii1   ""      <- glued, then EOF
 //! ```
 //!
+//! On a decrypted TLS stream, one reader is simulated (`SSL_read`): what
+//! OpenSSL's `SSL_read()` does, each read returning at most the plaintext
+//! of one TLS record (`min(size, bytes of the record not yet read)`),
+//! however much has arrived. A message split over records is cut, messages
+//! coalesced in one record are glued.
+//!
+//! ```text
+//! records:          | 00 00 00 05 | 's' 'p' 'l' 'i' 't' | 00 00 00 03 one 00 00 00 03 two |
+//! SSL_read(65536):    4 bytes (cut)  5 bytes (cut)        14 bytes (glued)
+//! ```
+//!
 //! On UDP, `recvfrom()` returns one datagram per call whatever the timing:
 //! at most the size asked for, the rest of a larger datagram discarded
 //! (`MSG_TRUNC`), never bytes of the next datagram. One reader is simulated
@@ -192,6 +203,9 @@ pub struct RecvResult {
     /// TCP: the reader that lags behind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lagging: Option<ReaderResult>,
+    /// A decrypted TLS stream: `SSL_read()`, at most one record per read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_read: Option<ReaderResult>,
     /// UDP: one `recvfrom()` per datagram.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recvfrom: Option<ReaderResult>,
@@ -210,6 +224,7 @@ impl RecvResult {
         [
             ("keeping up", self.keeping_up.as_ref()),
             ("lagging", self.lagging.as_ref()),
+            ("SSL_read", self.ssl_read.as_ref()),
             ("recvfrom", self.recvfrom.as_ref()),
         ]
         .into_iter()
@@ -231,6 +246,8 @@ struct Arrival {
 pub struct RecvSim {
     sizes: RecvSizes,
     datagrams: bool,
+    /// Arrivals are TLS records, read by `SSL_read()`.
+    ssl_read: bool,
     messages: Vec<(u64, u64)>,
     arrivals: Vec<Arrival>,
     total: u64,
@@ -245,12 +262,19 @@ impl RecvSim {
         RecvSim {
             sizes: sizes.clone(),
             datagrams,
+            ssl_read: false,
             messages: Vec::new(),
             arrivals: Vec::new(),
             total: 0,
             truncated_datagrams: 0,
             incomplete: false,
         }
+    }
+
+    /// The arrivals are TLS records' plaintext, read by `SSL_read()`
+    /// (called before the first).
+    pub fn ssl_read(&mut self) {
+        self.ssl_read = true;
     }
 
     fn track(&mut self, arrival: Arrival, budget: &mut Budget) {
@@ -314,6 +338,9 @@ impl RecvSim {
         };
         if self.datagrams {
             result.recvfrom = Some(self.datagram_reads(budget, &mut result.incomplete));
+        } else if self.ssl_read {
+            result.ssl_read =
+                Some(self.stream_reads(&self.arrivals, budget, &mut result.incomplete));
         } else {
             let whole = [Arrival {
                 offset: 0,

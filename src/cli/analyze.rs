@@ -305,6 +305,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
     let framing = framing_title(&opts);
     let (mut c, (timeline, notes), summary, totals) = collect(args, &opts)?;
     let read_something = super::warn_summary(&path, &summary);
+    warn_encrypted(&c);
     let mut out = io::BufWriter::new(io::stdout().lock());
     let finished = Finished {
         source: &path,
@@ -324,6 +325,18 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         return Ok(2);
     }
     Ok(u8::from(output::fails(&all, &args.analysis.fail_on)))
+}
+
+/// Says on stderr how many streams were framed as TLS records only, and
+/// what would decrypt them.
+fn warn_encrypted(c: &Collector) {
+    let tls = c.streams.iter().filter(|s| s.framing == "tls").count();
+    if tls > 0 {
+        eprintln!(
+            "framescope: {tls} TCP streams framed as TLS records: {}",
+            output::TLS_RECORDS_ONLY
+        );
+    }
 }
 
 /// The framing as the report's header names it.

@@ -172,6 +172,10 @@ pub struct DetectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+    /// With a key log: TLS streams are detected from their decrypted
+    /// application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// Output formats for `analyze`.
@@ -194,7 +198,8 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "SPEC")]
     pub frame: Option<String>,
     /// Simulate a naive reader doing these recv() sizes: `1024`, or a list
-    /// such as `5,5,10,5`.
+    /// such as `5,5,10,5`. On a decrypted TLS stream, SSL_read() calls:
+    /// each returns at most one TLS record's plaintext.
     #[arg(long, value_name = "SIZES")]
     pub recv: Option<String>,
     /// Gaps between a direction's data segments shorter than this are not
@@ -261,7 +266,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// With a key log: TLS streams are framed from their decrypted
-    /// application data.
+    /// application data; split and coalesced are then about TLS records,
+    /// and each message lists its records and their segments.
     #[command(flatten)]
     pub tls: KeylogArgs,
     /// Write the capture to FILE as pcapng with a comment on every packet
@@ -299,6 +305,11 @@ pub struct CaptureArgs {
     pub analysis: AnalysisArgs,
     #[command(flatten)]
     pub output: ReportArgs,
+    /// With a key log (read again when a session's keys are not in it yet,
+    /// so a client may write it during the capture): TLS streams are
+    /// framed from their decrypted application data.
+    #[command(flatten)]
+    pub tls: KeylogArgs,
 }
 
 /// `framescope lab`.

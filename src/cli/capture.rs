@@ -15,6 +15,7 @@ use crate::analysis::Analyzer;
 use crate::flow::Tracker;
 use crate::live::{self, LiveCapture, LiveConfig, LiveStats};
 use crate::output::{self, Collector, JsonLines, MessageRow, SCHEMA};
+use crate::tls::{Decrypting, TlsLimits};
 
 /// One compact line for a flagged message.
 pub(super) fn flagged_line(r: &MessageRow) -> String {
@@ -84,6 +85,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
     // Live output is not held back while a stream's framing is detected.
     opts.sampling = crate::detect::SampleLimits::live();
     let config = args.config()?;
+    let keys = super::load_keylog(&args.tls)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -105,11 +107,17 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
 
     if args.output.format == AnalyzeFormat::Jsonl {
         let out = io::BufWriter::new(io::stdout().lock());
-        let analyzer = Analyzer::new(opts, JsonLines::new(out, args.output.messages));
+        let analyzer = Decrypting::new(
+            Analyzer::new(opts, JsonLines::new(out, args.output.messages)),
+            keys,
+            TlsLimits::default(),
+        );
         let mut tracker = Tracker::new(analyzer, args.limits.limits());
         let summary = cap.run(&stop, &mut tracker)?;
         warn_live(&summary.stats);
-        let (analyzer, totals) = tracker.finish();
+        let (decrypting, totals) = tracker.finish();
+        let (analyzer, notes, more) = decrypting.into_parts();
+        super::warn_tls(&notes, more);
         let mut lines = analyzer.into_report();
         lines.write(
             "capture",
@@ -135,10 +143,12 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
         }
     }));
     let framing = super::analyze::framing_title(&opts);
-    let analyzer = Analyzer::new(opts, collector);
+    let analyzer = Decrypting::new(Analyzer::new(opts, collector), keys, TlsLimits::default());
     let mut tracker = Tracker::new(analyzer, args.limits.limits());
     let summary = cap.run(&stop, &mut tracker)?;
-    let (analyzer, totals) = tracker.finish();
+    let (decrypting, totals) = tracker.finish();
+    let (analyzer, notes, more) = decrypting.into_parts();
+    super::warn_tls(&notes, more);
     let mut out = io::BufWriter::new(io::stdout().lock());
     if to_stdout {
         writeln!(out)?;

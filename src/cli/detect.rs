@@ -7,8 +7,9 @@ use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{DetectArgs, TableFormat};
-use crate::detect::Candidate;
-use crate::flow::endpoint;
+use crate::detect::{Candidate, Sampler};
+use crate::flow::{endpoint, StreamInfo};
+use crate::tls::{Decrypting, TlsLimits};
 
 /// One stream's answer.
 #[derive(serde::Serialize)]
@@ -22,24 +23,32 @@ struct Row {
 }
 
 pub(super) fn run(args: &DetectArgs) -> Result<u8> {
-    let found = crate::detect(
-        args.input.file.as_path(),
-        &args.input.reading(args.shard.shard),
-    )?;
-    let path = args.input.file.display().to_string();
-    let read_something = super::warn_summary(&path, &found.capture);
-    let rows: Vec<Row> = found
-        .streams
-        .into_iter()
-        .map(|(info, d)| Row {
+    let mut rows = Vec::new();
+    let sampler = Sampler::new(|info: &StreamInfo, _: &_, d: crate::detect::Detection| {
+        rows.push(Row {
             stream: info.number,
             client: endpoint(&info.client),
             server: endpoint(&info.server),
             chosen: d.chosen,
             runner_up: d.runner_up,
             note: d.note,
-        })
-        .collect();
+        });
+    });
+    let keys = super::load_keylog(&args.tls)?;
+    let decrypting = Decrypting::new(sampler, keys, TlsLimits::default());
+    let done = crate::read(
+        args.input.file.as_path(),
+        &args.input.reading(args.shard.shard),
+        decrypting,
+        &mut |_| {},
+    )?;
+    let path = args.input.file.display().to_string();
+    let read_something = super::warn_summary(&path, &done.capture);
+    let decrypting = done.sink;
+    let decrypted = decrypting.decrypted();
+    let (_, notes, more) = decrypting.into_parts();
+    super::warn_tls(&notes, more);
+    rows.sort_by_key(|r| r.stream);
     let mut out = io::stdout().lock();
     match args.format {
         TableFormat::Json => {
@@ -49,7 +58,15 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
         }
         TableFormat::Table => {
             writeln!(out, "{}", table(&rows))?;
-            writeln!(out, "{} TCP streams", rows.len())?;
+            if args.tls.keylog.is_some() {
+                writeln!(
+                    out,
+                    "{} TCP streams, {decrypted} decrypted with the key log",
+                    rows.len()
+                )?;
+            } else {
+                writeln!(out, "{} TCP streams", rows.len())?;
+            }
         }
     }
     Ok(if read_something { 0 } else { 2 })

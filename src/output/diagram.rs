@@ -359,7 +359,7 @@ mod tests {
             missing: None,
             error: None,
             flagged_index: None,
-            records: Default::default(),
+            ..Default::default()
         }
     }
 

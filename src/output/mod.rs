@@ -448,8 +448,25 @@ fn notes(s: &StreamResult, dir: Dir) -> String {
             d.oversized_datagrams
         ));
     }
+    if s.framing == "tls" {
+        n.push(TLS_RECORDS_ONLY.to_string());
+    }
+    if let Some(t) = s.tls.as_ref().map(|t| &t[dir.index()]) {
+        n.push(format!(
+            "decrypted: split and coalesced are over {} TLS records; {} records split over segments, {} segments carry several records{}",
+            t.records,
+            t.split_records,
+            t.coalesced_segments,
+            if t.incomplete { " (record map incomplete)" } else { "" }
+        ));
+    }
     n.join("; ")
 }
+
+/// What a stream framed as TLS records says: its messages are records,
+/// and what decrypts them.
+pub const TLS_RECORDS_ONLY: &str =
+    "encrypted: TLS records only; a key log naming the session decrypts it (--keylog FILE or SSLKEYLOGFILE)";
 
 /// The table of messages.
 pub fn message_table(rows: &[MessageRow]) -> Table {
@@ -468,12 +485,17 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
         if m.coalesced {
             status.push_str(", coalesced");
         }
-        let detail = match (&m.error, m.missing) {
+        let mut detail = match (&m.error, m.missing) {
             (Some(e), _) => e.clone(),
             (None, Some(missing)) => format!("{missing} bytes missing"),
             _ if m.is_flagged() => r.filter.clone(),
             _ => String::new(),
         };
+        if let Some(tls) = &m.tls {
+            // The record layer first: the status is about records.
+            let sep = if detail.is_empty() { "" } else { "; " };
+            detail = format!("{}{sep}{detail}", tls.text());
+        }
         t.add_row(vec![
             Cell::new(r.stream),
             Cell::new(r.dir.name()),
@@ -499,6 +521,8 @@ pub fn recv_text(info: &StreamInfo, dir: Dir, r: &RecvResult) -> String {
         }
         let who = if name == "recvfrom" {
             format!("recvfrom({}), one datagram per call", r.sizes)
+        } else if name == "SSL_read" {
+            format!("SSL_read({}), at most one TLS record per call", r.sizes)
         } else {
             format!("recv({}) by a reader {name}", r.sizes)
         };

@@ -16,7 +16,8 @@
 //! over: the next ServerHello decides.
 //!
 //! Bounds: a direction holds one record in assembly (at most 2^14 + 2048
-//! bytes of fragment) and, while the ServerHello is not yet known, at most
+//! bytes of fragment) and, while the ServerHello (or, for a key log
+//! written while the capture runs, the session's keys) is not yet known, at most
 //! [`TlsLimits::max_pending_records`] records and
 //! [`TlsLimits::max_pending_bytes`] bytes waiting; past that, the direction
 //! stops waiting and its records are reported undecrypted. A connection holds the keys of its
@@ -29,6 +30,7 @@ use super::keylog::{random_hex, ClientRandom, KeyLog, Secret, Secrets};
 use super::keys::{next_secret, tls12_keys, tls13_keys, DirKeys};
 use super::protect::Opener;
 use super::suite::{self, Suite};
+use crate::analysis::Records;
 use crate::decode::proto::tls_record_header;
 use crate::flow::Dir;
 
@@ -73,6 +75,13 @@ pub struct Record {
     pub last_capture: u64,
     /// Capture records that carried some of it (segments).
     pub segments: u32,
+    /// The first [`crate::analysis::MAX_RECORDS`] of those capture
+    /// records, in stream order.
+    pub frames: Records,
+    /// Whether a segment that carried it also carried bytes of another
+    /// record: its first segment the end of the record before, or its last
+    /// segment (in the same delivery) the start of the next.
+    pub coalesced: bool,
 }
 
 /// Something the connection has to say.
@@ -210,9 +219,16 @@ struct Half {
     scanner: Scanner,
     /// Offset of the next plaintext byte.
     plain: u64,
+    /// The capture record that carried the last byte of the previous
+    /// record.
+    prev_capture: Option<u64>,
     pending: VecDeque<Pending>,
     pending_bytes: usize,
     pending_full: bool,
+    /// TLS 1.3: the direction finished its handshake before the key log
+    /// named its application traffic secret: its records wait, as for
+    /// [`Conn::awaiting_keys`], and the note is said if it never comes.
+    awaiting_traffic: Option<(u64, Note)>,
 }
 
 /// The TLS state of one TCP connection, fed both directions' bytes.
@@ -229,6 +245,11 @@ pub struct Conn {
     /// TLS 1.2 keys, until each direction's ChangeCipherSpec.
     keys12: Option<[DirKeys; 2]>,
     no_hello_noted: bool,
+    /// The key log did not name the session when its ServerHello was read:
+    /// protected records wait (within the pending bounds) while the key
+    /// log is read again, since a live capture's key log is written while
+    /// the handshake runs. The note is said when the waiting ends.
+    awaiting_keys: Option<(Dir, u64, Note)>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -262,6 +283,7 @@ impl Conn {
             secrets: None,
             keys12: None,
             no_hello_noted: false,
+            awaiting_keys: None,
         }
     }
 
@@ -288,6 +310,7 @@ impl Conn {
         match self.version {
             Version::Unknown if self.halves.iter().any(|h| h.dead) => Some(false),
             Version::Unknown => None,
+            _ if self.awaiting_keys.is_some() => None,
             Version::Tls12 => Some(self.keys12.is_some()),
             Version::Tls13 => Some(self.halves.iter().any(|h| h.opener.is_some())),
             Version::Opaque => Some(false),
@@ -315,6 +338,8 @@ impl Conn {
                 let take = (5 - h.have).min(bytes.len());
                 h.head[h.have..h.have + take].copy_from_slice(&bytes[..take]);
                 if h.have == 0 {
+                    let mut frames = Records::default();
+                    frames.push(capture);
                     h.cur = Some(Record {
                         index: h.next_index,
                         offset: at,
@@ -325,6 +350,8 @@ impl Conn {
                         first_capture: capture,
                         last_capture: capture,
                         segments: 1,
+                        frames,
+                        coalesced: h.prev_capture == Some(capture),
                     });
                 }
                 h.have += take;
@@ -343,6 +370,7 @@ impl Conn {
                         h.need = usize::from(hdr.len);
                         h.body.clear();
                         if h.need == 0 {
+                            ended(h, capture, !bytes.is_empty());
                             self.complete(keys, dir, out);
                         }
                     }
@@ -364,6 +392,7 @@ impl Conn {
             at += take as u64;
             touch(h, capture);
             if h.need == 0 {
+                ended(h, capture, !bytes.is_empty());
                 self.complete(keys, dir, out);
             }
         }
@@ -405,7 +434,15 @@ impl Conn {
     }
 
     fn flush_pending(&mut self, dir: Dir, out: &mut Out<'_>) {
+        if let Some((d, offset, note)) = self.awaiting_keys.take() {
+            // The keys never came: the note waited with the records.
+            self.no_hello_noted = true;
+            report(out, d, offset, &note);
+        }
         let h = &mut self.halves[dir.index()];
+        if let Some((offset, note)) = h.awaiting_traffic.take() {
+            report(out, dir, offset, &note);
+        }
         if !h.pending.is_empty() && !self.no_hello_noted {
             self.no_hello_noted = true;
             let offset = h.pending.front().map_or(0, |p| p.record.offset);
@@ -469,6 +506,9 @@ impl Conn {
     ) {
         let kind = header[0];
         let how = match self.disposition(dir, kind) {
+            Some(true) if self.awaiting(dir) && !self.retry_keys(keys, dir, out) => {
+                Disposition::Wait
+            }
             Some(true) => Disposition::Protected,
             Some(false) => Disposition::Plain,
             // Before the ServerHello: the client's hello (and anything
@@ -497,6 +537,10 @@ impl Conn {
                 }
                 if !std::mem::replace(&mut h.pending_full, true) {
                     report(out, dir, record.offset, &Note::PendingFull);
+                }
+                // Waiting for the keys ends for both directions.
+                if self.awaiting(dir) {
+                    self.flush_pending(dir.other(), out);
                 }
                 self.flush_pending(dir, out);
                 let mut r = record;
@@ -586,7 +630,7 @@ impl Conn {
                 });
                 if self.version == Version::Tls13 {
                     if finished {
-                        self.tls13_traffic(dir, record.offset, out);
+                        self.tls13_traffic(dir, record.offset);
                     }
                     for _ in 0..updates {
                         self.key_update(dir);
@@ -599,7 +643,7 @@ impl Conn {
 
     /// TLS 1.3: `dir` finished its handshake; its application traffic
     /// secret takes over.
-    fn tls13_traffic(&mut self, dir: Dir, offset: u64, out: &mut Out<'_>) {
+    fn tls13_traffic(&mut self, dir: Dir, offset: u64) {
         let client = role(self.client, dir) == 0;
         let (secret, name) = match (&self.secrets, client) {
             (Some(s), true) => (s.client_traffic.clone(), "CLIENT_TRAFFIC_SECRET_0"),
@@ -609,13 +653,14 @@ impl Conn {
         let h = &mut self.halves[dir.index()];
         h.opener = None;
         h.secret = None;
+        h.awaiting_traffic = None;
         let (Some(secret), Some(suite)) = (secret, self.suite) else {
             if let Some(random) = self.client_random.filter(|_| !name.is_empty()) {
                 let note = Note::NoKey {
                     client_random: random,
                     missing: name,
                 };
-                report(out, dir, offset, &note);
+                h.awaiting_traffic = Some((offset, note));
             }
             return;
         };
@@ -689,10 +734,19 @@ impl Conn {
             self.suite = suite;
             self.keys(keys)
         };
-        if let Some(note) = note {
-            report(out, dir, record.offset, &note);
+        match note {
+            Some(note @ Note::NoKey { .. }) => {
+                self.awaiting_keys = Some((dir, record.offset, note));
+            }
+            Some(note) => report(out, dir, record.offset, &note),
+            None => {}
         }
-        // Records that waited for this ServerHello.
+        self.dispatch_pending(keys, out);
+    }
+
+    /// Dispatches the records that waited (for the ServerHello, or for
+    /// the keys).
+    fn dispatch_pending(&mut self, keys: &mut KeyLog, out: &mut Out<'_>) {
         for d in Dir::BOTH {
             let waiting = std::mem::take(&mut self.halves[d.index()].pending);
             self.halves[d.index()].pending_bytes = 0;
@@ -701,6 +755,65 @@ impl Conn {
                 self.dispatch(keys, d, rec, p.header, &mut p.body, out);
             }
         }
+    }
+
+    /// While the keys are awaited: reads the key log again; when it now
+    /// names the session, sets the keys up, dispatches the records that
+    /// waited and returns true.
+    fn retry_keys(&mut self, keys: &mut KeyLog, dir: Dir, out: &mut Out<'_>) -> bool {
+        let Some(random) = self.client_random else {
+            return false;
+        };
+        // A key log written as the handshakes run names a session's
+        // secrets one at a time: read what was appended.
+        let _ = keys.reload();
+        let Some(fresh) = keys.get(&random).cloned() else {
+            return false;
+        };
+        if self.awaiting_keys.is_none() {
+            // TLS 1.3 application traffic secrets.
+            self.secrets = Some(fresh);
+            for d in Dir::BOTH {
+                if let Some((offset, _)) = self.halves[d.index()].awaiting_traffic {
+                    self.tls13_traffic(d, offset);
+                }
+            }
+            if self.awaiting(dir) {
+                return false;
+            }
+            self.dispatch_pending(keys, out);
+            return true;
+        }
+        let note = self.keys(keys);
+        if matches!(note, Some(Note::NoKey { .. })) {
+            // Still incomplete (TLS 1.3 secrets come one at a time).
+            return false;
+        }
+        self.awaiting_keys = None;
+        if let Some(note) = note {
+            let offset = self.halves[self.client.other().index()].plain;
+            report(out, self.client.other(), offset, &note);
+        }
+        // TLS 1.2: a direction past its ChangeCipherSpec opens now.
+        if self.version == Version::Tls12 {
+            for d in Dir::BOTH {
+                let k = self.keys12.as_ref().map(|k| &k[role(self.client, d)]);
+                let h = &mut self.halves[d.index()];
+                if h.ccs && h.opener.is_none() {
+                    h.opener = match (self.suite, k) {
+                        (Some(suite), Some(k)) => Opener::new(suite, k, self.etm),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        self.dispatch_pending(keys, out);
+        true
+    }
+
+    /// Whether `dir`'s protected records wait for keys.
+    fn awaiting(&self, dir: Dir) -> bool {
+        self.awaiting_keys.is_some() || self.halves[dir.index()].awaiting_traffic.is_some()
     }
 
     /// Looks the session's secrets up and sets the openers they give now;
@@ -782,7 +895,17 @@ fn touch(h: &mut Half, capture: u64) {
         if c.last_capture != capture {
             c.last_capture = capture;
             c.segments = c.segments.saturating_add(1);
+            c.frames.push(capture);
         }
+    }
+}
+
+/// The record in assembly ends in capture record `capture`; `more`: the
+/// same delivery goes on with the next record's bytes.
+fn ended(h: &mut Half, capture: u64, more: bool) {
+    h.prev_capture = Some(capture);
+    if let Some(c) = h.cur.as_mut() {
+        c.coalesced |= more;
     }
 }
 

@@ -176,6 +176,10 @@ impl KeyLog {
             path: path.clone(),
             source,
         };
+        // Unchanged length: nothing appended (checked without reading).
+        if std::fs::metadata(&path).map_err(err)?.len() <= self.consumed {
+            return Ok(false);
+        }
         let bytes = std::fs::read(&path).map_err(err)?;
         let start = usize::try_from(self.consumed).unwrap_or(usize::MAX);
         let Some(new) = bytes.get(start..) else {

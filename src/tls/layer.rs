@@ -18,7 +18,7 @@
 //! for a client random, a record that did not open) is kept in
 //! its notes (`Decrypting::into_parts`).
 
-use super::conn::{Conn, Event as TlsEvent, TlsLimits};
+use super::conn::{Conn, Event as TlsEvent, Record, TlsLimits};
 use super::keylog::KeyLog;
 use crate::capture::Timestamp;
 use crate::flow::{Datagram, Dir, PacketMeta, Sink, StreamInfo, StreamStats};
@@ -69,6 +69,30 @@ enum Mode {
     Through,
 }
 
+/// A sink that wants to know which TLS record carried the decrypted bytes
+/// it is given: before the [`Event::Data`] of a record's plaintext,
+/// [`RecordSink::tls_record`] names the record and where its plaintext
+/// lies. The default ignores it.
+pub trait RecordSink: Sink {
+    /// `record` of `dir` carried the `plain_len` bytes of application data
+    /// at plaintext offset `plain_offset`; their [`Event::Data`] follows.
+    fn tls_record(
+        &mut self,
+        _st: &mut Self::Stream,
+        _dir: Dir,
+        _record: &Record,
+        _plain_offset: u64,
+        _plain_len: u64,
+    ) {
+    }
+}
+
+/// Detection reads the plaintext; which record carried it does not matter.
+impl<F> RecordSink for crate::detect::Sampler<F> where
+    F: FnMut(&StreamInfo, &crate::detect::Sample<'_>, crate::detect::Detection)
+{
+}
+
 /// Per-stream state: the inner sink's, and the decryption's.
 pub struct Stream<T> {
     inner: T,
@@ -77,16 +101,17 @@ pub struct Stream<T> {
 }
 
 /// The decrypting sink. See the module documentation.
-pub struct Decrypting<S: Sink> {
+pub struct Decrypting<S: RecordSink> {
     inner: S,
     /// `None`: every stream goes through unchanged.
     keys: Option<KeyLog>,
     limits: TlsLimits,
     notes: Vec<StreamNote>,
     more_notes: u64,
+    decrypted: u64,
 }
 
-impl<S: Sink> Decrypting<S> {
+impl<S: RecordSink> Decrypting<S> {
     /// Decrypts with `keys` in front of `inner` (with `None`, passes every
     /// event through).
     pub fn new(inner: S, keys: Option<KeyLog>, limits: TlsLimits) -> Self {
@@ -96,7 +121,13 @@ impl<S: Sink> Decrypting<S> {
             limits,
             notes: Vec::new(),
             more_notes: 0,
+            decrypted: 0,
         }
+    }
+
+    /// Streams decrypted so far.
+    pub fn decrypted(&self) -> u64 {
+        self.decrypted
     }
 
     /// The inner sink.
@@ -114,7 +145,7 @@ impl<S: Sink> Decrypting<S> {
 /// Feeds one TCP event to `conn`, passing decrypted data to the inner sink
 /// (as carried by `record` at `ts`) and keeping notes.
 #[allow(clippy::too_many_arguments)]
-fn feed<S: Sink>(
+fn feed<S: RecordSink>(
     inner: &mut S,
     st: &mut S::Stream,
     conn: &mut Conn,
@@ -130,28 +161,24 @@ fn feed<S: Sink>(
         Held::Gap { .. } => (0, Timestamp::default()),
     };
     let mut out = |d: Dir, e: TlsEvent<'_>| match e {
-        TlsEvent::Data { offset, bytes, .. } => inner.event(
-            st,
-            d,
-            Event::Data {
-                offset,
-                bytes,
-                record,
-                ts,
-            },
-        ),
-        TlsEvent::Note { offset, note } => {
-            if notes.len() < MAX_NOTES {
-                notes.push(StreamNote {
-                    stream,
-                    dir: d,
+        TlsEvent::Data {
+            offset,
+            bytes,
+            record: tls,
+        } => {
+            inner.tls_record(st, d, tls, offset, bytes.len() as u64);
+            inner.event(
+                st,
+                d,
+                Event::Data {
                     offset,
-                    text: note.text(),
-                });
-            } else {
-                *more += 1;
-            }
+                    bytes,
+                    record,
+                    ts,
+                },
+            );
         }
+        TlsEvent::Note { offset, note } => keep_note(notes, more, stream, d, offset, note),
         TlsEvent::Record(_) => {}
     };
     match event {
@@ -164,6 +191,27 @@ fn feed<S: Sink>(
         Held::Gap {
             event_offset, len, ..
         } => conn.gap(dir, *event_offset, *len, &mut out),
+    }
+}
+
+/// Keeps a note (past [`MAX_NOTES`], counts it).
+fn keep_note(
+    notes: &mut Vec<StreamNote>,
+    more: &mut u64,
+    stream: u64,
+    dir: Dir,
+    offset: u64,
+    note: &super::conn::Note,
+) {
+    if notes.len() < MAX_NOTES {
+        notes.push(StreamNote {
+            stream,
+            dir,
+            offset,
+            text: note.text(),
+        });
+    } else {
+        *more += 1;
     }
 }
 
@@ -204,7 +252,7 @@ fn replay<S: Sink>(inner: &mut S, st: &mut S::Stream, held: Vec<Held>) {
     }
 }
 
-impl<S: Sink> Sink for Decrypting<S> {
+impl<S: RecordSink> Sink for Decrypting<S> {
     type Stream = Stream<S::Stream>;
 
     fn open(&mut self, info: &StreamInfo) -> Self::Stream {
@@ -318,6 +366,7 @@ impl<S: Sink> Sink for Decrypting<S> {
                         return;
                     };
                     st.mode = Mode::Decrypting(conn);
+                    self.decrypted += 1;
                 } else if decided == Some(false) || *bytes > MAX_HELD {
                     if let Mode::Deciding { held, .. } =
                         std::mem::replace(&mut st.mode, Mode::Through)
@@ -334,30 +383,20 @@ impl<S: Sink> Sink for Decrypting<S> {
     }
 
     fn close(&mut self, mut st: Self::Stream, info: &StreamInfo, stats: &StreamStats) {
+        let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
+        let mut keep = |d: Dir, e: TlsEvent<'_>| {
+            if let TlsEvent::Note { offset, note } = e {
+                keep_note(notes, more, n, d, offset, note);
+            }
+        };
         match std::mem::replace(&mut st.mode, Mode::Through) {
             Mode::Deciding { mut conn, held, .. } => {
-                // The stream ended before its handshake decided: what was
-                // held is the stream.
-                conn.finish(&mut |_, _| {});
+                // The stream ended before its handshake decided (or its
+                // keys came): what was held is the stream.
+                conn.finish(&mut keep);
                 replay(&mut self.inner, &mut st.inner, held);
             }
-            Mode::Decrypting(mut conn) => {
-                let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
-                conn.finish(&mut |d, e| {
-                    if let TlsEvent::Note { offset, note } = e {
-                        if notes.len() < MAX_NOTES {
-                            notes.push(StreamNote {
-                                stream: n,
-                                dir: d,
-                                offset,
-                                text: note.text(),
-                            });
-                        } else {
-                            *more += 1;
-                        }
-                    }
-                });
-            }
+            Mode::Decrypting(mut conn) => conn.finish(&mut keep),
             Mode::Through => {}
         }
         self.inner.close(st.inner, info, stats);

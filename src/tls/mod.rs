@@ -35,4 +35,4 @@ pub mod suite;
 
 pub use conn::{Conn, Event, Note, Out, Record, TlsLimits};
 pub use keylog::{ClientRandom, KeyLog, KeyLogError, KeyLogProblem};
-pub use layer::{Decrypting, StreamNote};
+pub use layer::{Decrypting, RecordSink, StreamNote};
