@@ -272,11 +272,11 @@ fn print_report(
             format!("differs from the capture: {}", details.join("; "))
         };
         let client = match &first.observed.client {
-            Some(c) => format!(
-                ", client {}, {} lines of output",
-                c.exit.text(),
-                c.lines().len()
-            ),
+            Some(c) => {
+                let n = c.lines().len();
+                let lines = if n == 1 { "line" } else { "lines" };
+                format!(", client {}, {n} {lines} of output", c.exit.text())
+            }
             None => String::new(),
         };
         writeln!(

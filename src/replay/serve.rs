@@ -25,7 +25,8 @@
 //! With a [`ClientCommand`], each run starts the client program, serves
 //! its first connection (later ones are reset and counted), and waits for
 //! it to exit, killing it at its bound; its exit status and output join the
-//! verdict. Without one, each run serves the next client that connects.
+//! verdict. Without one, each run serves the next client that connects
+//! (a client that connects early waits in line for its run).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,7 +223,6 @@ fn serve_run(
             }))
         })
     };
-    listener.turn_away_stale();
     listener.runs += 1;
     let Some(command) = client else {
         progress(ServeProgress::Waiting {
@@ -242,6 +242,8 @@ fn serve_run(
             }
         }
     };
+    // Connections made between runs belong to no client program.
+    listener.turn_away_stale();
     let run = listener.runs;
     let started = Instant::now();
     let running = command.start(listener.addr)?;
