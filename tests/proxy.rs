@@ -60,9 +60,18 @@ fn echo(mut s: TcpStream) {
 }
 
 /// Takes every `recv()` as one message (its first 4 bytes the header).
-fn naive(mut s: TcpStream) {
+fn naive(s: TcpStream) {
+    naive_noting(s, None);
+}
+
+/// The naive server; with `reads`, it notes the size of every `recv()`
+/// there.
+fn naive_noting(mut s: TcpStream, reads: Option<&Mutex<Vec<usize>>>) {
     let mut buf = vec![0u8; 65536];
     while let Ok(n @ 1..) = s.read(&mut buf) {
+        if let Some(r) = reads {
+            r.lock().expect("reads").push(n);
+        }
         if s.write_all(&msg(&buf[4.min(n)..n])).is_err() {
             return;
         }
@@ -386,22 +395,11 @@ fn a_correct_server_under_cuts_is_not_flagged() {
     assert_eq!(doc["proxy"]["findings"].as_array().map(Vec::len), Some(0));
 }
 
-/// The naive server, noting the size of every `recv()` in `reads`.
-fn naive_noting(mut s: TcpStream, reads: &Mutex<Vec<usize>>) {
-    let mut buf = vec![0u8; 65536];
-    while let Ok(n @ 1..) = s.read(&mut buf) {
-        reads.lock().expect("reads").push(n);
-        if s.write_all(&msg(&buf[4.min(n)..n])).is_err() {
-            return;
-        }
-    }
-}
-
 #[test]
 fn a_naive_server_under_cuts_is_flagged_each_piece_read_alone() {
     let reads = Arc::new(Mutex::new(Vec::new()));
     let noted = Arc::clone(&reads);
-    let target = serve(move |s| naive_noting(s, &noted));
+    let target = serve(move |s| naive_noting(s, Some(&noted)));
     let proxy = Proxy::start(
         target,
         &[
