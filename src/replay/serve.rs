@@ -263,7 +263,14 @@ fn serve_run(
             Ok(Arrival::Connection(c)) => {
                 connections += 1;
                 if outcome.is_none() {
-                    outcome = Some(serve(c, progress)?);
+                    match serve(c, progress) {
+                        Ok(o) => outcome = Some(o),
+                        Err(e) => {
+                            // The run cannot go on: the client goes too.
+                            kill_group(group);
+                            return Err(e);
+                        }
+                    }
                 } else {
                     reset(c);
                 }
