@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -60,9 +60,18 @@ fn echo(mut s: TcpStream) {
 }
 
 /// Takes every `recv()` as one message (its first 4 bytes the header).
-fn naive(mut s: TcpStream) {
+fn naive(s: TcpStream) {
+    naive_noting(s, None);
+}
+
+/// The naive server; with `reads`, it notes the size of every `recv()`
+/// there.
+fn naive_noting(mut s: TcpStream, reads: Option<&Mutex<Vec<usize>>>) {
     let mut buf = vec![0u8; 65536];
     while let Ok(n @ 1..) = s.read(&mut buf) {
+        if let Some(r) = reads {
+            r.lock().expect("reads").push(n);
+        }
         if s.write_all(&msg(&buf[4.min(n)..n])).is_err() {
             return;
         }
@@ -384,6 +393,61 @@ fn a_correct_server_under_cuts_is_not_flagged() {
     let (code, doc) = proxy.json();
     assert_eq!(code, Some(0), "{doc}");
     assert_eq!(doc["proxy"]["findings"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_naive_server_under_cuts_is_flagged_each_piece_read_alone() {
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let noted = Arc::clone(&reads);
+    let target = serve(move |s| naive_noting(s, Some(&noted)));
+    let proxy = Proxy::start(
+        target,
+        &[
+            "--split-client",
+            "bytes:3",
+            "--frame",
+            "length:4",
+            "--connections",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    let sent: Vec<u8> = bodies().iter().take(12).flat_map(|b| msg(b)).collect();
+    let got = pipelined(proxy.addr());
+    let (code, doc) = proxy.json();
+    assert_eq!(code, Some(1), "{doc}");
+    let findings = doc["proxy"]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!findings.is_empty(), "{doc}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["dir"] == "server" && f["leg"] == "server"),
+        "{doc}"
+    );
+    // Answers to 3-byte pieces of messages of 12 bytes and more.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["partial_index"] == 1 && f["partial_bytes"].as_u64().is_some_and(|n| n < 12)),
+        "{:?}",
+        findings.first()
+    );
+    // Each 3-byte piece waited until the server had read the one before:
+    // no recv() got more than one piece, and every byte arrived.
+    let reads = reads.lock().expect("reads").clone();
+    assert_eq!(reads.iter().sum::<usize>(), sent.len());
+    assert!(reads.iter().all(|&n| n <= 3), "{reads:?}");
+    assert!(reads.len() >= sent.len() / 3, "{reads:?}");
+    // What the client got back is the naive server's answers to pieces.
+    assert_ne!(got, sent);
+    assert_eq!(
+        got.len(),
+        reads.len() * 4 + reads.iter().map(|n| n.saturating_sub(4)).sum::<usize>()
+    );
 }
 
 #[test]

@@ -30,7 +30,9 @@ pub enum Command {
     /// Infer each TCP stream's framing from its first bytes.
     Detect(DetectArgs),
     /// Send a captured session to a live server with chosen write patterns
-    /// and compare its replies with the captured ones.
+    /// and compare its replies with the captured ones; or, with --serve,
+    /// play its server side to live clients and compare their requests
+    /// and output.
     Replay(ReplayArgs),
     /// Send frame-aware mutations of a captured session to a live server and
     /// save a reproducer for every crash, hang or wrong answer.
@@ -468,17 +470,20 @@ pub struct TargetArgs {
     #[arg(short, long)]
     pub stream: u64,
     /// Where to send: HOST:PORT (loopback only unless --allow-remote).
+    /// `replay` takes --to or --serve.
     #[arg(long, value_name = "HOST:PORT")]
-    pub to: String,
+    pub to: Option<String>,
     /// The framing of both sides (see `analyze --help`); default: detected
     /// from the stream, as `framescope detect` does.
     #[arg(long, value_name = "SPEC")]
     pub frame: Option<String>,
     /// Silence after the sending ends that ends a run, and the longest wait
-    /// for the server to read one write, in milliseconds.
+    /// for the peer to read one write (or, with --serve, to send what a
+    /// reply waits for), in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub timeout: u64,
-    /// Allow a target that is not a loopback address.
+    /// Allow a target (or a --serve address) that is not a loopback
+    /// address.
     #[arg(long)]
     pub allow_remote: bool,
     /// Shut down the sending side right after the last write, even where
@@ -506,6 +511,24 @@ pub struct ReplayArgs {
     /// Which captured side to send.
     #[arg(long, value_enum, default_value_t = SideArg::Client)]
     pub side: SideArg,
+    /// Listen on HOST:PORT (port 0: a free one; loopback only unless
+    /// --allow-remote) and play the captured server side to each client
+    /// that connects, one run per connection (the reference runs first,
+    /// then one per pattern); each reply is sent once the client has sent
+    /// what preceded it in the capture, and its requests are compared with
+    /// the reference.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["to", "side"])]
+    pub serve: Option<String>,
+    /// With --serve: run this client under test once per run (`sh -c`),
+    /// `{port}` replaced by the listening port, FRAMESCOPE_HOST and
+    /// FRAMESCOPE_PORT in its environment; its exit status and standard
+    /// output are part of the verdict.
+    #[arg(long, value_name = "COMMAND", requires = "serve")]
+    pub client_cmd: Option<String>,
+    /// The longest one run of --client-cmd may take, in milliseconds; past
+    /// it the client is killed and reported hung.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub client_timeout: u64,
     /// Write pattern: original, bytes:N, random[:SEED], frames, coalesce, header-body.
     #[arg(long, default_value = "original", value_parser = crate::replay::Split::parse)]
     pub split: crate::replay::Split,
@@ -519,7 +542,7 @@ pub struct ReplayArgs {
     #[arg(long, value_enum, default_value_t = crate::replay::Compare::Bytes)]
     pub compare: crate::replay::Compare,
     /// Run every write pattern, each on a fresh connection, and print one
-    /// verdict per pattern.
+    /// verdict per pattern (with --serve: a run of the client per pattern).
     #[arg(long)]
     pub matrix: bool,
     /// The write patterns to run, comma-separated (like --matrix with only

@@ -1,7 +1,8 @@
 //! `framescope replay` and `framescope fuzz-server`: a captured session
-//! sent to a live server. Exit code 1 when a write pattern changed the
-//! server's behaviour (replay) or a finding was made (fuzz-server); 2 when
-//! the target cannot be reached.
+//! sent to a live server, or its server side played to live clients
+//! (`replay --serve`). Exit code 1 when a write pattern changed the peer's
+//! behaviour (replay) or a finding was made (fuzz-server); 2 when the
+//! target cannot be reached or the address cannot be listened on.
 
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -15,17 +16,28 @@ use crate::flow::Dir;
 use crate::replay::compare::Against;
 use crate::replay::conn::Paced;
 use crate::replay::mutate::{self, FuzzConfig};
+use crate::replay::serve::ServeProgress;
 use crate::replay::{
-    check_target, run_patterns, Difference, Framing, Pace, PatternOptions, Replay, RunProgress,
-    RunReport, Session, Split,
+    check_target, run_patterns, serve_patterns, ClientCommand, Difference, Framing, Pace,
+    PatternOptions, PatternReport, Peer, Replay, RunProgress, RunReport, ServeListener, Session,
+    Split,
 };
 
-fn prepare(t: &TargetArgs, side: Dir) -> Result<(Replay, std::net::SocketAddr)> {
+/// The server to send to (`--to`), checked.
+fn target(t: &TargetArgs) -> Result<std::net::SocketAddr> {
+    let to = t
+        .to
+        .as_deref()
+        .context("give --to HOST:PORT, the server to send to (or, for replay, --serve HOST:PORT to play the server side to clients)")?;
+    Ok(check_target(to, t.allow_remote)?)
+}
+
+/// The stream, prepared for sending `side`.
+fn load(t: &TargetArgs, side: Dir) -> Result<Replay> {
     let spec = t.frame.as_deref().map(FrameSpec::parse).transpose()?;
-    let addr = check_target(&t.to, t.allow_remote)?;
     let session = Session::load(&t.file, t.stream)
         .with_context(|| format!("loading stream {} of {}", t.stream, t.file.display()))?;
-    Ok((Replay::new(&session, spec, side), addr))
+    Ok(Replay::new(&session, spec, side))
 }
 
 /// `framing resp (detected, confidence 1.00)` or `framing length (given)`.
@@ -45,13 +57,14 @@ fn framing_text(replay: &Replay) -> String {
     }
 }
 
-fn paced_text(r: &RunReport) -> String {
+fn paced_text(r: &RunReport, peer: Peer) -> String {
+    let who = peer.name();
     match r.outcome.paced {
         Paced::UntilRead(m) => format!(
-            "each write waits until the server has read the one before ({})",
+            "each write waits until the {who} has read the one before ({})",
             m.name()
         ),
-        Paced::Pauses => "writes paced by pauses (the server's socket is not visible here)".into(),
+        Paced::Pauses => format!("writes paced by pauses (the {who}'s socket is not visible here)"),
     }
 }
 
@@ -123,17 +136,11 @@ fn verdict(differences: &[Difference]) -> &'static str {
 
 /// `framescope replay`.
 pub fn run(a: &ReplayArgs) -> Result<u8> {
-    let side = match a.side {
-        SideArg::Client => Dir::Client,
-        SideArg::Server => Dir::Server,
-    };
-    let (replay, addr) = prepare(&a.target, side)?;
     let splits: Vec<Split> = match (&a.patterns, a.matrix) {
         (Some(list), _) => list.0.clone(),
         (None, true) => Split::MATRIX.to_vec(),
         (None, false) => vec![a.split],
     };
-    let table_view = a.matrix || a.patterns.is_some();
     let options = PatternOptions {
         splits,
         pace: a.pace.unwrap_or(Pace::Auto),
@@ -141,6 +148,15 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         compare: a.compare,
         half_close: a.target.half_close,
     };
+    if let Some(listen) = &a.serve {
+        return serve(a, listen, &options);
+    }
+    let side = match a.side {
+        SideArg::Client => Dir::Client,
+        SideArg::Server => Dir::Server,
+    };
+    let addr = target(&a.target)?;
+    let replay = load(&a.target, side)?;
     let mut out = io::stdout().lock();
     let expected = &replay.expected;
     let ending = expected.ending.map_or("not captured", |e| e.name());
@@ -157,9 +173,92 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
     let mut progress = Progress::new();
     let report = run_patterns(&replay, addr, &options, &mut |p| progress.update(p));
     progress.finish();
-    let report = report?;
+    print_report(&mut out, &report?, a, Peer::Server)
+}
+
+/// `framescope replay --serve`.
+fn serve(a: &ReplayArgs, listen: &str, options: &PatternOptions) -> Result<u8> {
+    let replay = load(&a.target, Dir::Server)?;
+    let mut listener = ServeListener::bind(listen, a.target.allow_remote)?;
+    let addr = listener.local_addr();
+    let client = a.client_cmd.as_ref().map(|command| ClientCommand {
+        command: command.clone(),
+        timeout: Duration::from_millis(a.client_timeout),
+    });
+    let mut out = io::stdout().lock();
+    let expected = &replay.expected;
+    let ending = expected.ending.map_or("not captured", |e| e.name());
+    writeln!(
+        out,
+        "stream {} served on {addr}: {}; {} server messages to play in {} turns, {} client requests captured, then {ending}",
+        a.target.stream,
+        framing_text(&replay),
+        replay.frames.len(),
+        replay.turns.len().max(1),
+        expected.frames.len(),
+    )?;
+    match &client {
+        Some(c) => writeln!(
+            out,
+            "client: {} (one run each, killed after {} ms)",
+            c.line(addr.port()),
+            c.timeout.as_millis()
+        )?,
+        None => writeln!(
+            out,
+            "{} runs, one client connection each: the reference twice, then {}",
+            2 + options.splits.len(),
+            options
+                .splits
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?,
+    }
+    out.flush()?;
+    let mut progress = Progress::new();
+    let report = serve_patterns(
+        &replay,
+        &mut listener,
+        options,
+        client.as_ref(),
+        &mut |p| match p {
+            ServeProgress::Waiting { run, addr } => {
+                progress.finish();
+                let _ = writeln!(
+                    io::stderr().lock(),
+                    "framescope: waiting for a client on {addr} ({run})"
+                );
+            }
+            ServeProgress::Writes(p) => progress.update(p),
+        },
+    );
+    progress.finish();
+    print_report(&mut out, &report?, a, Peer::Client)
+}
+
+/// `closed`, `closed, exit 0`.
+fn ending_text(r: &RunReport) -> String {
+    match &r.observed.client {
+        Some(c) => format!("{}, {}", r.outcome.ending.name(), c.exit.text()),
+        None => r.outcome.ending.name().to_string(),
+    }
+}
+
+/// The verdicts of a set of runs: the reference, then one line or table
+/// row per pattern. Exit code 1 when a pattern changed the peer's
+/// behaviour.
+fn print_report(
+    out: &mut impl Write,
+    report: &PatternReport,
+    a: &ReplayArgs,
+    peer: Peer,
+) -> Result<u8> {
+    let table_view = a.matrix || a.patterns.is_some();
+    let noun = |n: usize| peer.messages(n);
     if let Some(first) = report.reference_runs.first() {
-        writeln!(out, "{}", paced_text(first))?;
+        writeln!(out, "{}", paced_text(first, peer))?;
         let capture = if report.capture.is_empty() {
             "matches the capture".to_string()
         } else {
@@ -167,15 +266,28 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
                 .capture
                 .iter()
                 .take(2)
-                .map(|d| d.describe(Against::Capture))
+                .map(|d| d.describe_as(Against::Capture, peer))
                 .collect();
             format!("differs from the capture: {}", details.join("; "))
         };
+        let client = match &first.observed.client {
+            Some(c) => {
+                let n = c.lines().len();
+                let lines = if n == 1 { "line" } else { "lines" };
+                format!(", client {}, {n} {lines} of output", c.exit.text())
+            }
+            None => String::new(),
+        };
         writeln!(
             out,
-            "reference (one write per message, {} runs): {} replies, connection {}; {capture}",
+            "reference ({}, {} runs): {} {}, connection {}{client}; {capture}",
+            match peer {
+                Peer::Server => "one write per message",
+                Peer::Client => "the captured segments",
+            },
             report.reference_runs.len(),
             first.replies().len(),
+            noun(first.replies().len()),
             first.outcome.ending.name(),
         )?;
     }
@@ -185,7 +297,8 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         let more = varying.len().saturating_sub(shown.len());
         writeln!(
             out,
-            "replies that varied between the reference runs, compared by shape: {}{}",
+            "{} that varied between the reference runs, compared by shape: {}{}",
+            noun(2),
             shown.join(" "),
             if more > 0 {
                 format!(" and {more} more")
@@ -199,7 +312,7 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         "split",
         "writes",
         "bytes",
-        "replies",
+        noun(2),
         "ending",
         "verdict",
         "first difference",
@@ -209,20 +322,24 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
         if !table_view {
             writeln!(
                 out,
-                "{}: {} writes, {} bytes sent, {} replies, connection {} after {:.0} ms: {}",
+                "{}: {} writes, {} bytes sent, {} {}, connection {} after {:.0} ms: {}",
                 p.split,
                 r.outcome.writes,
                 r.outcome.sent,
                 r.replies().len(),
-                r.outcome.ending.name(),
+                noun(r.replies().len()),
+                ending_text(r),
                 r.outcome.elapsed.as_secs_f64() * 1e3,
                 verdict(&p.differences)
             )?;
             for d in &p.differences {
-                writeln!(out, "  {d}")?;
+                writeln!(out, "  {}", d.describe_as(Against::Reference, peer))?;
             }
             if let Some(e) = &r.outcome.send_error {
                 writeln!(out, "  sending stopped: {e}")?;
+            }
+            if let Some(line) = r.observed.client.as_ref().and_then(|c| c.last_error_line()) {
+                writeln!(out, "  client's last error line: {line}")?;
             }
             continue;
         }
@@ -231,32 +348,44 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
             r.outcome.writes.to_string(),
             r.outcome.sent.to_string(),
             r.replies().len().to_string(),
-            r.outcome.ending.name().to_string(),
+            ending_text(r),
             verdict(&p.differences).to_string(),
             p.differences
                 .first()
-                .map_or_else(String::new, ToString::to_string),
+                .map_or_else(String::new, |d| d.describe_as(Against::Reference, peer)),
         ]);
     }
     let differs = report.differs();
     if table_view {
         writeln!(out, "{table}")?;
-        writeln!(
-            out,
-            "{}",
-            if differs {
-                "the server's behaviour depends on how its input is segmented"
-            } else {
-                "the server behaved the same under every write pattern"
-            }
-        )?;
+        let changed: Vec<String> = report
+            .patterns
+            .iter()
+            .filter(|p| !p.differences.is_empty())
+            .map(|p| p.split.to_string())
+            .collect();
+        if differs {
+            writeln!(
+                out,
+                "the {}'s behaviour depends on how its input is segmented: {} changed it",
+                peer.name(),
+                changed.join(", ")
+            )?;
+        } else {
+            writeln!(
+                out,
+                "the {} behaved the same under every write pattern",
+                peer.name()
+            )?;
+        }
     }
     Ok(u8::from(differs))
 }
 
 /// `framescope fuzz-server`.
 pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
-    let (replay, addr) = prepare(&a.target, Dir::Client)?;
+    let addr = target(&a.target)?;
+    let replay = load(&a.target, Dir::Client)?;
     let config = FuzzConfig {
         seed: a.seed,
         runs: a.runs.or(if a.duration.is_none() {
@@ -310,7 +439,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
                 )?;
             }
             if let (false, Some(first)) = (jsonl, first) {
-                writeln!(out, "{}", paced_text(first))?;
+                writeln!(out, "{}", paced_text(first, Peer::Server))?;
             }
             out.flush()
         })();
@@ -394,7 +523,7 @@ pub fn fuzz(a: &FuzzServerArgs) -> Result<u8> {
         writeln!(
             out,
             "replay one: framescope replay REPRODUCER --stream 0 --to {} --frame {} --compare shape",
-            a.target.to, replay.spec
+            a.target.to.as_deref().unwrap_or_default(), replay.spec
         )?;
     }
     Ok(u8::from(!summary.findings.is_empty()))

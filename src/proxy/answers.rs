@@ -16,7 +16,10 @@
 //! Complete messages of the other side are counted as owed answers, one
 //! each; each message begun uses one up, and a message begun at a message
 //! boundary of the other side is never flagged (replies of several
-//! messages, greetings, pipelined replies). Server pushes (publish/subscribe)
+//! messages, greetings, pipelined replies). A message is judged when it
+//! begins and reported once it is complete (or the stream ends): a
+//! delivery the server pushes on its own, an MQTT `PUBLISH`, is not an
+//! answer and is never reported. Other server pushes (publish/subscribe)
 //! that happen to start while a request is half sent are the rule's known
 //! false alarm. The order is that of the records, which the proxy writes
 //! before each write it makes.
@@ -86,7 +89,15 @@ struct Side {
     begun: u64,
     /// Complete messages of the other side not answered yet.
     owed: u64,
+    /// The message in progress began as an answer to a partial message:
+    /// reported once it is complete, unless it is a push.
+    suspect: Option<Finding>,
 }
+
+/// Labels of server messages that are deliveries the server pushes on its
+/// own, never answers: MQTT's `PUBLISH` (a broker delivering to a
+/// subscriber).
+const PUSHES: [&str; 1] = ["PUBLISH"];
 
 /// The wrapping report. See the module documentation.
 pub struct Answers<R: Report> {
@@ -115,6 +126,16 @@ impl<R: Report> Answers<R> {
         self.inner
     }
 
+    fn report(&self, finding: Finding) {
+        if let Ok(mut f) = self.found.lock() {
+            if f.findings.len() < MAX_FINDINGS {
+                f.findings.push(finding);
+            } else {
+                f.dropped += 1;
+            }
+        }
+    }
+
     /// A message of `dir` begins: is it an answer to a partial message?
     fn begins(&mut self, info: &StreamInfo, dir: Dir, record: u64) {
         let sides = self.streams.entry(info.number).or_default();
@@ -124,21 +145,14 @@ impl<R: Report> Answers<R> {
         let me = &mut sides[dir.index()];
         // Clients speak first: only a server answers.
         if partial && me.owed == 0 && dir == Dir::Server {
-            let finding = Finding {
+            me.suspect = Some(Finding {
                 stream: info.number,
                 dir,
                 index: me.done,
                 record,
                 partial_index,
                 partial_bytes,
-            };
-            if let Ok(mut f) = self.found.lock() {
-                if f.findings.len() < MAX_FINDINGS {
-                    f.findings.push(finding);
-                } else {
-                    f.dropped += 1;
-                }
-            }
+            });
         }
         me.owed = me.owed.saturating_sub(1);
         me.begun = me.done + 1;
@@ -156,12 +170,25 @@ impl<R: Report> Report for Answers<R> {
         let me = &mut sides[dir.index()];
         me.done = message.index + 1;
         me.done_end = message.offset + message.len;
+        let suspect = me.suspect.take();
         sides[dir.other().index()].owed += 1;
+        let push = message
+            .label
+            .as_ref()
+            .is_some_and(|l| PUSHES.contains(&l.as_str()));
+        if let Some(f) = suspect.filter(|_| !push) {
+            self.report(f);
+        }
         self.inner.message(stream, dir, message);
     }
 
     fn stream(&mut self, result: StreamResult) {
-        self.streams.remove(&result.info.number);
+        // A message that never completed: what began of it was an answer.
+        if let Some(sides) = self.streams.remove(&result.info.number) {
+            for f in sides.into_iter().filter_map(|s| s.suspect) {
+                self.report(f);
+            }
+        }
         if let Ok(mut f) = self.found.lock() {
             f.finished.push(result.info.number);
         }
@@ -254,6 +281,36 @@ mod tests {
         assert!(f[0]
             .text()
             .contains("after only 5 bytes of client message #0"));
+    }
+
+    #[test]
+    fn a_pushed_delivery_is_not_an_answer() {
+        let found = Arc::new(Mutex::new(Found::default()));
+        let mut a = Answers::new(Nothing, Arc::clone(&found));
+        let info = info();
+        // The client has sent 1 byte of a 14-byte SUBSCRIBE when the
+        // broker begins a delivery, then another message.
+        a.segment(&info, Dir::Client, 1, 0, &[0x82], Timestamp(0));
+        for (i, label) in [Some("PUBLISH"), None].into_iter().enumerate() {
+            let i = i as u64;
+            a.segment(&info, Dir::Server, 2 + i, 5 * i, &[0; 5], Timestamp(0));
+            a.message(
+                &info,
+                Dir::Server,
+                &Message {
+                    index: i,
+                    offset: 5 * i,
+                    len: 5,
+                    first_record: 2 + i,
+                    label: label.map(crate::decode::Label::new),
+                    ..Message::default()
+                },
+            );
+        }
+        // The unlabelled one is reported; the delivery is not.
+        let f = found.lock().unwrap().findings.clone();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].index, f[0].partial_bytes), (1, 1));
     }
 
     #[test]

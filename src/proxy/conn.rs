@@ -9,6 +9,14 @@
 //! connection is bounded: one read buffer of [`READ_BUF`] bytes per
 //! direction, at most [`MAX_HELD`] bytes held by `coalesce:MS`, two threads
 //! with small stacks.
+//!
+//! When a direction is re-cut (any pattern but `original`), each write
+//! waits until the receiving application has read the one before
+//! ([`crate::replay::peer_read`], for a peer on this host), so that every
+//! piece reaches a `recv()` of its own instead of merging with the next in
+//! the peer's receive queue. A peer that does not read within
+//! [`READ_WAIT`] gets the next piece anyway: the proxy never stalls on it.
+//! Peers on other hosts cannot be watched; their pieces go at once.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -24,12 +32,17 @@ use crate::flow::Dir;
 use super::cut::{Cut, Cutter, MAX_HELD};
 use super::LegKind;
 use crate::decode::spec::FrameSpec;
+use crate::replay::peer_read::PeerReadWatch;
 
 /// Bytes one read takes at most.
 pub const READ_BUF: usize = 64 * 1024;
 
 /// The stack of each pump thread.
 pub const STACK: usize = 256 * 1024;
+
+/// The longest a re-cut piece waits for the receiver to read the one
+/// before.
+pub const READ_WAIT: Duration = Duration::from_secs(1);
 
 /// How one side of a connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -195,6 +208,35 @@ pub(crate) struct Moved {
     pub writes: u64,
 }
 
+/// Spaces the re-cut writes of one direction: each waits until the
+/// receiver has read everything written before it.
+struct ReadPacer {
+    watch: Option<PeerReadWatch>,
+}
+
+impl ReadPacer {
+    /// Watches the receiver of `to` when it runs on this host.
+    fn new(to: &TcpStream) -> ReadPacer {
+        ReadPacer {
+            watch: PeerReadWatch::new(to).ok(),
+        }
+    }
+
+    /// Waits (up to [`READ_WAIT`]) until the receiver has read the
+    /// `written` bytes written so far.
+    fn wait(&mut self, written: u64) {
+        if written == 0 {
+            return;
+        }
+        if let Some(w) = &mut self.watch {
+            if w.wait_read(written, READ_WAIT).is_err() {
+                // The socket tables cannot be read any more: go on unpaced.
+                self.watch = None;
+            }
+        }
+    }
+}
+
 impl Pump {
     fn note(&self, note: Note) {
         // The analysis ends only after every pump: sending cannot fail
@@ -252,8 +294,10 @@ impl Pump {
         let _ = self.shared.sockets[gone.index()].shutdown(Shutdown::Both);
     }
 
-    /// Writes `bytes` to the receiver, noting it first.
-    fn send(&self, bytes: &[u8], moved: &mut Moved) -> bool {
+    /// Writes `bytes` to the receiver once it has read what went before,
+    /// noting it first.
+    fn send(&self, pacer: &mut ReadPacer, bytes: &[u8], moved: &mut Moved) -> bool {
+        pacer.wait(moved.bytes);
         self.note(Note::Data {
             conn: self.shared.id,
             flow: self.flow,
@@ -296,12 +340,17 @@ impl Pump {
         let mut held_since: Option<Instant> = None;
         let mut lens = Vec::new();
         let original = cutter.cut() == Cut::Split(crate::replay::Split::Original);
+        let mut pacer = if original {
+            ReadPacer { watch: None }
+        } else {
+            ReadPacer::new(&self.to)
+        };
         loop {
             if let Some(hold) = cutter.hold() {
                 let wait = held_since.map(|t| hold.saturating_sub(t.elapsed()));
                 if wait == Some(Duration::ZERO) {
                     held_since = None;
-                    if !self.send(&std::mem::take(&mut held), &mut moved) {
+                    if !self.send(&mut pacer, &std::mem::take(&mut held), &mut moved) {
                         return moved;
                     }
                     continue;
@@ -315,7 +364,9 @@ impl Pump {
                     if self.shared.quitting() {
                         return moved;
                     }
-                    if !held.is_empty() && !self.send(&std::mem::take(&mut held), &mut moved) {
+                    if !held.is_empty()
+                        && !self.send(&mut pacer, &std::mem::take(&mut held), &mut moved)
+                    {
                         return moved;
                     }
                     self.closed();
@@ -350,7 +401,7 @@ impl Pump {
                         held_since.get_or_insert_with(Instant::now);
                         if held.len() >= MAX_HELD {
                             held_since = None;
-                            if !self.send(&std::mem::take(&mut held), &mut moved) {
+                            if !self.send(&mut pacer, &std::mem::take(&mut held), &mut moved) {
                                 return moved;
                             }
                         }
@@ -360,7 +411,7 @@ impl Pump {
                     cutter.lengths(bytes, &mut lens);
                     let mut at = 0;
                     for &len in &lens {
-                        if !self.send(&bytes[at..at + len], &mut moved) {
+                        if !self.send(&mut pacer, &bytes[at..at + len], &mut moved) {
                             return moved;
                         }
                         at += len;
@@ -369,7 +420,7 @@ impl Pump {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if !held.is_empty() {
                         held_since = None;
-                        if !self.send(&std::mem::take(&mut held), &mut moved) {
+                        if !self.send(&mut pacer, &std::mem::take(&mut held), &mut moved) {
                             return moved;
                         }
                     }

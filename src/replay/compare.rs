@@ -14,6 +14,12 @@
 //! within what the reference runs saw, and the ending must be one they
 //! saw. `Compare::Shape` compares every message by length and label only.
 //!
+//! When the peer is a client program run by `replay --serve`, a run also
+//! carries what the program did ([`ClientRun`]): its exit status must be
+//! one the reference runs saw, and its standard output is compared line by
+//! line the same way (a line that varied between the reference runs by
+//! shape), the first differing line reported.
+//!
 //! ```text
 //! reference 1:  +OK | :1 | $5 hello       reply #1 varies: skeleton ":#\r\n"
 //! reference 2:  +OK | :2 | $5 hello
@@ -26,6 +32,7 @@ use crate::decode::spec::FrameSpec;
 use crate::decode::{collect_frames, End, Frame};
 use crate::flow::Dir;
 
+use super::client::{ClientRun, Exit};
 use super::Ending;
 
 /// How much of each reply must match.
@@ -59,6 +66,9 @@ pub struct Observed {
     pub ending: Ending,
     /// The bytes the server had read when it stopped reading, if it did.
     pub stalled: Option<u64>,
+    /// What the client program did, when the peer is one run by
+    /// `replay --serve --client-cmd`.
+    pub client: Option<ClientRun>,
 }
 
 /// The most message differences one judgement lists.
@@ -131,7 +141,73 @@ pub enum Difference {
         /// Bytes it had read when it stopped (`None`: it did not stop).
         read: Option<u64>,
     },
+    /// The client program printed something else: the first line that
+    /// differs (0-based), as the reference printed it and as it printed it
+    /// (`None`: no such line).
+    Output {
+        /// The line's index.
+        line: usize,
+        /// The reference's line.
+        expected: Option<String>,
+        /// This run's line.
+        got: Option<String>,
+    },
+    /// The client program ended otherwise.
+    Exit {
+        /// The first reference run's.
+        expected: Exit,
+        /// This run's.
+        got: Exit,
+    },
+    /// The client program never connected, where it did in the reference.
+    NoConnection,
 }
+
+/// Who the peer of a run is, for the wording of differences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A server: the messages compared are its replies.
+    Server,
+    /// A client (`replay --serve`): the messages compared are its requests.
+    Client,
+}
+
+impl Peer {
+    /// `server` or `client`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Server => "server",
+            Peer::Client => "client",
+        }
+    }
+
+    /// What its messages are called: `reply` / `replies`, `request` /
+    /// `requests`.
+    pub fn messages(self, n: usize) -> &'static str {
+        match (self, n == 1) {
+            (Peer::Server, true) => "reply",
+            (Peer::Server, false) => "replies",
+            (Peer::Client, true) => "request",
+            (Peer::Client, false) => "requests",
+        }
+    }
+}
+
+/// A line of output as shown: without its line end, at most
+/// [`MAX_LINE_SHOWN`] characters.
+fn shown_line(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.chars().count() > MAX_LINE_SHOWN {
+        let cut: String = text.chars().take(MAX_LINE_SHOWN).collect();
+        format!("{cut}...")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The most characters of an output line a difference shows.
+pub const MAX_LINE_SHOWN: usize = 120;
 
 /// A few bytes around a difference, for showing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,9 +266,15 @@ pub enum Against {
 }
 
 impl Difference {
-    /// The difference in words.
+    /// The difference in words, the peer being a server.
     pub fn describe(&self, against: Against) -> String {
+        self.describe_as(against, Peer::Server)
+    }
+
+    /// The difference in words, for a run whose peer is `peer`.
+    pub fn describe_as(&self, against: Against, peer: Peer) -> String {
         let capture = against == Against::Capture;
+        let noun = |n: usize| peer.messages(n);
         let (e, g) = if capture {
             ("captured", "now")
         } else {
@@ -205,11 +287,10 @@ impl Difference {
                 } else {
                     format!("{min} to {max}")
                 };
-                let replies = |n: usize| if n == 1 { "reply" } else { "replies" };
                 if capture {
-                    format!("{want} {} captured, {got} now", replies(*max))
+                    format!("{want} {} captured, {got} now", noun(*max))
                 } else {
-                    format!("{got} {}, {want} in the reference", replies(*got))
+                    format!("{got} {}, {want} in the reference", noun(*got))
                 }
             }
             Difference::Bytes {
@@ -226,7 +307,8 @@ impl Difference {
                     format!("{expected_len} bytes {e}, {got_len} {g}")
                 };
                 format!(
-                    "reply #{index} differs at byte {offset} ({lens}): {e} {expected}, {g} {got}"
+                    "{} #{index} differs at byte {offset} ({lens}): {e} {expected}, {g} {got}",
+                    noun(1)
                 )
             }
             Difference::Shape {
@@ -244,15 +326,17 @@ impl Difference {
                     }
                 };
                 format!(
-                    "reply #{index}: {e} {}, {g} {}",
+                    "{} #{index}: {e} {}, {g} {}",
+                    noun(1),
                     shape(expected_len, expected_label),
                     shape(got_len, got_label)
                 )
             }
-            Difference::Undecodable { error } => format!("replies do not frame: {error}"),
-            Difference::Truncated { tail } => {
-                format!("replies end inside a message ({tail} bytes past the last whole one)")
-            }
+            Difference::Undecodable { error } => format!("{} do not frame: {error}", noun(2)),
+            Difference::Truncated { tail } => format!(
+                "{} end inside a message ({tail} bytes past the last whole one)",
+                noun(2)
+            ),
             Difference::Ending { expected, got } => {
                 if capture {
                     format!(
@@ -270,11 +354,34 @@ impl Difference {
             }
             Difference::Stalled { read: Some(n) } => {
                 let bytes = if *n == 1 { "byte" } else { "bytes" };
-                format!("the server stopped reading after {n} {bytes}")
+                format!("the {} stopped reading after {n} {bytes}", peer.name())
             }
-            Difference::Stalled { read: None } => {
-                "the server read everything, where it stopped reading in the reference".into()
+            Difference::Stalled { read: None } => format!(
+                "the {} read everything, where it stopped reading in the reference",
+                peer.name()
+            ),
+            Difference::Output {
+                line,
+                expected,
+                got,
+            } => {
+                let quote =
+                    |l: &Option<String>| l.as_ref().map_or("no line".into(), |l| format!("{l:?}"));
+                format!(
+                    "output line {}: {e} {}, {g} {}",
+                    line + 1,
+                    quote(expected),
+                    quote(got)
+                )
             }
+            Difference::Exit { expected, got } => {
+                format!(
+                    "client {}, {} in the reference",
+                    got.text(),
+                    expected.text()
+                )
+            }
+            Difference::NoConnection => "the client never connected".into(),
         }
     }
 }
@@ -361,6 +468,7 @@ impl Reference {
                 framing: None,
                 ending: expected.ending.unwrap_or(Ending::Silent),
                 stalled: None,
+                client: None,
             }],
             how,
             ending_known: expected.ending.is_some(),
@@ -400,7 +508,12 @@ impl Reference {
     /// How `got` differs from the reference in ways the reference runs did
     /// not differ among themselves (empty: the same behaviour).
     pub fn judge(&self, got: &Observed) -> Vec<Difference> {
-        let mut out = Vec::new();
+        // What the client program did is what its user sees: it comes
+        // first.
+        let mut out = got
+            .client
+            .as_ref()
+            .map_or_else(Vec::new, |c| self.judge_client(c));
         // A server that stopped reading explains what follows (missing
         // replies, a silent ending): it comes first.
         if got.stalled.is_some() != self.runs.iter().any(|r| r.stalled.is_some()) {
@@ -442,6 +555,63 @@ impl Reference {
                     got: got.ending,
                 });
             }
+        }
+        out
+    }
+
+    /// The client program's output, exit and connection against those of
+    /// the reference runs that ran it.
+    fn judge_client(&self, got: &ClientRun) -> Vec<Difference> {
+        let refs: Vec<&ClientRun> = self.runs.iter().filter_map(|r| r.client.as_ref()).collect();
+        let Some(first) = refs.first() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let as_lines = |c: &ClientRun| Observed {
+            frames: c
+                .lines()
+                .into_iter()
+                .map(|l| Frame {
+                    offset: 0,
+                    bytes: l.to_vec(),
+                    label: None,
+                })
+                .collect(),
+            framing: None,
+            ending: Ending::Closed,
+            stalled: None,
+            client: None,
+        };
+        let mut lines = Reference::new(as_lines(first), Compare::Bytes);
+        lines.ending_known = false;
+        for r in refs.iter().skip(1) {
+            lines.add(as_lines(r));
+        }
+        let line = lines
+            .judge(&as_lines(got))
+            .iter()
+            .filter_map(|d| match *d {
+                Difference::Bytes { index, .. } | Difference::Shape { index, .. } => Some(index),
+                Difference::Count { min, max, got } => Some(if got < min { got } else { max }),
+                _ => None,
+            })
+            .min();
+        if let Some(line) = line {
+            let at = |c: &ClientRun| c.lines().get(line).map(|l| shown_line(l));
+            out.push(Difference::Output {
+                line,
+                expected: at(first),
+                got: at(got),
+            });
+        }
+        if !refs.iter().any(|r| r.exit == got.exit) {
+            out.push(Difference::Exit {
+                expected: first.exit,
+                got: got.exit,
+            });
+        }
+        if got.connections == 0 && refs.iter().all(|r| r.connections > 0) {
+            out.push(Difference::NoConnection);
         }
         out
     }
@@ -524,10 +694,12 @@ pub fn against_capture(capture: &Expected, reference: &Reference) -> Vec<Differe
             framing: None,
             ending: capture.ending.unwrap_or(Ending::Silent),
             stalled: None,
+            client: None,
         });
     }
     let mut first = first.clone();
     first.stalled = None;
+    first.client = None;
     judge.judge(&first)
 }
 
@@ -549,6 +721,7 @@ mod tests {
             framing,
             ending,
             stalled: None,
+            client: None,
         }
     }
 
@@ -643,6 +816,72 @@ mod tests {
             Compare::Bytes,
         );
         assert!(against_capture(&capture, &same).is_empty());
+    }
+
+    fn with_client(exit: Exit, stdout: &str) -> Observed {
+        let mut o = observed("line", b"a\n", Ending::Closed);
+        o.client = Some(ClientRun {
+            exit,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+            connections: 1,
+        });
+        o
+    }
+
+    #[test]
+    fn a_client_program_is_judged_by_its_output_and_exit() {
+        let mut reference = Reference::new(
+            with_client(Exit::Code(0), "start 10:01\nreply 0: 4096 bytes\n"),
+            Compare::Bytes,
+        );
+        reference.add(with_client(
+            Exit::Code(0),
+            "start 10:02\nreply 0: 4096 bytes\n",
+        ));
+        // A clock that varies between the reference runs keeps its shape.
+        let same = with_client(Exit::Code(0), "start 11:59\nreply 0: 4096 bytes\n");
+        assert!(reference.judge(&same).is_empty());
+        let cut = with_client(Exit::Code(0), "start 10:01\nreply 0: 1 bytes\n");
+        let diffs = reference.judge(&cut);
+        assert_eq!(
+            diffs,
+            vec![Difference::Output {
+                line: 1,
+                expected: Some("reply 0: 4096 bytes".into()),
+                got: Some("reply 0: 1 bytes".into()),
+            }]
+        );
+        assert_eq!(
+            diffs[0].describe_as(Against::Reference, Peer::Client),
+            "output line 2: reference \"reply 0: 4096 bytes\", got \"reply 0: 1 bytes\""
+        );
+        // A missing line, and another exit.
+        let short = with_client(Exit::Hung, "start 10:01\n");
+        let diffs = reference.judge(&short);
+        assert_eq!(
+            diffs,
+            vec![
+                Difference::Output {
+                    line: 1,
+                    expected: Some("reply 0: 4096 bytes".into()),
+                    got: None,
+                },
+                Difference::Exit {
+                    expected: Exit::Code(0),
+                    got: Exit::Hung
+                }
+            ]
+        );
+        assert_eq!(
+            diffs[1].describe_as(Against::Reference, Peer::Client),
+            "client hung, exit 0 in the reference"
+        );
+        let mut never = with_client(Exit::Code(1), "start 10:01\nreply 0: 4096 bytes\n");
+        if let Some(c) = &mut never.client {
+            c.connections = 0;
+        }
+        assert!(reference.judge(&never).contains(&Difference::NoConnection));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! One replay connection: connect, send the writes while a reader thread
-//! collects the replies, end the sending side the way the captured peer did,
-//! and wait for the server to close, reset or fall silent.
+//! One replay connection: connect (or take a client's connection, for
+//! `replay --serve`), send the writes while a reader thread collects what
+//! the peer sends, end the sending side the way the captured peer did, and
+//! wait for the peer to close, reset or fall silent.
 //!
 //! This module owns the socket and the [`Outcome`] of one run. Each write
 //! is paced by [`Pacing`]: on a target on this host, the next write waits
@@ -9,9 +10,11 @@
 //! and no time is spent on guessed pauses; elsewhere a pause stands in. A
 //! server that stops reading for longer than the timeout is an outcome
 //! ([`Outcome::stalled`]), not an error. How the sending side ends is
-//! [`Close`]. Replies are kept up to a bound ([`MAX_REPLY_BYTES`]); past it
-//! reading stops and the outcome says so. It does not judge the replies
-//! ([`super::compare`] does).
+//! [`Close`]. A write may also wait for its turn ([`Turns`]): until the
+//! peer has sent what preceded it in the capture, as a server's reply waits
+//! for the request. Replies are kept up to a bound ([`MAX_REPLY_BYTES`]);
+//! past it reading stops and the outcome says so. It does not judge the
+//! replies ([`super::compare`] does).
 
 use std::io::{ErrorKind, Read, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -89,6 +92,18 @@ pub enum Close {
     Keep,
 }
 
+/// What the peer must have sent before each write: a served client's
+/// requests before each captured reply.
+#[derive(Clone, Debug)]
+pub struct Turns {
+    /// The framing the peer's messages are counted with (its direction's
+    /// decoder); `None`: its bytes are counted.
+    pub count: Option<(FrameSpec, Dir)>,
+    /// For each write, the messages (or bytes) the peer must have sent
+    /// before it; writes past the end of the list wait for nothing.
+    pub after: Vec<u64>,
+}
+
 /// How one run is made.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -99,6 +114,8 @@ pub struct RunOptions {
     pub pacing: Pacing,
     /// How the sending side ends.
     pub close: Close,
+    /// When each write may go; `None`: at once.
+    pub turns: Option<Turns>,
 }
 
 /// How writes were actually spaced in a run.
@@ -150,14 +167,26 @@ pub fn exchange(
     options: &RunOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Outcome, ReplayError> {
+    let timeout = options.timeout.max(Duration::from_millis(1));
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|source| ReplayError::Connect { addr, source })?;
+    exchange_on(stream, writes, options, progress)
+}
+
+/// Runs `writes` on the connected `stream` as `options` say, and closes
+/// it. `progress` is called after each write with the writes made so far.
+pub fn exchange_on(
+    mut stream: TcpStream,
+    writes: &[Write],
+    options: &RunOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Outcome, ReplayError> {
     let start = Instant::now();
     let timeout = options.timeout.max(Duration::from_millis(1));
     let io = |what: &str| {
         let what = what.to_string();
         move |source| ReplayError::Io { what, source }
     };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|source| ReplayError::Connect { addr, source })?;
     stream
         .set_nodelay(true)
         .map_err(io("setting TCP_NODELAY"))?;
@@ -189,7 +218,37 @@ pub fn exchange(
     let mut count = 0;
     let mut send_error = None;
     let mut stalled = None;
+    let mut turn = options
+        .turns
+        .as_ref()
+        .map(|t| (t, Counter::new(t.count.as_ref())));
     for (i, w) in writes.iter().enumerate() {
+        if let Some((turns, counter)) = &mut turn {
+            let need = turns.after.get(i).copied().unwrap_or(0);
+            let what = if turns.count.is_some() {
+                "messages"
+            } else {
+                "bytes"
+            };
+            match counter.wait(&shared, need, timeout) {
+                Waited::Done => {}
+                Waited::Ended(have) => {
+                    send_error = Some(format!(
+                        "the peer ended after sending {have} of the {need} {what} that precede write {} in the capture",
+                        i + 1
+                    ));
+                    break;
+                }
+                Waited::Silent(have) => {
+                    send_error = Some(format!(
+                        "the peer sent {have} of the {need} {what} that precede write {} in the capture, then nothing for {} ms",
+                        i + 1,
+                        timeout.as_millis()
+                    ));
+                    break;
+                }
+            }
+        }
         if i > 0 && watch.is_none() && !w.pause.is_zero() {
             thread::sleep(w.pause);
         }
@@ -216,9 +275,8 @@ pub fn exchange(
             let _ = stream.shutdown(Shutdown::Write);
         }
         Close::AfterReplies { spec, dir, count } => {
-            let [c, s] = spec.decoders();
-            let decoder = if *dir == Dir::Client { c } else { s };
-            wait_for_replies(&shared, decoder, *count, timeout);
+            let mut counter = Counter::new(Some(&(spec.clone(), *dir)));
+            counter.wait(&shared, *count as u64, timeout);
             let _ = stream.shutdown(Shutdown::Write);
         }
         Close::Keep => {}
@@ -240,47 +298,96 @@ pub fn exchange(
     })
 }
 
-/// Waits until `count` reply messages have arrived, the connection ended,
-/// or the replies stayed silent for `timeout`.
-fn wait_for_replies(
-    shared: &Shared,
-    mut decoder: Box<dyn Decoder>,
-    count: usize,
-    timeout: Duration,
-) {
-    let (lock, cvar) = &**shared;
-    let mut framed = 0usize;
-    let mut fed = 0usize;
-    let mut quiet_since = Instant::now();
-    let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        if inbox.bytes.len() > fed {
-            let mut rest = inbox.bytes.get(fed..).unwrap_or(&[]);
-            fed = inbox.bytes.len();
-            quiet_since = Instant::now();
-            while !rest.is_empty() {
-                match decoder.decode(rest) {
-                    Ok(Step::Frame { consumed, .. }) if consumed > 0 => {
-                        framed += 1;
-                        rest = rest.get(consumed..).unwrap_or(&[]);
-                    }
-                    Ok(_) => break,
-                    // Replies that do not frame: nothing more to count.
-                    Err(_) => return,
+/// How a wait for the peer's messages ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waited {
+    /// They are in (or the peer's bytes stopped framing: there is nothing
+    /// left to count, and waiting would only stall).
+    Done,
+    /// The connection ended with this many in.
+    Ended(u64),
+    /// The peer was silent for the timeout with this many in.
+    Silent(u64),
+}
+
+/// Counts what the peer has sent: its messages, framed with its
+/// direction's decoder, or its bytes.
+struct Counter {
+    decoder: Option<Box<dyn Decoder>>,
+    /// Messages framed, or bytes.
+    have: u64,
+    /// Bytes of the inbox looked at.
+    fed: usize,
+    /// The peer's bytes stopped framing.
+    broken: bool,
+}
+
+impl Counter {
+    /// Counts messages framed as `count` says, or bytes.
+    fn new(count: Option<&(FrameSpec, Dir)>) -> Counter {
+        let decoder = count.map(|(spec, dir)| {
+            let [c, s] = spec.decoders();
+            if *dir == Dir::Client {
+                c
+            } else {
+                s
+            }
+        });
+        Counter {
+            decoder,
+            have: 0,
+            fed: 0,
+            broken: false,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let Some(mut rest) = bytes.get(self.fed..) else {
+            return;
+        };
+        self.fed = bytes.len();
+        let Some(decoder) = &mut self.decoder else {
+            self.have = bytes.len() as u64;
+            return;
+        };
+        while !rest.is_empty() && !self.broken {
+            match decoder.decode(rest) {
+                Ok(Step::Frame { consumed, .. }) if consumed > 0 => {
+                    self.have += 1;
+                    rest = rest.get(consumed..).unwrap_or(&[]);
                 }
+                Ok(_) => break,
+                Err(_) => self.broken = true,
             }
         }
-        if framed >= count || inbox.ending.is_some() {
-            return;
+    }
+
+    /// Waits until `need` messages (or bytes) have arrived, the connection
+    /// ended, or the peer stayed silent for `timeout`.
+    fn wait(&mut self, shared: &Shared, need: u64, timeout: Duration) -> Waited {
+        let (lock, cvar) = &**shared;
+        let mut quiet_since = Instant::now();
+        let mut inbox = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if inbox.bytes.len() > self.fed {
+                self.feed(&inbox.bytes);
+                quiet_since = Instant::now();
+            }
+            if self.have >= need || self.broken {
+                return Waited::Done;
+            }
+            if inbox.ending.is_some() {
+                return Waited::Ended(self.have);
+            }
+            let left = timeout.saturating_sub(quiet_since.elapsed());
+            if left.is_zero() {
+                return Waited::Silent(self.have);
+            }
+            inbox = cvar
+                .wait_timeout(inbox, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        let left = timeout.saturating_sub(quiet_since.elapsed());
-        if left.is_zero() {
-            return;
-        }
-        inbox = cvar
-            .wait_timeout(inbox, left)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
     }
 }
 

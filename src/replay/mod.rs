@@ -33,10 +33,12 @@
 //! Only loopback peers are contacted unless the caller allows remote ones
 //! ([`check_target`]).
 
+pub mod client;
 pub mod compare;
 pub mod conn;
 pub mod mutate;
 pub mod peer_read;
+pub mod serve;
 pub mod session;
 pub mod split;
 pub mod synth;
@@ -44,8 +46,10 @@ pub mod synth;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-pub use compare::{Compare, Difference, Expected, Observed, Reference};
-pub use conn::{Close, Ending, Outcome, Pacing, RunOptions};
+pub use client::{ClientCommand, ClientRun, Exit};
+pub use compare::{Compare, Difference, Expected, Observed, Peer, Reference};
+pub use conn::{Close, Ending, Outcome, Pacing, RunOptions, Turns};
+pub use serve::{serve_patterns, ServeListener};
 pub use session::{Segment, Session};
 pub use split::{Pace, Split, Write};
 
@@ -111,6 +115,21 @@ pub enum ReplayError {
         /// The resolved address.
         addr: SocketAddr,
     },
+    /// The address to listen on is not a loopback address and remote
+    /// clients are not allowed.
+    #[error("{addr} is not a loopback address; replay --serve listens only on 127.0.0.1 / ::1 unless --allow-remote is given")]
+    ListenNotLoopback {
+        /// The resolved address.
+        addr: SocketAddr,
+    },
+    /// The address to listen on cannot be listened on.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The target refused the connection or could not be reached.
     #[error("cannot connect to {addr}")]
     Connect {
@@ -132,7 +151,16 @@ pub enum ReplayError {
 /// Resolves `target` (`HOST:PORT`) and refuses non-loopback addresses unless
 /// `allow_remote`.
 pub fn check_target(target: &str, allow_remote: bool) -> Result<SocketAddr, ReplayError> {
-    let addr = target
+    let addr = resolve(target)?;
+    if !allow_remote && !addr.ip().is_loopback() {
+        return Err(ReplayError::NotLoopback { addr });
+    }
+    Ok(addr)
+}
+
+/// The first address `target` (`HOST:PORT`) resolves to.
+fn resolve(target: &str) -> Result<SocketAddr, ReplayError> {
+    target
         .to_socket_addrs()
         .map_err(|e| ReplayError::Resolve {
             target: target.to_string(),
@@ -142,11 +170,7 @@ pub fn check_target(target: &str, allow_remote: bool) -> Result<SocketAddr, Repl
         .ok_or_else(|| ReplayError::Resolve {
             target: target.to_string(),
             why: "no address".to_string(),
-        })?;
-    if !allow_remote && !addr.ip().is_loopback() {
-        return Err(ReplayError::NotLoopback { addr });
-    }
-    Ok(addr)
+        })
 }
 
 /// A small deterministic PRNG (xorshift64*, seeded through splitmix64), so
@@ -254,6 +278,54 @@ pub struct Replay {
     /// For each sent message, whether it opens the session and may be sent
     /// only once (MQTT CONNECT, ...: [`proto::starts_session`]).
     pub starts_session: Vec<bool>,
+    /// Where the captured sender waited for its peer: each point of the
+    /// sent side at which the peer had sent more than before.
+    pub turns: Vec<Turn>,
+    /// Whether the peer's side frames with the spec, so that turns count
+    /// its messages rather than its bytes.
+    pub peer_frames: bool,
+}
+
+/// A point of the sent side that the capture shows after the peer had sent
+/// something more: a reply after its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// Offset in the sent side's stream.
+    pub offset: u64,
+    /// Whole messages the peer had sent before it.
+    pub messages: u64,
+    /// Bytes the peer had sent before it.
+    pub bytes: u64,
+}
+
+/// The turns of `side` in `session`: for each of its segments after which
+/// the other side had sent more, the offset and what the other side had
+/// sent (bytes, and whole messages of `peer_frames`).
+fn turns(session: &Session, side: Dir, peer_frames: &[Frame]) -> Vec<Turn> {
+    let other = &session.dirs[side.other().index()];
+    let mut out: Vec<Turn> = Vec::new();
+    let (mut offset, mut bytes, mut next, mut messages) = (0u64, 0u64, 0usize, 0u64);
+    for seg in &session.dirs[side.index()] {
+        while let Some(o) = other.get(next).filter(|o| o.record < seg.record) {
+            bytes += o.bytes.len() as u64;
+            next += 1;
+        }
+        while peer_frames
+            .get(messages as usize)
+            .is_some_and(|f| f.offset + f.bytes.len() as u64 <= bytes)
+        {
+            messages += 1;
+        }
+        if bytes > out.last().map_or(0, |t| t.bytes) {
+            out.push(Turn {
+                offset,
+                messages,
+                bytes,
+            });
+        }
+        offset += seg.bytes.len() as u64;
+    }
+    out
 }
 
 /// What one replay run saw and how it differed.
@@ -288,7 +360,10 @@ impl Replay {
         let mut dec = if side == Dir::Client { c } else { s };
         let got = collect_frames(dec.as_mut(), segments.iter().map(|s| s.bytes.as_slice()));
         let replies = session.bytes(side.other());
-        let (frames, _) = compare::frame_replies(&spec, side.other(), &replies);
+        let (frames, problem) = compare::frame_replies(&spec, side.other(), &replies);
+        let peer_frames =
+            spec != FrameSpec::None && !matches!(problem, Some(Difference::Undecodable { .. }));
+        let turns = turns(session, side, if peer_frames { &frames } else { &[] });
         let mark = |role: fn(&str, &[u8]) -> bool| -> Vec<bool> {
             got.frames
                 .iter()
@@ -303,6 +378,8 @@ impl Replay {
         Replay {
             ends_session,
             starts_session,
+            turns,
+            peer_frames,
             side,
             segments,
             frames: got.frames,
@@ -338,6 +415,50 @@ impl Replay {
         ))
     }
 
+    /// `writes` cut where the capture shows a turn (a write never carries
+    /// bytes the captured sender sent only after its peer had said more),
+    /// and the [`Turns`] that make each wait for what preceded it.
+    pub fn in_turns(&self, writes: Vec<Write>) -> (Vec<Write>, Turns) {
+        let mut out = Vec::with_capacity(writes.len());
+        let mut after = Vec::with_capacity(writes.len());
+        let need = |t: &Turn| {
+            if self.peer_frames {
+                t.messages
+            } else {
+                t.bytes
+            }
+        };
+        let mut at = 0u64;
+        let mut next = 0usize;
+        let mut current = 0u64;
+        for w in writes {
+            let mut rest = w.bytes.as_slice();
+            let mut pause = w.pause;
+            while !rest.is_empty() {
+                while let Some(t) = self.turns.get(next).filter(|t| t.offset <= at) {
+                    current = need(t);
+                    next += 1;
+                }
+                let len = self.turns.get(next).map_or(rest.len(), |t| {
+                    usize::try_from(t.offset - at).map_or(rest.len(), |n| n.min(rest.len()))
+                });
+                let (piece, tail) = rest.split_at(len);
+                out.push(Write {
+                    pause,
+                    bytes: piece.to_vec(),
+                });
+                after.push(current);
+                pause = Duration::ZERO;
+                at += len as u64;
+                rest = tail;
+            }
+        }
+        let count = self
+            .peer_frames
+            .then(|| (self.spec.clone(), self.side.other()));
+        (out, Turns { count, after })
+    }
+
     /// How the sending side ends, as the captured sender's did: a
     /// half-close right after the last write where it half-closed (or when
     /// `force_half_close`), else a close once `replies` reply messages are
@@ -366,17 +487,24 @@ impl Replay {
         progress: &mut dyn FnMut(usize),
     ) -> Result<RunReport, ReplayError> {
         let outcome = conn::exchange(addr, writes, options, progress)?;
+        Ok(self.observe(outcome, None))
+    }
+
+    /// A run's report: its outcome with the peer's bytes framed, and what
+    /// the client program did, if one ran.
+    pub fn observe(&self, outcome: Outcome, client: Option<ClientRun>) -> RunReport {
         let (frames, framing) =
             compare::frame_replies(&self.spec, self.side.other(), &outcome.replies);
-        Ok(RunReport {
+        RunReport {
             observed: Observed {
                 frames,
                 framing,
                 ending: outcome.ending,
                 stalled: outcome.stalled,
+                client,
             },
             outcome,
-        })
+        }
     }
 }
 
@@ -400,6 +528,10 @@ pub struct PatternOptions {
 /// The reference runs of an invocation: the session with its captured
 /// message boundaries, one write per message.
 pub const REFERENCE_SPLIT: Split = Split::Frames;
+
+/// The reference runs of `replay --serve`: the captured segments, as the
+/// client under test saw them arrive.
+pub const SERVE_REFERENCE_SPLIT: Split = Split::Original;
 
 /// How many reference runs are made beyond the first two, at most, when a
 /// pattern differs: a later run tells whether the server's answers changed
@@ -462,20 +594,14 @@ pub fn run_patterns(
     options: &PatternOptions,
     progress: &mut dyn FnMut(RunProgress<'_>),
 ) -> Result<PatternReport, ReplayError> {
-    let pacing = match options.pace {
-        Pace::Auto => Pacing::UntilRead,
-        Pace::None | Pace::Ms(_) => Pacing::Pauses,
-    };
-    let run = |name: &str,
-               split: Split,
-               replies: usize,
-               progress: &mut dyn FnMut(RunProgress<'_>)|
-     -> Result<RunReport, ReplayError> {
+    let pacing = options.pace.pacing();
+    let mut run = |name: &str, split: Split, replies: usize| -> Result<RunReport, ReplayError> {
         let writes = replay.writes(split, options.pace)?;
         let run_options = RunOptions {
             timeout: options.timeout,
             pacing,
             close: replay.close(replies, options.half_close),
+            turns: None,
         };
         let start = Instant::now();
         let total = writes.len();
@@ -488,21 +614,34 @@ pub fn run_patterns(
             })
         })
     };
+    judge_patterns(replay, options, REFERENCE_SPLIT, &mut run)
+}
+
+/// Makes the reference runs (`reference`, twice), then each pattern's run,
+/// with `run(name, split, replies expected)`, and judges each pattern
+/// against the reference, with up to [`MAX_EXTRA_REFERENCES`] more
+/// reference runs when a pattern differs.
+pub fn judge_patterns(
+    replay: &Replay,
+    options: &PatternOptions,
+    reference_split: Split,
+    run: &mut dyn FnMut(&str, Split, usize) -> Result<RunReport, ReplayError>,
+) -> Result<PatternReport, ReplayError> {
     let captured = replay.expected.frames.len();
-    let first = run("reference 1", REFERENCE_SPLIT, captured, progress)?;
+    let first = run("reference 1", reference_split, captured)?;
     let replies = first.replies().len();
-    let second = run("reference 2", REFERENCE_SPLIT, replies, progress)?;
+    let second = run("reference 2", reference_split, replies)?;
     let mut reference = Reference::new(first.observed.clone(), options.compare);
     reference.add(second.observed.clone());
     let mut reference_runs = vec![first, second];
     let mut patterns: Vec<PatternResult> = Vec::new();
     for &split in &options.splits {
         let name = split.to_string();
-        let report = run(&name, split, reference.replies(), progress)?;
+        let report = run(&name, split, reference.replies())?;
         let mut differences = reference.judge(&report.observed);
         if !differences.is_empty() && reference_runs.len() < 2 + MAX_EXTRA_REFERENCES {
             let label = format!("reference {}", reference_runs.len() + 1);
-            let again = run(&label, REFERENCE_SPLIT, reference.replies(), progress)?;
+            let again = run(&label, reference_split, reference.replies())?;
             reference.add(again.observed.clone());
             reference_runs.push(again);
             for p in &mut patterns {
@@ -528,6 +667,7 @@ pub fn run_patterns(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::num::NonZeroUsize;
 
     #[test]
     fn rng_is_deterministic_and_bounded() {
@@ -541,6 +681,70 @@ mod tests {
         assert_eq!(Rng::new(3).below(0), 0);
     }
 
+    fn seg(bytes: &[u8], record: u64) -> Segment {
+        Segment {
+            bytes: bytes.to_vec(),
+            record,
+            ts: Default::default(),
+        }
+    }
+
+    /// A captured exchange: the client says `a\n`, the server answers in
+    /// two segments; `bc\n` (one segment of two lines), the server answers
+    /// once.
+    fn exchange() -> Session {
+        let mut s = Session::default();
+        s.dirs[0] = vec![seg(b"a\n", 1), seg(b"b\nc\n", 4)];
+        s.dirs[1] = vec![seg(b"one\n", 2), seg(b"two\n", 3), seg(b"three\n", 5)];
+        s
+    }
+
+    #[test]
+    fn turns_follow_the_capture_and_cut_the_writes() {
+        let session = exchange();
+        let line = FrameSpec::parse("line").unwrap();
+        let r = Replay::new(&session, Some(line), Dir::Server);
+        assert_eq!(
+            r.turns,
+            vec![
+                Turn {
+                    offset: 0,
+                    messages: 1,
+                    bytes: 2
+                },
+                Turn {
+                    offset: 8,
+                    messages: 3,
+                    bytes: 6
+                }
+            ]
+        );
+        // Everything in one write: cut where the server waited.
+        let writes = r.writes(Split::Coalesce, Pace::None).unwrap();
+        assert_eq!(writes.len(), 1);
+        let (cut, turns) = r.in_turns(writes);
+        let pieces: Vec<&[u8]> = cut.iter().map(|w| w.bytes.as_slice()).collect();
+        assert_eq!(pieces, [&b"one\ntwo\n"[..], b"three\n"]);
+        assert_eq!(turns.after, [1, 3]);
+        assert_eq!(
+            turns.count,
+            Some((FrameSpec::parse("line").unwrap(), Dir::Client))
+        );
+        // bytes:3 crosses the turn at 8: the piece is cut there.
+        let (cut, turns) = r.in_turns(
+            r.writes(Split::Bytes(NonZeroUsize::new(3).unwrap()), Pace::None)
+                .unwrap(),
+        );
+        let pieces: Vec<&[u8]> = cut.iter().map(|w| w.bytes.as_slice()).collect();
+        assert_eq!(pieces, [&b"one"[..], b"\ntw", b"o\n", b"t", b"hre", b"e\n"]);
+        assert_eq!(turns.after, [1, 1, 1, 3, 3, 3]);
+        // Without a framing, turns count bytes.
+        let none = Replay::new(&session, Some(FrameSpec::None), Dir::Server);
+        let (_, turns) = none.in_turns(none.writes(Split::Original, Pace::None).unwrap());
+        assert_eq!(turns.after, [2, 2, 6]);
+        assert_eq!(turns.count, None);
+    }
+
     #[test]
     fn remote_targets_need_permission() {
         assert!(check_target("127.0.0.1:9", false).is_ok());
@@ -548,5 +752,11 @@ mod tests {
         let err = check_target("192.0.2.1:9", false).unwrap_err();
         assert!(err.to_string().contains("--allow-remote"), "{err}");
         assert!(check_target("192.0.2.1:9", true).is_ok());
+        let err = ServeListener::bind("0.0.0.0:0", false).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("listens only on 127.0.0.1 / ::1 unless --allow-remote"),
+            "{err}"
+        );
     }
 }

@@ -27,9 +27,7 @@ use crate::flow::Dir;
 use super::compare::{against_capture, Against, Compare, Difference, Observed, Reference};
 use super::split::{self, header_len, Split};
 use super::synth::{write_pcap, SynthSession, SynthWrite};
-use super::{
-    conn, Close, Ending, Pace, Pacing, Replay, ReplayError, Rng, RunOptions, RunReport, Write,
-};
+use super::{conn, Close, Ending, Pace, Replay, ReplayError, Rng, RunOptions, RunReport, Write};
 
 /// The most bytes a flood or an oversized message sends: 1 MiB.
 pub const MAX_FLOOD_BYTES: usize = 1 << 20;
@@ -519,14 +517,12 @@ pub fn fuzz(
     each: &mut dyn FnMut(RunLog<'_>),
 ) -> Result<FuzzSummary, ReplayError> {
     let start = Instant::now();
-    let pacing = match config.pace {
-        Pace::Auto => Pacing::UntilRead,
-        _ => Pacing::Pauses,
-    };
+    let pacing = config.pace.pacing();
     let options = |close: Close| RunOptions {
         timeout: config.timeout,
         pacing,
         close,
+        turns: None,
     };
     let writes = replay.writes(Split::Frames, config.pace)?;
     let first = replay.run(
@@ -706,6 +702,7 @@ fn judge(
                     framing: None,
                     ending: b.observed.ending,
                     stalled: None,
+                    client: None,
                 };
                 match &mut reference {
                     None => reference = Some(Reference::new(run, Compare::Shape)),

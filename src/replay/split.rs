@@ -116,6 +116,14 @@ pub enum Pace {
 }
 
 impl Pace {
+    /// How writes are spaced: until read for `Auto`, by pauses otherwise.
+    pub fn pacing(self) -> super::Pacing {
+        match self {
+            Pace::Auto => super::Pacing::UntilRead,
+            Pace::None | Pace::Ms(_) => super::Pacing::Pauses,
+        }
+    }
+
     /// Parses `none` or a number of milliseconds.
     pub fn parse(s: &str) -> Result<Pace, String> {
         if s == "none" {

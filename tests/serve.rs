@@ -1,0 +1,396 @@
+//! `framescope replay --serve`: the captured server side of the seed
+//! clients' sessions (`captures/clients/`, made by
+//! `scripts/clients/capture-sessions.sh` against `scripts/clients/server.py`)
+//! played to the seed clients themselves, buggy and fixed, run by
+//! `--client-cmd`, under every write pattern (`--matrix`).
+//!
+//! The buggy clients must be flagged, with the patterns that changed what
+//! they print named; the fixed ones must pass. Nothing here sleeps: the
+//! command waits for each client to connect, to send, to read and to exit,
+//! and the tests wait for the command.
+//!
+//! The clients are Python programs; without `python3` the tests are
+//! skipped with a message, except under CI (`CI=true`), where that fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::thread;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn capture(name: &str) -> String {
+    repo()
+        .join("captures/clients")
+        .join(format!("{name}.pcap"))
+        .display()
+        .to_string()
+}
+
+fn client(name: &str) -> String {
+    format!(
+        "python3 {} {{port}}",
+        repo().join("scripts/clients").join(name).display()
+    )
+}
+
+/// Whether a missing tool must fail the test (under CI).
+fn must_run() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Whether python3 runs; when it does not, says so (or fails under CI).
+fn have_python(test: &str) -> bool {
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!must_run(), "{test}: CI=true but python3 does not run");
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: python3 does not run");
+    }
+    ok
+}
+
+fn framescope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_framescope"))
+        .args(args)
+        .output()
+        .expect("run framescope")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn row<'a>(out: &'a str, split: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(split))
+        .unwrap_or_else(|| panic!("no row for {split} in\n{out}"))
+}
+
+/// `replay --serve --matrix --client-cmd` on the capture `name` with the
+/// client program `program`.
+fn matrix(name: &str, program: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let cap = capture(name);
+    let cmd = client(program);
+    let mut args = vec![
+        "replay",
+        &cap,
+        "--stream",
+        "0",
+        "--serve",
+        "127.0.0.1:0",
+        "--matrix",
+        "--client-cmd",
+        &cmd,
+    ];
+    args.extend_from_slice(extra);
+    let o = framescope(&args);
+    (o.status.code(), text(&o))
+}
+
+/// The patterns the summary line names as having changed the client.
+fn changed(out: &str) -> Vec<String> {
+    let line = out
+        .lines()
+        .find(|l| l.contains("depends on how its input is segmented"))
+        .unwrap_or_else(|| panic!("no summary in\n{out}"));
+    let list = line.rsplit_once(": ").map_or("", |(_, l)| l);
+    list.trim_end_matches(" changed it")
+        .split(", ")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every pattern row of a passing matrix says `same`, with the client's
+/// exit 0.
+fn assert_passes(out: &str) {
+    for split in [
+        "original",
+        "frames",
+        "bytes:1",
+        "random:1",
+        "header-body",
+        "coalesce",
+    ] {
+        let r = row(out, split);
+        assert!(r.contains("same") && r.contains("exit 0"), "{split}: {out}");
+    }
+    assert!(
+        out.contains("the client behaved the same under every write pattern"),
+        "{out}"
+    );
+}
+
+#[test]
+fn remote_command_client_reading_with_recv_1024_is_flagged_and_its_fix_passes() {
+    let test = "remote_command";
+    if !have_python(test) {
+        return;
+    }
+    let (code, out) = matrix("remote-command", "remote_command_buggy.py", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("framing line (detected")
+            && out.contains("5 turns, 5 client requests captured")
+            && out.contains("each write waits until the client has read the one before"),
+        "{out}"
+    );
+    // Every pattern that cuts the replies finer than the capture changes
+    // what the client prints; the captured segments and one write per turn
+    // do not.
+    let names = changed(&out);
+    for split in ["bytes:1", "random:1", "header-body", "frames"] {
+        assert!(names.iter().any(|n| n == split), "{split}: {out}");
+        let r = row(&out, split);
+        assert!(r.contains("DIFFERS") && r.contains("output line"), "{r}");
+    }
+    // One byte per recv(): the uptime output is read as an empty line.
+    assert!(
+        row(&out, "bytes:1").contains(
+            "output line 2: reference \" 12:00:00 up 10 days,  3:04,  1 user,  load average: 0.00, 0.01, 0.05\", got \"\""
+        ),
+        "{out}"
+    );
+
+    let (code, out) = matrix("remote-command", "remote_command_fixed.py", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_passes(&out);
+    // bytes:1 wrote every byte of the replies alone and the client read
+    // them all.
+    let fields: Vec<&str> = row(&out, "bytes:1").split_whitespace().collect();
+    assert_eq!(fields.get(2..4), Some(&["5705", "5705"][..]), "{out}");
+}
+
+#[test]
+fn long_reply_read_by_one_recv_4096_is_flagged_and_its_fix_passes() {
+    let test = "long_reply";
+    if !have_python(test) {
+        return;
+    }
+    // The requests are lines; the replies hold no line end, so `frames`
+    // and `header-body` write each reply whole.
+    let (code, out) = matrix("long-reply", "long_reply_buggy.py", &["--frame", "line"]);
+    assert_eq!(code, Some(1), "{out}");
+    let names = changed(&out);
+    for split in ["bytes:1", "random:1"] {
+        assert!(names.iter().any(|n| n == split), "{split}: {out}");
+    }
+    assert!(
+        row(&out, "bytes:1").contains(
+            "output line 1: reference \"reply 0: 4096 bytes, sha256 dba0e93ef30598b1\", got \"reply 0: 1 bytes, sha256 6e340b9cffb37a98\""
+        ),
+        "{out}"
+    );
+
+    let (code, out) = matrix("long-reply", "long_reply_fixed.py", &["--frame", "line"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_passes(&out);
+    assert!(
+        out.contains("reference (the captured segments, 2 runs): 3 requests, connection closed, client exit 0, 3 lines of output; matches the capture"),
+        "{out}"
+    );
+}
+
+#[test]
+fn length_prefixed_client_with_single_recvs_is_flagged_and_its_fix_passes() {
+    let test = "length_prefixed";
+    if !have_python(test) {
+        return;
+    }
+    let (code, out) = matrix("length-prefixed", "length_prefixed_buggy.py", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("framing length:4 (detected"), "{out}");
+    let names = changed(&out);
+    for split in ["bytes:1", "random:1"] {
+        assert!(names.iter().any(|n| n == split), "{split}: {out}");
+    }
+    // Its recv(4) got the first byte alone: each cut reached a recv().
+    assert!(
+        row(&out, "bytes:1").contains("got \"message 0: short header b'\\\\x00'\""),
+        "{out}"
+    );
+    // Header and body written apart: its two recv() calls still get one
+    // each, and it copes.
+    assert!(row(&out, "header-body").contains("same"), "{out}");
+
+    let (code, out) = matrix("length-prefixed", "length_prefixed_fixed.py", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_passes(&out);
+}
+
+#[test]
+fn a_client_that_hangs_on_a_pattern_is_killed_and_flagged() {
+    let test = "hang";
+    if !have_python(test) {
+        return;
+    }
+    // It reads the first reply's header with one recv(4), and waits for
+    // ever when it gets less.
+    let program = "import os, socket, sys, threading\n\
+        s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
+        s.sendall(b'\\x00\\x00\\x00\\x0amessage 0 ')\n\
+        head = s.recv(4)\n\
+        print(len(head), flush=True)\n\
+        if len(head) < 4:\n\
+        \x20   threading.Event().wait()\n";
+    let dir = std::env::temp_dir().join(format!("framescope-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("hangs.py");
+    std::fs::write(&path, program).expect("client");
+    let cmd = format!("python3 {} {{port}}", path.display());
+    let cap = capture("length-prefixed");
+    let o = framescope(&[
+        "replay",
+        &cap,
+        "-s",
+        "0",
+        "--serve",
+        "127.0.0.1:0",
+        "--patterns",
+        "bytes:2",
+        "--client-cmd",
+        &cmd,
+        "--client-timeout",
+        "3000",
+        "--timeout",
+        "500",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let r = row(&out, "bytes:2");
+    assert!(
+        r.contains("DIFFERS")
+            && r.contains("hung")
+            && r.contains("output line 1: reference \"4\", got \"2\""),
+        "{out}"
+    );
+    assert!(
+        out.contains(": 1 request, connection") && out.contains("client exit 0, 1 line of output"),
+        "{out}"
+    );
+}
+
+/// A client of the length-prefixed capture's protocol, connecting until
+/// nothing listens: each run sends the captured messages and reads each
+/// reply whole (`correct`), or gives up on a reply whose first read is not
+/// whole.
+fn external_client(port: u16, correct: bool) -> usize {
+    let mut sessions = 0;
+    while let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        sessions += 1;
+        for i in 0..5 {
+            let body = format!("message {i} ").repeat(1 + i * 20).into_bytes();
+            let mut msg = (body.len() as u32).to_be_bytes().to_vec();
+            msg.extend_from_slice(&body);
+            if s.write_all(&msg).is_err() {
+                break;
+            }
+            let mut reply = vec![0u8; msg.len()];
+            if correct {
+                if s.read_exact(&mut reply).is_err() {
+                    break;
+                }
+            } else {
+                let n = s.read(&mut reply).unwrap_or(0);
+                if n < reply.len() {
+                    break;
+                }
+            }
+        }
+        drop(s);
+    }
+    sessions
+}
+
+/// `replay --serve` without a client command, `--split bytes:3`, and the
+/// external client connecting once per run; returns the exit code, the
+/// output and the sessions the client made.
+fn serve_external(correct: bool) -> (Option<i32>, String, usize) {
+    let cap = capture("length-prefixed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framescope"))
+        .args([
+            "replay",
+            &cap,
+            "-s",
+            "0",
+            "--serve",
+            "127.0.0.1:0",
+            "--split",
+            "bytes:3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run framescope");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    let port: u16 = first
+        .split("served on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let client = thread::spawn(move || external_client(port, correct));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("output");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().expect("wait");
+    let sessions = client.join().expect("client");
+    (status.code(), format!("{first}{rest}{err}"), sessions)
+}
+
+#[test]
+fn without_a_client_command_each_connection_is_a_run_judged_by_its_requests() {
+    let (code, out, sessions) = serve_external(true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("3 runs, one client connection each: the reference twice, then bytes:3")
+            && out.contains("waiting for a client on 127.0.0.1:")
+            && out.contains("2070 bytes sent, 5 requests, connection closed")
+            && out.contains(": same"),
+        "{out}"
+    );
+    assert!(sessions >= 3, "{sessions}: {out}");
+
+    // A client that takes each read as a whole reply gives up on the
+    // first cut one: fewer requests than the reference.
+    let (code, out, _) = serve_external(false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("bytes:3: ") && out.contains("1 request, 5 in the reference"),
+        "{out}"
+    );
+}
+
+#[test]
+fn serving_on_a_remote_address_needs_permission() {
+    let cap = capture("length-prefixed");
+    let o = framescope(&["replay", &cap, "-s", "0", "--serve", "0.0.0.0:0"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(
+            "0.0.0.0:0 is not a loopback address; replay --serve listens only on 127.0.0.1 / ::1 unless --allow-remote is given"
+        ),
+        "{out}"
+    );
+    let o = framescope(&["replay", &cap, "-s", "0"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("give --to HOST:PORT"), "{out}");
+}
