@@ -9,13 +9,14 @@ rounds and the largest peak RSS (from /usr/bin/time).
 Baselines measured in the same run:
   cat      the copy from the page cache, the physical floor of any reader;
   libpcap  `tcpdump -r FILE -w /dev/null`, libpcap's own read speed.
-`jsonl` writes every message to a file in the page cache; its baseline,
-`write`, is `cp` of that same output (the cost of writing those bytes).
+`jsonl` writes every flagged message (and every stream) to a file in the
+page cache; its baseline, `write`, is `cp` of that same output (the cost of
+writing those bytes).
 
 Goals (exit status 1 when one is missed, with the reason):
   analyze (table and json)  >= MIN_RATIO x libpcap   (default 1.0)
   analyze --jobs 2          >= the single job's speed (same format)
-  jsonl --messages          <= 1.5 x the time of writing its output
+  jsonl                     <= 1.5 x the time of writing its output
   peak RSS                  <= 32 MiB for every analyze run
 """
 import json
@@ -57,7 +58,7 @@ def tools_for(cap, out_dir):
         "json": [FS, "analyze", f, "--frame", frame, "--format", "json"],
         "table -j2": [FS, "analyze", f, "--frame", frame, "--jobs", "2"],
         "json -j2": [FS, "analyze", f, "--frame", frame, "--format", "json", "--jobs", "2"],
-        "jsonl": ["sh", "-c", f'exec "$0" analyze "$1" --frame "$2" --format jsonl --messages > "$3"',
+        "jsonl": ["sh", "-c", f'exec "$0" analyze "$1" --frame "$2" --format jsonl > "$3"',
                   FS, f, frame, jsonl_out],
         "write": ["sh", "-c", 'exec cp "$0" "$1"', jsonl_out, jsonl_out + ".copy"],
     }
