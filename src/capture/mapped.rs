@@ -57,9 +57,10 @@ pub struct Mapped {
 }
 
 /// How far ahead of the reader [`Mapped::touch_ahead`] keeps the window
-/// touched, and how much it touches at a time.
-const AHEAD: usize = 256 << 10;
-const TOUCH: usize = 64 << 10;
+/// touched.
+pub const AHEAD: usize = 256 << 10;
+/// How much [`Mapped::touch_ahead`] touches at a time.
+pub const TOUCH: usize = 64 << 10;
 /// Bytes between two touches: a cache line.
 const LINE: usize = 64;
 
