@@ -74,8 +74,8 @@ pub enum InputError {
     /// The filter does not compile.
     #[error(transparent)]
     Filter(#[from] FilterError),
-    /// A worker thread could not be started.
-    #[error("cannot start a worker thread: {0}")]
+    /// A worker thread could not be started, or stopped by a panic.
+    #[error("worker thread: {0}")]
     Thread(String),
 }
 
@@ -353,7 +353,7 @@ pub fn run_parallel<K: Sink, R: Send>(
             });
             match spawned {
                 Ok(handle) => handles.push(handle),
-                Err(e) => return Err(InputError::Thread(e.to_string())),
+                Err(e) => return Err(InputError::Thread(format!("cannot start: {e}"))),
             }
         }
         let mut batches: Vec<Batch> = (0..senders.len()).map(|_| Batch::default()).collect();
@@ -439,11 +439,16 @@ pub fn run_parallel<K: Sink, R: Send>(
         }
         drop(senders);
         let mut finished = Vec::new();
+        let mut panicked = false;
         for h in handles {
             match h.join() {
                 Ok(done) => finished.push(done),
-                Err(panic) => std::panic::resume_unwind(panic),
+                Err(_) => panicked = true,
             }
+        }
+        if panicked {
+            // Its flows' results are lost: an error, not a partial report.
+            return Err(InputError::Thread("a worker thread panicked".into()));
         }
         Ok(finished)
     })?;
