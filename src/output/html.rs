@@ -214,36 +214,16 @@ fn shape(
                 (None, Some(n)) => format!("{n} bytes missing"),
                 _ => String::new(),
             };
+            let (name, index, status) = (dir.name(), m.index, m.status.name());
+            let coalesced = if m.coalesced { ", coalesced" } else { "" };
+            let (offset, len, first, last) = (m.offset, m.len, m.first_record, m.last_record);
+            let (from, to) = (secs(m.first_ts, t0), secs(m.last_ts, t0));
+            let (label, detail) = (escape(label), escape(&detail));
+            let filter = escape(&m.filter(info, *dir));
+            let segments = m.segments;
             let _ = write!(
                 out,
-                r#"<rect class="{class}" x="{x:.1}" y="{y}" width="{w:.1}" height="18" data-dir="{}" data-index="{}" data-status="{}{}" data-offset="{}" data-len="{}" data-records="{}-{}" data-segments="{}" data-first-time="{:.6}" data-last-time="{:.6}" data-label="{}" data-detail="{}" data-filter="{}"><title>{} message {} ({}{}) offset {} len {}, records {}-{}, +{:.6}..{:.6} s {}{}&#10;{}</title></rect>"#,
-                dir.name(),
-                m.index,
-                m.status.name(),
-                if m.coalesced { ", coalesced" } else { "" },
-                m.offset,
-                m.len,
-                m.first_record,
-                m.last_record,
-                m.segments,
-                secs(m.first_ts, t0),
-                secs(m.last_ts, t0),
-                escape(label),
-                escape(&detail),
-                escape(&m.filter(info, *dir)),
-                dir.name(),
-                m.index,
-                m.status.name(),
-                if m.coalesced { ", coalesced" } else { "" },
-                m.offset,
-                m.len,
-                m.first_record,
-                m.last_record,
-                secs(m.first_ts, t0),
-                secs(m.last_ts, t0),
-                escape(label),
-                escape(&detail),
-                escape(&m.filter(info, *dir)),
+                r#"<rect class="{class}" x="{x:.1}" y="{y}" width="{w:.1}" height="18" data-dir="{name}" data-index="{index}" data-status="{status}{coalesced}" data-offset="{offset}" data-len="{len}" data-records="{first}-{last}" data-segments="{segments}" data-first-time="{from:.6}" data-last-time="{to:.6}" data-label="{label}" data-detail="{detail}" data-filter="{filter}"><title>{name} message {index} ({status}{coalesced}) offset {offset} len {len}, records {first}-{last}, +{from:.6}..{to:.6} s {label}{detail}&#10;{filter}</title></rect>"#,
             );
         }
     }
