@@ -813,7 +813,7 @@ fn analyse<R: Report + Observer>(
             } => {
                 let leg = wire.open(client, listen, ts);
                 stream_conn.insert(leg.stream, (conn, LegKind::Client));
-                legs.entry(conn).or_default()[0] = Some(leg);
+                legs.entry(conn).or_default()[LegKind::Client.index()] = Some(leg);
             }
             Note::Connected {
                 conn,
@@ -823,7 +823,7 @@ fn analyse<R: Report + Observer>(
             } => {
                 let leg = wire.open(local, target, ts);
                 stream_conn.insert(leg.stream, (conn, LegKind::Server));
-                legs.entry(conn).or_default()[1] = Some(leg);
+                legs.entry(conn).or_default()[LegKind::Server.index()] = Some(leg);
             }
             Note::Data {
                 conn,
