@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -175,6 +175,48 @@ fn replay_args<'a>(cap: &'a str, addr: &'a str, extra: &[&'a str]) -> Vec<&'a st
     let mut v = vec!["replay", cap, "--stream", "0", "--to", addr];
     v.extend_from_slice(extra);
     v
+}
+
+/// The correct server, except that on its third connection (the first
+/// pattern's run, after the two reference runs) it sends one reply too
+/// many: a difference that a second run of the same writes does not show.
+fn wrong_on_the_third_connection(mut s: TcpStream) {
+    static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+    let third = CONNECTIONS.fetch_add(1, Ordering::SeqCst) == 2;
+    let mut replies = 0;
+    while let Some(body) = read_message(&mut s) {
+        if s.write_all(&msg(&body)).is_err() {
+            return;
+        }
+        replies += 1;
+        if third && replies == 1 && s.write_all(&msg(b"once")).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_difference_that_a_second_run_does_not_show_is_not_counted() {
+    let dir = scratch("matrix-once");
+    let cap = echo_capture(&dir);
+    let addr = serve(wrong_on_the_third_connection).to_string();
+    let o = framescope(&replay_args(
+        cap.to_str().unwrap(),
+        &addr,
+        &["--frame", "length", "--matrix"],
+    ));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let first = row(&out, "original");
+    assert!(
+        first.contains("same") && first.contains("first run only, not on a second"),
+        "{out}"
+    );
+    assert!(row(&out, "frames").contains("same"), "{out}");
+    assert!(
+        out.contains("the server behaved the same under every write pattern"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -126,6 +126,9 @@ impl Progress {
     }
 }
 
+/// How a difference seen on a first run only is introduced.
+const UNCONFIRMED: &str = "first run only, not on a second";
+
 fn verdict(differences: &[Difference]) -> &'static str {
     if differences.is_empty() {
         "same"
@@ -335,6 +338,13 @@ fn print_report(
             for d in &p.differences {
                 writeln!(out, "  {}", d.describe_as(Against::Reference, peer))?;
             }
+            for d in &p.unconfirmed {
+                writeln!(
+                    out,
+                    "  {UNCONFIRMED}: {}",
+                    d.describe_as(Against::Reference, peer)
+                )?;
+            }
             if let Some(e) = &r.outcome.send_error {
                 writeln!(out, "  sending stopped: {e}")?;
             }
@@ -350,9 +360,13 @@ fn print_report(
             r.replies().len().to_string(),
             ending_text(r),
             verdict(&p.differences).to_string(),
-            p.differences
-                .first()
-                .map_or_else(String::new, |d| d.describe_as(Against::Reference, peer)),
+            match (p.differences.first(), p.unconfirmed.first()) {
+                (Some(d), _) => d.describe_as(Against::Reference, peer),
+                (None, Some(d)) => {
+                    format!("{UNCONFIRMED}: {}", d.describe_as(Against::Reference, peer))
+                }
+                (None, None) => String::new(),
+            },
         ]);
     }
     let differs = report.differs();

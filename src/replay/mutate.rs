@@ -7,6 +7,8 @@
 //! seed `S` is the same mutation on every machine: [`Rng`]), how a run is
 //! judged ([`FindingKind`]) and the reproducer written for each finding (a
 //! synthetic pcap that `framescope replay --split original` sends again).
+//! A finding is kept only when a second run of the same writes shows it
+//! too.
 //!
 //! Replies are compared by shape (count, lengths, labels), because a
 //! mutated request may rightly get different bytes back. Mutations that keep
@@ -573,7 +575,7 @@ pub fn fuzz(
             (Some(Owed::AtLeast(n)), _) => replay.close(*n, config.half_close),
             (None, _) => replay.close(usize::MAX, config.half_close),
         };
-        let report = match replay.run(addr, &writes, &options(close), &mut |_| {}) {
+        let report = match replay.run(addr, &writes, &options(close.clone()), &mut |_| {}) {
             Ok(r) => r,
             Err(ReplayError::Connect { .. }) => {
                 crashed = true;
@@ -582,7 +584,16 @@ pub fn fuzz(
             Err(e) => return Err(e),
         };
         let down = !conn::alive(addr, config.timeout);
-        let judged = judge(&report, owed.as_ref(), &baseline, base_ending, down);
+        let mut judged = judge(&report, owed.as_ref(), &baseline, base_ending, down);
+        // A finding must come back on a second run of the same writes
+        // (see `judge_patterns`): one that does not was timing.
+        if judged.is_some() && !down {
+            let again = replay.run(addr, &writes, &options(close), &mut |_| {})?;
+            let down = !conn::alive(addr, config.timeout);
+            if judge(&again, owed.as_ref(), &baseline, base_ending, down).is_none() && !down {
+                judged = None;
+            }
+        }
         let mut finding = None;
         if let Some((kind, detail)) = judged {
             let path = config
