@@ -998,24 +998,38 @@ pub fn wireshark_filter(
     first: u64,
     last: u64,
 ) -> String {
-    use std::fmt::Write;
+    let mut f = String::new();
+    write_wireshark_filter(&mut f, info, dir, records, segments, first, last);
+    f
+}
+
+/// [`wireshark_filter`], written to `f`.
+pub fn write_wireshark_filter<W: std::fmt::Write>(
+    f: &mut W,
+    info: &StreamInfo,
+    dir: Dir,
+    records: &[u64],
+    segments: u64,
+    first: u64,
+    last: u64,
+) {
     let proto = match info.proto {
         Proto::Tcp => "tcp",
         Proto::Udp => "udp",
     };
-    let mut f = format!("{proto}.stream eq {}", info.number);
+    let _ = write!(f, "{proto}.stream eq {}", info.number);
     let known = usize::try_from(segments).is_ok_and(|n| n <= records.len());
     match records {
         [one] if known => {
             let _ = write!(f, " && frame.number == {one}");
         }
         [_, ..] if known => {
-            f.push_str(" && (");
+            let _ = f.write_str(" && (");
             for (i, r) in records.iter().enumerate() {
                 let or = if i == 0 { "" } else { " || " };
                 let _ = write!(f, "{or}frame.number == {r}");
             }
-            f.push(')');
+            let _ = f.write_char(')');
         }
         _ => {
             let from = match dir {
@@ -1036,7 +1050,6 @@ pub fn wireshark_filter(
             );
         }
     }
-    f
 }
 
 impl<R: Report> Sink for Analyzer<R> {
