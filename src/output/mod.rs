@@ -839,9 +839,9 @@ mod tests {
                 first_ts: Timestamp(1_796_051_072_527_881_000 + i as i64),
                 last_ts: Timestamp(-1_500_000_001),
                 segments: i,
-                coalesced: i % 2 == 0,
+                coalesced: i.is_multiple_of(2),
                 status,
-                label: (i % 2 == 1).then(|| Label::new("GET \"a\\b\"\n\u{1}é")),
+                label: (!i.is_multiple_of(2)).then(|| Label::new("GET \"a\\b\"\n\u{1}é")),
                 missing: (i == 3).then_some(42),
                 error: (i == 4).then(|| "length 4294967295 > \"max\"\t\u{7f}".to_string()),
                 ..Message::default()
