@@ -382,3 +382,43 @@ fn analyze_chooses_what_detect_chooses_on_every_stream() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(compared >= 120, "{compared} streams compared");
 }
+
+/// The chosen spec of every stream with data in `path`.
+fn chosen(path: &Path) -> Vec<(u64, String)> {
+    detect_all(path)
+        .iter()
+        .filter(|s| has_data(s))
+        .map(|s| (s.info.number, s.detection.chosen.spec.to_string()))
+        .collect()
+}
+
+/// A stream that starts with TLS records is named `tls`, not a protocol
+/// whose decoder also frames TLS (PostgreSQL 17's direct TLS frames those
+/// bytes identically); real PostgreSQL sessions stay `pgsql`. Names, not
+/// boundaries: the name is what a user reads and what `--frame` repeats.
+#[test]
+fn tls_streams_are_named_tls_and_postgresql_stays_pgsql() {
+    let mut tls = 0;
+    for entry in std::fs::read_dir(root().join("captures/tls")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        for (stream, spec) in chosen(&path) {
+            assert_eq!(spec, "tls", "{} stream {stream}", path.display());
+            tls += 1;
+        }
+    }
+    assert!(tls >= 20, "only {tls} TLS streams");
+    let mut pgsql = 0;
+    for path in [
+        "captures/servers/postgres.pcap",
+        "captures/real/zeek_postgresql_psql-create-insert-select-delete-drop.pcap",
+    ] {
+        for (stream, spec) in chosen(&root().join(path)) {
+            assert_eq!(spec, "pgsql", "{path} stream {stream}");
+            pgsql += 1;
+        }
+    }
+    assert!(pgsql >= 2, "only {pgsql} PostgreSQL streams");
+}

@@ -75,7 +75,10 @@ pub struct ProtocolInfo {
     pub ports: &'static [u16],
 }
 
-/// Every protocol [`build`] knows, most common first.
+/// Every protocol [`build`] knows, most common first. Detection breaks
+/// ties in this order, so `tls` comes before `pgsql`, whose decoder also
+/// frames a stream that starts with TLS (PostgreSQL 17's direct TLS): off
+/// port 5432, TLS is the better name for it.
 pub const PROTOCOLS: &[ProtocolInfo] = &[
     ProtocolInfo {
         name: "http1",
@@ -86,6 +89,11 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         name: "resp",
         summary: "Redis RESP2/RESP3: one top-level value or one inline command line",
         ports: &[6379],
+    },
+    ProtocolInfo {
+        name: "tls",
+        summary: "TLS record: 5-byte header (type, version, length)",
+        ports: &[443, 8443, 993, 995, 465, 636, 853, 5061],
     },
     ProtocolInfo {
         name: "pgsql",
@@ -106,11 +114,6 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         name: "dns-tcp",
         summary: "DNS over TCP: 2-byte big-endian length + message",
         ports: &[53],
-    },
-    ProtocolInfo {
-        name: "tls",
-        summary: "TLS record: 5-byte header (type, version, length)",
-        ports: &[443, 8443, 993, 995, 465, 636, 853, 5061],
     },
     ProtocolInfo {
         name: "kafka",
