@@ -273,7 +273,8 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         if args.html.is_some() {
             anyhow::bail!("--html needs --format table or json");
         }
-        let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        // JsonLines writes in blocks of its own.
+        let out = io::stdout().lock();
         let analyzer = Decrypting::new(
             Analyzer::new(
                 opts,

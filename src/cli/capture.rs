@@ -108,7 +108,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
     if args.output.format == AnalyzeFormat::Jsonl {
         let out = io::BufWriter::new(io::stdout().lock());
         let analyzer = Decrypting::new(
-            Analyzer::new(opts, JsonLines::new(out, args.output.messages)),
+            Analyzer::new(opts, JsonLines::new(out, args.output.messages).block(0)),
             keys,
             TlsLimits::default(),
         );

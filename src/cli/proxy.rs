@@ -254,7 +254,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     let source = format!("proxy:{}", proxy.local_addr());
 
     if args.output.format == AnalyzeFormat::Jsonl {
-        let lines = JsonLines::new(io::BufWriter::new(io::stdout()), args.output.messages);
+        let lines = JsonLines::new(io::BufWriter::new(io::stdout()), args.output.messages).block(0);
         let outcome = proxy.run(opts, limits, Records { lines })?;
         let mut lines = outcome.report.lines;
         lines.write(

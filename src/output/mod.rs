@@ -200,16 +200,24 @@ impl Report for Collector {
 }
 
 /// Writes one JSON object per line as results arrive: `{"type":"message",..}`
-/// per message, `{"type":"stream",..}` per stream. Keeps nothing.
+/// per message, `{"type":"stream",..}` per stream. Keeps nothing but the
+/// lines not yet written: they go to the writer in blocks of
+/// [`JSONL_BLOCK`] bytes (or the size given to [`JsonLines::block`]), and
+/// the rest at [`JsonLines::finish`].
 pub struct JsonLines<W: Write> {
     out: W,
     /// The first write error; later writes are skipped.
     pub error: Option<io::Error>,
     /// Whether to write non-flagged messages too.
     pub all_messages: bool,
-    /// The message line being written, reused.
-    line: Vec<u8>,
+    /// Lines not written yet.
+    pending: Vec<u8>,
+    /// Bytes pending that make a block.
+    block: usize,
 }
+
+/// Bytes of lines [`JsonLines`] writes at once by default.
+pub const JSONL_BLOCK: usize = 64 << 10;
 
 impl<W: Write> JsonLines<W> {
     /// Writes to `out`.
@@ -218,8 +226,16 @@ impl<W: Write> JsonLines<W> {
             out,
             error: None,
             all_messages,
-            line: Vec::with_capacity(512),
+            pending: Vec::with_capacity(JSONL_BLOCK + 1024),
+            block: JSONL_BLOCK,
         }
+    }
+
+    /// Writes blocks of `bytes` (at least one line each) instead of
+    /// [`JSONL_BLOCK`]: smaller blocks show lines sooner.
+    pub fn block(mut self, bytes: usize) -> Self {
+        self.block = bytes;
+        self
     }
 
     /// Writes one tagged record.
@@ -234,19 +250,34 @@ impl<W: Write> JsonLines<W> {
             #[serde(flatten)]
             value: &'a T,
         }
-        let r = serde_json::to_writer(&mut self.out, &Tagged { kind, value })
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
-        if let Err(e) = r {
-            self.error = Some(e);
+        let mark = self.pending.len();
+        if let Err(e) = serde_json::to_writer(&mut self.pending, &Tagged { kind, value }) {
+            self.pending.truncate(mark);
+            self.error = Some(e.into());
+            return;
+        }
+        self.pending.push(b'\n');
+        self.spill();
+    }
+
+    /// Writes the pending lines once they make a block.
+    #[inline]
+    fn spill(&mut self) {
+        if self.pending.len() >= self.block {
+            if let Err(e) = self.out.write_all(&self.pending) {
+                self.error = Some(e);
+            }
+            self.pending.clear();
         }
     }
 
-    /// Flushes and returns the writer's error, if any.
+    /// Writes what is pending, flushes, and returns the first error, if
+    /// any.
     pub fn finish(mut self) -> io::Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.out.write_all(&self.pending)?;
         self.out.flush()
     }
 }
@@ -259,11 +290,8 @@ impl<W: Write> Report for JsonLines<W> {
         if self.error.is_some() {
             return;
         }
-        self.line.clear();
-        message_line(&mut self.line, stream, dir, message);
-        if let Err(e) = self.out.write_all(&self.line) {
-            self.error = Some(e);
-        }
+        message_line(&mut self.pending, stream, dir, message);
+        self.spill();
     }
 
     fn stream(&mut self, result: StreamResult) {
