@@ -14,10 +14,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use framescope::analysis::{Analyzer, Message, Options, Report, StreamResult};
+use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
 use framescope::capture::CaptureReader;
 use framescope::decode::spec::FrameSpec;
 use framescope::flow::{Dir, FlowLimits, StreamInfo, Tracker};
-use framescope::live::{LiveCapture, LiveConfig, LiveError};
 use framescope::output::Collector;
 use framescope::pipeline;
 

@@ -20,9 +20,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
+use framescope::flow::reassembly::Event;
 use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
-use framescope::live::{LiveCapture, LiveConfig, LiveError};
-use framescope::reassembly::Event;
 use framescope::replay::synth::{write_pcap, SynthSession, SynthWrite};
 use framescope::replay::Ending;
 

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use framescope::flow::reassembly::Event;
 use framescope::flow::{endpoint, Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
 use framescope::pipeline;
-use framescope::reassembly::Event;
 use framescope::tls::{self, Conn, KeyLog, Note, TlsLimits};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -1215,7 +1215,7 @@ fn without_a_key_a_real_tls_capture_is_framed_as_records_with_a_note() {
 
 /// Whether this process may capture on `lo`; under `CI=true` it must.
 fn may_capture() -> bool {
-    use framescope::live::{LiveCapture, LiveConfig, LiveError};
+    use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
     match LiveCapture::open(&LiveConfig::new("lo")) {
         Ok(_) => true,
         Err(e @ LiveError::Permission { .. }) => {

@@ -27,16 +27,19 @@
 //!   oldest are forgotten, and a packet of a forgotten connection would start
 //!   a new stream number.
 
+pub mod reassembly;
+pub mod seq;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::capture::LinkType;
 use crate::capture::Timestamp;
 use crate::dissect::{dissect, Dissected, Packet, TcpFlags, Transport};
+use crate::flow::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
+use crate::flow::seq::SeqNum;
 use crate::fragments::{Defragmenter, Fragment, FragmentLimits, FragmentStats};
 use crate::icmp::{IcmpError, IcmpErrors, QuotedProto};
-use crate::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
-use crate::seq::SeqNum;
 use crate::tunnel::Tunnel;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
