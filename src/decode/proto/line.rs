@@ -17,11 +17,19 @@
 //! bytes examined when the error was found. That end depends on the bytes
 //! alone (a line's `\n`, a length limit, the offending byte), so resync
 //! points, like frames and errors, never depend on chunking.
+//!
+//! [`Text`] is what a decoder of lines and counted blocks (RESP, memcached)
+//! keeps besides its protocol's own state: where it stands ([`At`]), its
+//! position and the message's length, the line being read, the resume
+//! point, and the [`Decoder`](crate::decode::Decoder) methods they make up
+//! (failing, finishing, skipping a gap, resynchronising). A protocol keeps
+//! only what is its own: its place inside a message ([`Place`]), labels,
+//! nesting.
+
+use super::block::{lost_in_gap, Block, Fill};
+use crate::decode::{DecodeError, DecodeErrorKind, End, Label, Step};
 
 /// One line being read.
-use super::block::lost_in_gap;
-use crate::decode::{DecodeError, Step};
-
 #[derive(Debug, Default)]
 pub(crate) struct Line {
     kept: Vec<u8>,
@@ -196,6 +204,198 @@ impl Resume {
             self.last_lf = b == b'\n';
         }
         None
+    }
+}
+
+/// Where a line decoder stands: between messages, inside one (`S`, the
+/// protocol's own place), or failed (until it resynchronises).
+#[derive(Debug)]
+pub(crate) enum At<S> {
+    Idle,
+    In(S),
+    Failed(DecodeError),
+}
+
+/// Whether the message goes on after a line or a block, or ends with it.
+pub(crate) enum Flow {
+    Continue,
+    Ended,
+}
+
+/// A protocol's place inside a message.
+pub(crate) trait Place {
+    /// The counted block being read, if any: a capture gap inside its body
+    /// is counted past.
+    fn block(&mut self) -> Option<&mut Block>;
+}
+
+/// What a decoder of lines and counted blocks keeps besides its protocol's
+/// own state. See the module documentation.
+///
+/// Invariant: `len` counts the bytes of the message in progress that were
+/// consumed, `pos` every byte consumed or skipped since the stream began.
+#[derive(Debug)]
+pub(crate) struct Text<S> {
+    pub(crate) state: At<S>,
+    /// The largest message accepted.
+    pub(crate) max: u64,
+    /// Stream offset of the next byte.
+    pub(crate) pos: u64,
+    /// Bytes of the message so far.
+    pub(crate) len: u64,
+    /// Stream offset of the line being read.
+    pub(crate) line_start: u64,
+    pub(crate) line: Line,
+    resume: Resume,
+}
+
+impl<S: Place> Text<S> {
+    /// A decoder between messages at the start of the stream.
+    pub(crate) fn new(max: u64) -> Self {
+        Text {
+            state: At::Idle,
+            max,
+            pos: 0,
+            len: 0,
+            line_start: 0,
+            line: Line::default(),
+            resume: Resume::default(),
+        }
+    }
+
+    /// `n` bytes of the message were read.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.len += n as u64;
+    }
+
+    /// Fails the decoder with an error at stream offset `offset`, and
+    /// returns the error.
+    pub(crate) fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
+        let error = DecodeError::new(offset, kind);
+        self.state = At::Failed(error.clone());
+        error
+    }
+
+    /// [`Text::fail`] with a protocol error.
+    pub(crate) fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
+        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
+    }
+
+    /// [`Text::fail`]: the message at `at` is `len` bytes, more than the
+    /// maximum.
+    pub(crate) fn too_long(&mut self, at: u64, len: u64) -> DecodeError {
+        let max = self.max;
+        self.fail(at, DecodeErrorKind::TooLong { len, max })
+    }
+
+    /// A new line starts at the next byte.
+    pub(crate) fn start_line(&mut self) {
+        self.line.clear();
+        self.line_start = self.pos;
+    }
+
+    /// Feeds `rest` to the line being read ([`Line::feed`]) and consumes
+    /// the bytes it examined.
+    #[inline]
+    pub(crate) fn feed_line(&mut self, rest: &[u8], keep: usize, limit: u64) -> Fed {
+        let fed = self.line.feed(rest, keep, limit);
+        self.consume(match fed {
+            Fed::More => rest.len(),
+            Fed::Done(n) | Fed::TooLong(n) => n,
+        });
+        fed
+    }
+
+    /// Consumes the bytes of `rest` that a block's [`Block::feed`] examined
+    /// and gave `fill` for.
+    #[inline]
+    pub(crate) fn fill<'a>(&mut self, rest: &[u8], fill: Fill<'a>) -> Fill<'a> {
+        self.consume(match fill {
+            Fill::More { .. } => rest.len(),
+            Fill::Done { used, .. } | Fill::NoCrlf { used } => used,
+        });
+        fill
+    }
+
+    /// The message ends `used` bytes into this call's input, labelled
+    /// `label`: the decoder is between messages again.
+    pub(crate) fn frame(&mut self, used: usize, label: Option<Label>) -> Result<Step, DecodeError> {
+        self.state = At::Idle;
+        Ok(Step::Frame {
+            consumed: used,
+            label,
+        })
+    }
+
+    /// The start of a decode call: the position it starts at, or the error
+    /// the decoder failed with.
+    #[inline]
+    pub(crate) fn begin(&self) -> Result<u64, DecodeError> {
+        match &self.state {
+            At::Failed(error) => Err(error.clone()),
+            _ => Ok(self.pos),
+        }
+    }
+
+    /// The end of a decode call that started at `call`: the resume
+    /// bookkeeping ([`Resume::track`]).
+    pub(crate) fn track(
+        &mut self,
+        input: &[u8],
+        call: u64,
+        step: Result<Step, DecodeError>,
+    ) -> Result<Step, DecodeError> {
+        self.resume.track(input, &mut self.pos, call, step)
+    }
+
+    /// Whole messages, the first `n` bytes of `input`, were read at once
+    /// while between messages.
+    #[inline]
+    pub(crate) fn whole(&mut self, input: &[u8], n: usize) {
+        self.pos += n as u64;
+        self.resume.consumed(input, n);
+    }
+
+    /// [`Decoder::finish`](crate::decode::Decoder::finish): clean between
+    /// messages; inside the body of a block that ends the message (`last`),
+    /// the rest of the body and its CRLF are missing; anywhere else an
+    /// unknown amount is.
+    pub(crate) fn finish(&mut self, last: bool) -> End {
+        match &mut self.state {
+            At::Idle => End::Clean,
+            At::In(place) => match place.block() {
+                Some(Block::Body { left, .. }) if last => End::Truncated {
+                    missing: Some(*left + 2),
+                },
+                _ => End::Truncated { missing: None },
+            },
+            At::Failed(_) => End::Truncated { missing: None },
+        }
+    }
+
+    /// [`Decoder::skip`](crate::decode::Decoder::skip): a gap inside a
+    /// block's body is counted past; any other gap loses the place.
+    pub(crate) fn skip(&mut self, len: u64) -> bool {
+        if let At::In(place) = &mut self.state {
+            if place.block().is_some_and(|block| block.skip(len)) {
+                self.pos += len;
+                self.len += len;
+                return true;
+            }
+        }
+        self.state = At::Failed(self.resume.lost(&mut self.pos, len));
+        false
+    }
+
+    /// [`Decoder::resync`](crate::decode::Decoder::resync): the next line
+    /// start whose first byte `accept`s ([`Resume::resync`]), where the
+    /// decoder is between messages again.
+    pub(crate) fn resync(&mut self, input: &[u8], accept: impl Fn(u8) -> bool) -> Option<usize> {
+        let at = self.resume.resync(input, &mut self.pos, accept)?;
+        self.state = At::Idle;
+        Some(at)
     }
 }
 
