@@ -64,6 +64,7 @@ impl Numbering {
     }
 
     /// The `tcp.stream` number and direction of a TCP packet.
+    #[inline]
     pub(super) fn tcp(
         &mut self,
         src: SocketAddr,
@@ -128,6 +129,7 @@ impl Numbering {
     /// `src`. Neither sets a sequence number base. A UDP datagram keeps its
     /// conversation alive; a quoted TCP packet does not (only the
     /// connection's own packets do).
+    #[inline]
     pub(super) fn by_sender(
         &mut self,
         proto: Proto,
@@ -207,6 +209,7 @@ pub(super) fn flow_hash(key: &FlowKey) -> u64 {
 }
 
 /// The key of the connection between `a` and `b`, whichever sent.
+#[inline]
 pub(super) fn flow_key(proto: Proto, a: SocketAddr, b: SocketAddr) -> FlowKey {
     if (a.ip(), a.port()) <= (b.ip(), b.port()) {
         FlowKey {
