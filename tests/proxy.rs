@@ -5,20 +5,19 @@
 //! the faults: a target that refuses, a client gone mid-message, a server
 //! that resets, twice as many clients as the bound.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{counts, echo, msg, naive, naive_noting, read_message, serve, Scratch, BIN};
+use common::{counts, echo, lines, msg, naive, naive_noting, read_message, serve, Scratch, BIN};
 
 /// How long any single wait in these tests may take before it is a failure.
 const BOUND: Duration = Duration::from_secs(30);
@@ -47,13 +46,7 @@ impl Proxy {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start framescope proxy");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = lines(child.stderr.take().expect("stderr"));
         let mut seen = String::new();
         let port = loop {
             let Ok(line) = rx.recv_timeout(BOUND) else {

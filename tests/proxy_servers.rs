@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 mod common;
 
-use common::{counts, have, skip, Scratch, BIN};
+use common::{counts, have, lines, skip, Scratch, BIN};
 
 /// The longest any wait may take before it is a failure.
 const BOUND: Duration = Duration::from_secs(60);
@@ -70,13 +70,7 @@ impl Tcpdump {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tcpdump");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = lines(child.stderr.take().expect("stderr"));
         loop {
             match rx.recv_timeout(BOUND) {
                 Ok(l) if l.contains("listening on") => {

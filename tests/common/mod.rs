@@ -9,12 +9,12 @@
 //! another uses.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,18 @@ pub fn row<'a>(out: &'a str, split: &str) -> &'a str {
     out.lines()
         .find(|l| l.split_whitespace().nth(1) == Some(split))
         .unwrap_or_else(|| panic!("no row for {split} in\n{out}"))
+}
+
+/// The lines of `reader` (a child's stderr, say) as they come, read in a
+/// thread of its own so that the writer never waits on a full pipe.
+pub fn lines(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// A scratch directory, readable by the users of the servers the tests
