@@ -13,19 +13,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{captures, root, skip};
-
-fn have_jsonschema() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let why = "python3's jsonschema is not installed (scripts/deps.sh --test installs it)";
-        skip("every_machine_output_matches_its_schema", why);
-    }
-    ok
-}
+use common::{captures, root, runs};
 
 /// Validates `files` against `schema`; returns how many documents passed.
 fn validate(schema: &str, files: &[PathBuf]) -> usize {
@@ -49,7 +37,13 @@ fn validate(schema: &str, files: &[PathBuf]) -> usize {
 
 #[test]
 fn every_machine_output_matches_its_schema() {
-    if !have_jsonschema() {
+    let test = "every_machine_output_matches_its_schema";
+    if !runs(
+        test,
+        "python3",
+        &["-c", "import jsonschema"],
+        "python3's jsonschema",
+    ) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("framescope-schemas-{}", std::process::id()));

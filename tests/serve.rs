@@ -19,7 +19,12 @@ use std::thread;
 
 mod common;
 
-use common::{framescope, root, row, skip, text, BIN};
+use common::{framescope, root, row, runs, text, BIN};
+
+/// Whether python3 runs ([`runs`]).
+fn have_python(test: &str) -> bool {
+    runs(test, "python3", &["-c", "pass"], "python3")
+}
 
 fn capture(name: &str) -> String {
     root()
@@ -34,19 +39,6 @@ fn client(name: &str) -> String {
         "python3 {} {{port}}",
         root().join("scripts/clients").join(name).display()
     )
-}
-
-/// Whether python3 runs; when it does not, says so (or fails under CI).
-fn have_python(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip(test, "python3 does not run");
-    }
-    ok
 }
 
 /// `replay --serve --matrix --client-cmd` on the capture `name` with the

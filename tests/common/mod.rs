@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
 use serde_json::Value;
 
 /// The `framescope` binary under test.
@@ -61,18 +62,37 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
-/// Whether the command `cmd` is installed; when it is not, `test` is
-/// skipped ([`skip`]).
-pub fn have(test: &str, cmd: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
+/// Whether `program args` runs and succeeds (a tool `test` needs, named
+/// `what`); when it does not, `test` is skipped ([`skip`]).
+pub fn runs(test: &str, program: &str, args: &[&str], what: &str) -> bool {
+    let ok = Command::new(program)
+        .args(args)
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        let why = format!("{cmd} is not installed (scripts/deps.sh --test installs it)");
+    if !ok {
+        let why = format!("{what} is not installed (scripts/deps.sh --test installs it)");
         skip(test, &why);
     }
-    found
+    ok
+}
+
+/// Whether the command `cmd` is installed ([`runs`]).
+pub fn have(test: &str, cmd: &str) -> bool {
+    runs(test, "sh", &["-c", &format!("command -v {cmd}")], cmd)
+}
+
+/// Whether this process may capture on `lo`; when it may not, `test` is
+/// skipped ([`skip`]).
+pub fn may_capture(test: &str) -> bool {
+    match LiveCapture::open(&LiveConfig::new("lo")) {
+        Ok(_) => true,
+        Err(e @ LiveError::Permission { .. }) => {
+            let why = format!("live capture is not permitted here ({e}); run as root");
+            skip(test, &why);
+            false
+        }
+        Err(e) => panic!("{test}: cannot open lo: {e}"),
+    }
 }
 
 /// Runs the binary with `args` to its end.
