@@ -19,12 +19,13 @@
 //! points, like frames and errors, never depend on chunking.
 //!
 //! [`Text`] is what a decoder of lines and counted blocks (RESP, memcached)
-//! keeps besides its protocol's own state: where it stands ([`At`]), its
-//! position and the message's length, the line being read, the resume
-//! point, and the [`Decoder`](crate::decode::Decoder) methods they make up
-//! (failing, finishing, skipping a gap, resynchronising). A protocol keeps
-//! only what is its own: its place inside a message ([`Place`]), labels,
-//! nesting.
+//! keeps besides its protocol's own state: its position and the message's
+//! length, the line being read, the resume point, and the
+//! [`Decoder`](crate::decode::Decoder) methods they make up (failing,
+//! finishing, skipping a gap, resynchronising). A protocol keeps what is its
+//! own: its state (between messages, failed, or its place inside a message:
+//! [`Place`]), labels, nesting. The state is one flat enum of the
+//! protocol's, so that its hot loop matches a single discriminant.
 
 use super::block::{lost_in_gap, Block, Fill};
 use crate::decode::{DecodeError, DecodeErrorKind, End, Label, Step};
@@ -207,27 +208,63 @@ impl Resume {
     }
 }
 
-/// Where a line decoder stands: between messages, inside one (`S`, the
-/// protocol's own place), or failed (until it resynchronises).
-#[derive(Debug)]
-pub(crate) enum At<S> {
-    Idle,
-    In(S),
-    Failed(DecodeError),
-}
-
 /// Whether the message goes on after a line or a block, or ends with it.
 pub(crate) enum Flow {
     Continue,
     Ended,
 }
 
-/// A protocol's place inside a message.
+/// A line protocol's state: between messages, failed (until it
+/// resynchronises), or a place inside a message.
 pub(crate) trait Place {
+    /// Between messages.
+    const IDLE: Self;
+    /// Failed with `error`.
+    fn failed(error: DecodeError) -> Self;
+    /// Whether the decoder is between messages.
+    fn is_idle(&self) -> bool;
+    /// The error the decoder failed with, if it did.
+    fn error(&self) -> Option<&DecodeError>;
     /// The counted block being read, if any: a capture gap inside its body
     /// is counted past.
     fn block(&mut self) -> Option<&mut Block>;
 }
+
+/// Implements [`Place`] for a protocol's state enum `$state`, which has the
+/// variants `Idle` and `Failed(DecodeError)`, and `$block(Block)` for the
+/// counted block being read.
+macro_rules! place {
+    ($state:ident, $block:ident) => {
+        impl $crate::decode::proto::line::Place for $state {
+            const IDLE: $state = $state::Idle;
+
+            fn failed(error: $crate::decode::DecodeError) -> $state {
+                $state::Failed(error)
+            }
+
+            #[inline]
+            fn is_idle(&self) -> bool {
+                matches!(self, $state::Idle)
+            }
+
+            #[inline]
+            fn error(&self) -> Option<&$crate::decode::DecodeError> {
+                match self {
+                    $state::Failed(error) => Some(error),
+                    _ => None,
+                }
+            }
+
+            fn block(&mut self) -> Option<&mut $crate::decode::proto::block::Block> {
+                match self {
+                    $state::$block(block) => Some(block),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use place;
 
 /// What a decoder of lines and counted blocks keeps besides its protocol's
 /// own state. See the module documentation.
@@ -236,7 +273,7 @@ pub(crate) trait Place {
 /// consumed, `pos` every byte consumed or skipped since the stream began.
 #[derive(Debug)]
 pub(crate) struct Text<S> {
-    pub(crate) state: At<S>,
+    pub(crate) state: S,
     /// The largest message accepted.
     pub(crate) max: u64,
     /// Stream offset of the next byte.
@@ -253,7 +290,7 @@ impl<S: Place> Text<S> {
     /// A decoder between messages at the start of the stream.
     pub(crate) fn new(max: u64) -> Self {
         Text {
-            state: At::Idle,
+            state: S::IDLE,
             max,
             pos: 0,
             len: 0,
@@ -274,7 +311,7 @@ impl<S: Place> Text<S> {
     /// returns the error.
     pub(crate) fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
         let error = DecodeError::new(offset, kind);
-        self.state = At::Failed(error.clone());
+        self.state = S::failed(error.clone());
         error
     }
 
@@ -322,7 +359,7 @@ impl<S: Place> Text<S> {
     /// The message ends `used` bytes into this call's input, labelled
     /// `label`: the decoder is between messages again.
     pub(crate) fn frame(&mut self, used: usize, label: Option<Label>) -> Result<Step, DecodeError> {
-        self.state = At::Idle;
+        self.state = S::IDLE;
         Ok(Step::Frame {
             consumed: used,
             label,
@@ -333,9 +370,9 @@ impl<S: Place> Text<S> {
     /// the decoder failed with.
     #[inline]
     pub(crate) fn begin(&self) -> Result<u64, DecodeError> {
-        match &self.state {
-            At::Failed(error) => Err(error.clone()),
-            _ => Ok(self.pos),
+        match self.state.error() {
+            Some(error) => Err(error.clone()),
+            None => Ok(self.pos),
         }
     }
 
@@ -363,29 +400,26 @@ impl<S: Place> Text<S> {
     /// the rest of the body and its CRLF are missing; anywhere else an
     /// unknown amount is.
     pub(crate) fn finish(&mut self, last: bool) -> End {
-        match &mut self.state {
-            At::Idle => End::Clean,
-            At::In(place) => match place.block() {
-                Some(Block::Body { left, .. }) if last => End::Truncated {
-                    missing: Some(*left + 2),
-                },
-                _ => End::Truncated { missing: None },
+        if self.state.is_idle() {
+            return End::Clean;
+        }
+        match self.state.block() {
+            Some(Block::Body { left, .. }) if last => End::Truncated {
+                missing: Some(*left + 2),
             },
-            At::Failed(_) => End::Truncated { missing: None },
+            _ => End::Truncated { missing: None },
         }
     }
 
     /// [`Decoder::skip`](crate::decode::Decoder::skip): a gap inside a
     /// block's body is counted past; any other gap loses the place.
     pub(crate) fn skip(&mut self, len: u64) -> bool {
-        if let At::In(place) = &mut self.state {
-            if place.block().is_some_and(|block| block.skip(len)) {
-                self.pos += len;
-                self.len += len;
-                return true;
-            }
+        if self.state.block().is_some_and(|block| block.skip(len)) {
+            self.pos += len;
+            self.len += len;
+            return true;
         }
-        self.state = At::Failed(self.resume.lost(&mut self.pos, len));
+        self.state = S::failed(self.resume.lost(&mut self.pos, len));
         false
     }
 
@@ -394,7 +428,7 @@ impl<S: Place> Text<S> {
     /// decoder is between messages again.
     pub(crate) fn resync(&mut self, input: &[u8], accept: impl Fn(u8) -> bool) -> Option<usize> {
         let at = self.resume.resync(input, &mut self.pos, accept)?;
-        self.state = At::Idle;
+        self.state = S::IDLE;
         Some(at)
     }
 }

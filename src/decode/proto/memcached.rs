@@ -28,7 +28,7 @@
 
 use super::block::{Block, Fill};
 use super::http1::parse_decimal;
-use super::line::{At, Fed, Flow, Place, Text};
+use super::line::{self, Fed, Flow, Text};
 use crate::decode::{DecodeError, Decoder, End, Label, Step};
 
 /// Bytes of a line kept for inspection.
@@ -42,22 +42,17 @@ pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
     ]
 }
 
-/// The place inside a message.
+/// Where the decoder stands in a command or reply.
 #[derive(Debug)]
 enum State {
+    Idle,
     Line,
     /// The data block after a line, and its CRLF.
     Data(Block),
+    Failed(DecodeError),
 }
 
-impl Place for State {
-    fn block(&mut self) -> Option<&mut Block> {
-        match self {
-            State::Data(block) => Some(block),
-            State::Line => None,
-        }
-    }
-}
+line::place!(State, Data);
 
 /// Which lines a multi-line reply in progress may still hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +107,7 @@ impl Memcached {
         if total > self.text.max {
             return Err(self.text.too_long(at, total));
         }
-        self.text.state = At::In(State::Data(Block::new(n, true)));
+        self.text.state = State::Data(Block::new(n, true));
         Ok(Flow::Continue)
     }
 
@@ -167,7 +162,7 @@ impl Memcached {
 
     fn next_line(&mut self) -> Result<Flow, DecodeError> {
         self.text.start_line();
-        self.text.state = At::In(State::Line);
+        self.text.state = State::Line;
         Ok(Flow::Continue)
     }
 
@@ -184,8 +179,8 @@ impl Memcached {
         loop {
             let rest = input.get(used..).unwrap_or_default();
             match self.text.state {
-                At::Failed(ref error) => return Err(error.clone()),
-                At::Idle => {
+                State::Failed(ref error) => return Err(error.clone()),
+                State::Idle => {
                     let Some(&b) = rest.first() else {
                         return Ok(Step::NeedMore);
                     };
@@ -199,7 +194,7 @@ impl Memcached {
                     self.multi = Multi::No;
                     self.next_line()?;
                 }
-                At::In(State::Line) => {
+                State::Line => {
                     // The line's own bytes already fed are in both `len` and
                     // the line: the limit counts from the line's start.
                     let text = &self.text;
@@ -220,7 +215,7 @@ impl Memcached {
                         }
                     }
                 }
-                At::In(State::Data(ref mut block)) => {
+                State::Data(ref mut block) => {
                     let fill = block.feed(rest);
                     match self.text.fill(rest, fill) {
                         Fill::More { .. } => return Ok(Step::NeedMore),

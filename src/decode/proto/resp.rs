@@ -35,7 +35,7 @@
 
 use super::block::{Block, Fill};
 use super::http1::{decimal_i128, parse_decimal};
-use super::line::{At, Fed, Flow, Place, Text};
+use super::line::{self, Fed, Flow, Text};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Run, Step};
 
 /// The deepest nesting of aggregates accepted.
@@ -53,9 +53,10 @@ pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
     ]
 }
 
-/// The place inside a message.
+/// Where the decoder stands in a value (or an inline command).
 #[derive(Debug)]
 enum State {
+    Idle,
     /// The next byte is a value's type byte.
     Type,
     /// The rest of a line whose type byte is given.
@@ -63,16 +64,10 @@ enum State {
     Inline,
     /// A bulk payload and its CRLF.
     Bulk(Block),
+    Failed(DecodeError),
 }
 
-impl Place for State {
-    fn block(&mut self) -> Option<&mut Block> {
-        match self {
-            State::Bulk(block) => Some(block),
-            State::Type | State::Line(_) | State::Inline => None,
-        }
-    }
-}
+line::place!(State, Bulk);
 
 /// An open aggregate.
 #[derive(Debug)]
@@ -184,7 +179,7 @@ impl Resp {
                 let Some(n) = self.number()? else {
                     if kind == b'$' && !self.streamed_string {
                         self.streamed_string = true;
-                        self.text.state = At::In(State::Type);
+                        self.text.state = State::Type;
                         return Ok(Flow::Continue);
                     }
                     return Err(self
@@ -211,7 +206,7 @@ impl Resp {
                     return Err(self.text.too_long(at, total));
                 }
                 self.capture = self.client && kind == b'$' && self.first && self.stack.len() == 1;
-                self.text.state = At::In(State::Bulk(Block::new(n, true)));
+                self.text.state = State::Bulk(Block::new(n, true));
                 Ok(Flow::Continue)
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
@@ -244,7 +239,7 @@ impl Resp {
                 }
                 if elements == 0 {
                     if kind == b'|' {
-                        self.text.state = At::In(State::Type);
+                        self.text.state = State::Type;
                         return Ok(Flow::Continue);
                     }
                     return Ok(self.value_done());
@@ -279,12 +274,12 @@ impl Resp {
             attribute: kind == b'|',
             streamed,
         });
-        self.text.state = At::In(State::Type);
+        self.text.state = State::Type;
     }
 
     /// A value is complete: close the aggregates it completes.
     fn value_done(&mut self) -> Flow {
-        self.text.state = At::In(State::Type);
+        self.text.state = State::Type;
         self.capture = false;
         loop {
             let depth = self.stack.len();
@@ -327,11 +322,11 @@ impl Resp {
         self.streamed_string = false;
         self.top = first;
         self.text.start_line();
-        self.text.state = At::In(if self.client && first != b'*' {
+        self.text.state = if self.client && first != b'*' {
             State::Inline
         } else {
             State::Type
-        });
+        };
     }
 
     fn end(&mut self, used: usize) -> Result<Step, DecodeError> {
@@ -347,14 +342,14 @@ impl Resp {
         loop {
             let rest = input.get(used..).unwrap_or_default();
             match self.text.state {
-                At::Failed(ref error) => return Err(error.clone()),
-                At::Idle => {
+                State::Failed(ref error) => return Err(error.clone()),
+                State::Idle => {
                     let Some(&b) = rest.first() else {
                         return Ok(Step::NeedMore);
                     };
                     self.start(b);
                 }
-                At::In(State::Type) => {
+                State::Type => {
                     let Some(&b) = rest.first() else {
                         return Ok(Step::NeedMore);
                     };
@@ -372,9 +367,9 @@ impl Resp {
                     self.text.start_line();
                     used += 1;
                     self.text.consume(1);
-                    self.text.state = At::In(State::Line(b));
+                    self.text.state = State::Line(b);
                 }
-                At::In(State::Line(kind)) => {
+                State::Line(kind) => {
                     let text = &self.text;
                     let (keep, limit) = if is_counted(kind) {
                         (NUMBER_LINE as usize, NUMBER_LINE)
@@ -404,7 +399,7 @@ impl Resp {
                         }
                     }
                 }
-                At::In(State::Inline) => {
+                State::Inline => {
                     let limit = INLINE_LIMIT.min(self.text.max);
                     match self.text.feed_line(rest, Label::CAPACITY + 1, limit) {
                         Fed::More => return Ok(Step::NeedMore),
@@ -428,7 +423,7 @@ impl Resp {
                         }
                     }
                 }
-                At::In(State::Bulk(ref mut block)) => {
+                State::Bulk(ref mut block) => {
                     let fill = block.feed(rest);
                     match self.text.fill(rest, fill) {
                         Fill::More { body } => {
@@ -444,7 +439,7 @@ impl Resp {
                             self.capture_name(body);
                             used += n;
                             if self.streamed_string {
-                                self.text.state = At::In(State::Type);
+                                self.text.state = State::Type;
                             } else if let Flow::Ended = self.value_done() {
                                 return self.end(used);
                             }
@@ -612,7 +607,7 @@ fn count_line_long(input: &[u8], at: usize) -> Option<(usize, usize)> {
 impl Decoder for Resp {
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let call = self.text.begin()?;
-        if matches!(self.text.state, At::Idle) {
+        if matches!(self.text.state, State::Idle) {
             if let Some((consumed, label)) = self.fast_message(input) {
                 self.text.whole(input, consumed);
                 return Ok(Step::Frame { consumed, label });
@@ -623,7 +618,7 @@ impl Decoder for Resp {
     }
 
     fn decode_run(&mut self, input: &[u8], run: &mut Run) {
-        if !matches!(self.text.state, At::Idle) {
+        if !matches!(self.text.state, State::Idle) {
             return;
         }
         let mut at = 0;
