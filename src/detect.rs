@@ -94,8 +94,8 @@ use crate::decode::length::{Endian, LengthConfig, LengthField, Width};
 use crate::decode::proto::PROTOCOLS;
 use crate::decode::spec::FrameSpec;
 use crate::decode::{Decoder, End, Step, DEFAULT_MAX_FRAME};
+use crate::flow::reassembly::Event;
 use crate::flow::{Dir, Proto, Sink, StreamInfo, StreamStats};
-use crate::reassembly::Event;
 
 /// The most bytes of each direction [`detect`] looks at: 64 KiB. Enough for
 /// dozens of messages of a typical protocol; a direction whose first message
@@ -1062,7 +1062,7 @@ mod tests {
         // Cut at the sample size: not complete even when the stream closed.
         let stats = StreamStats {
             dirs: [
-                crate::reassembly::HalfStats {
+                crate::flow::reassembly::HalfStats {
                     fin: 1,
                     ..Default::default()
                 },

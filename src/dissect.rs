@@ -8,7 +8,7 @@
 //! [`crate::tunnel`] reads), IPv4 and IPv6 with
 //! extension headers (through `etherparse`'s lax slicing, which keeps what it
 //! could read and says where it stopped), and the TCP and UDP headers. It
-//! does not follow connections; [`crate::flow`] and [`crate::reassembly`] do.
+//! does not follow connections; [`crate::flow`] and [`crate::flow::reassembly`] do.
 //!
 //! A payload cut by the capture's snapshot length is not data: the segment
 //! is returned with its captured bytes and `missing > 0`, and the

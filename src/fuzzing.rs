@@ -27,9 +27,9 @@ use crate::capture::{CaptureReader, LinkType, Timestamp};
 use crate::decode::spec::FrameSpec;
 use crate::decode::{proto, Collected, DecodeError, Decoder, Frame, Run, Step};
 use crate::dissect::{dissect, Dissected, TcpFlags, Transport};
+use crate::flow::reassembly::{Assembler, Budget, Event, Limits, SegmentIn};
 use crate::flow::{Dir, FlowLimits, StreamInfo, Tracker};
 use crate::pipeline::{self, CaptureSummary};
-use crate::reassembly::{Assembler, Budget, Event, Limits, SegmentIn};
 
 /// Every link type [`dissect`] supports, and one it does not.
 pub const LINK_TYPES: [LinkType; 11] = [

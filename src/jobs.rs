@@ -24,11 +24,11 @@ use crate::analysis::{self, Analyzer, Message, Report, StreamResult};
 use crate::capture::filter::{Filter, FilterError};
 use crate::capture::{CaptureError, CaptureReader};
 use crate::detect::{Detection, Sampler};
+use crate::flow::reassembly::{Event, GapReason};
 use crate::flow::{Datagram, Dir, FlowLimits, Proto, Shard, Sink, StreamInfo, StreamStats};
 use crate::flow::{Tracker, TrackerStats};
 use crate::output::Collector;
 use crate::pipeline::{self, CaptureSummary, InputError, Progress};
-use crate::reassembly::{Event, GapReason};
 
 /// A capture to read: a file, or a reader holding the capture's bytes.
 ///

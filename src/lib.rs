@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! capture (records) -> dissect (packets) -> flow (streams, numbering)
-//!     -> reassembly (bytes, gaps) -> decode (messages) -> analysis -> output
+//!     -> flow::reassembly (bytes, gaps) -> decode (messages) -> analysis -> output
 //! ```
 //!
 //! Each job has one function that wires this chain ([`jobs`]):
@@ -19,7 +19,7 @@
 //! | feature      | default | what it adds |
 //! | ------------ | ------- | ------------ |
 //! | `cli`        | yes     | the `framescope` binary (clap, indicatif, ctrlc, anyhow) |
-//! | `pcap`       | yes     | libpcap: [`live`] capture, BPF filters ([`capture::filter`]), the [`lab`] |
+//! | `pcap`       | yes     | libpcap: [`capture::live`] capture, BPF filters ([`capture::filter`]), the [`lab`] |
 //! | `fuzzing`    | no      | the bodies of the cargo-fuzz targets in `fuzz/` (arbitrary) |
 //! | `tokio-util` | no      | `harness::Codec`: the split-invariance check of [`harness`] for tokio-util decoders |
 //!
@@ -50,14 +50,10 @@ pub mod icmp;
 pub mod jobs;
 #[cfg(feature = "pcap")]
 pub mod lab;
-#[cfg(feature = "pcap")]
-pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod proxy;
-pub mod reassembly;
 pub mod replay;
-pub mod seq;
 pub mod size;
 pub mod tls;
 pub mod tunnel;

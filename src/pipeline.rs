@@ -34,9 +34,9 @@ use crate::capture::filter::{Filter, FilterError};
 use crate::capture::mapped::Mapped;
 use crate::capture::{CaptureError, CaptureReader, LinkType, Record, Timestamp};
 use crate::dissect::{dissect, Dissected, Transport};
+use crate::flow::reassembly::Event;
 use crate::flow::{Dir, Proto, Shard, Sink, StreamInfo, StreamStats, Tracker, TrackerStats};
 use crate::icmp::QuotedProto;
-use crate::reassembly::Event;
 
 /// How many malformed-record messages a summary keeps verbatim.
 pub const MAX_EXAMPLES: usize = 10;

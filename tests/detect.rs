@@ -21,6 +21,10 @@ use framescope::flow::{endpoint, FlowLimits, StreamInfo, Tracker};
 use framescope::pipeline;
 use serde_json::Value;
 
+mod common;
+
+use common::{captures, framescope, root, server_framing, server_oracles, servers_dir};
+
 /// One stream's detection and its sample.
 struct Seen {
     info: StreamInfo,
@@ -120,31 +124,13 @@ fn has_data(seen: &Seen) -> bool {
     seen.data.iter().any(|d| !d.is_empty())
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn detects_the_real_server_protocols() {
-    let dir = root().join("captures/servers");
+    let dir = servers_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".tshark.json") {
-            continue;
-        }
-        let oracle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let expected = match oracle["protocol"].as_str().unwrap() {
-            "resp" => "resp",
-            "pgsql" => "pgsql",
-            "memcache" => "memcached",
-            "mqtt" => "mqtt",
-            "http" => "http1",
-            "http2" => "http2",
-            "dns" => "dns-tcp",
-            other => panic!("no framing for {other}"),
-        };
+    for oracle in server_oracles() {
+        let expected = server_framing(oracle["protocol"].as_str().unwrap());
         let capture = oracle["capture"].as_str().unwrap();
         for seen in detect_all(&dir.join(capture))
             .iter()
@@ -303,32 +289,8 @@ fn random_bytes_are_not_framed() {
     }
 }
 
-/// Every capture file under `captures/`, sorted.
-fn all_captures() -> Vec<std::path::PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-            {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root().join("captures"), &mut out);
-    out.sort();
-    out
-}
-
 fn framescope_json(args: &[&str]) -> Vec<Value> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_framescope"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = framescope(args);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -340,15 +302,12 @@ fn framescope_json(args: &[&str]) -> Vec<Value> {
 /// on every capture shipped: one sampler, one decision.
 #[test]
 fn analyze_chooses_what_detect_chooses_on_every_stream() {
-    let captures = all_captures();
+    let captures = captures();
     assert!(captures.len() >= 50, "{} captures", captures.len());
     let (mut compared, mut failures) = (0, Vec::new());
     for path in &captures {
         let file = path.to_str().unwrap();
-        let detect = std::process::Command::new(env!("CARGO_BIN_EXE_framescope"))
-            .args(["detect", file, "--format", "json"])
-            .output()
-            .unwrap();
+        let detect = framescope(&["detect", file, "--format", "json"]);
         if !detect.status.success() {
             // Not readable at all (a capture kept for its damaged header).
             continue;

@@ -11,46 +11,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+
+use common::{captures, have};
+
 /// Filters checked per capture: tshark starts in about a third of a second.
 const PER_CAPTURE: usize = 3;
-
-fn tshark() -> bool {
-    let found = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "tshark is required under CI=true (scripts/deps.sh --test installs it)"
-        );
-        eprintln!("skipping: tshark not found (scripts/deps.sh --test installs it)");
-    }
-    found
-}
-
-fn captures() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-            {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("captures"),
-        &mut out,
-    );
-    out.sort();
-    out
-}
 
 /// Frame numbers tshark selects with `filter`.
 fn select(file: &Path, filter: &str) -> Result<BTreeSet<u64>, String> {
@@ -117,7 +83,10 @@ fn expected(file: &Path, m: &Value, stream: &Value) -> BTreeSet<u64> {
 
 #[test]
 fn every_flagged_message_filter_selects_exactly_its_packets() {
-    if !tshark() {
+    if !have(
+        "every_flagged_message_filter_selects_exactly_its_packets",
+        "tshark",
+    ) {
         return;
     }
     let all = captures();

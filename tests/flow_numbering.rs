@@ -9,8 +9,8 @@
 use etherparse::PacketBuilder;
 use framescope::capture::Timestamp;
 use framescope::dissect::{dissect, Dissected};
+use framescope::flow::reassembly::Event;
 use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker, TrackerStats};
-use framescope::reassembly::Event;
 
 #[derive(Default)]
 struct Seen {

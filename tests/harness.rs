@@ -8,12 +8,12 @@ use std::path::Path;
 
 use bytes::{Buf, BytesMut};
 use framescope::decode::spec::FrameSpec;
+use framescope::flow::reassembly::Event;
 use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
 use framescope::harness::{
     check, check_codec, cuts_from_lengths, Check, Codec, Config, Frames, Subject,
 };
 use framescope::pipeline;
-use framescope::reassembly::Event;
 use tokio_util::codec::{Decoder, LengthDelimitedCodec, LinesCodec};
 
 /// The client direction of a capture's one TCP stream: its bytes, and the

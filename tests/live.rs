@@ -14,35 +14,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use framescope::analysis::{Analyzer, Message, Options, Report, StreamResult};
+use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
 use framescope::capture::CaptureReader;
 use framescope::decode::spec::FrameSpec;
 use framescope::flow::{Dir, FlowLimits, StreamInfo, Tracker};
-use framescope::live::{LiveCapture, LiveConfig, LiveError};
 use framescope::output::Collector;
 use framescope::pipeline;
 
-const BIN: &str = env!("CARGO_BIN_EXE_framescope");
+mod common;
 
-/// Whether this process may capture on `lo`; prints why not when it may not.
-fn may_capture(test: &str) -> bool {
-    match LiveCapture::open(&LiveConfig::new("lo")) {
-        Ok(_) => true,
-        Err(e @ LiveError::Permission { .. }) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: CI=true but live capture is not permitted: {e}");
-            }
-            // Written to the real stderr, past the harness's capture of
-            // `eprintln!`, so that a skip is seen even when the test passes.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: live capture is not permitted here ({e}); \
-                 run as root, or set CI=true to make this a failure"
-            );
-            false
-        }
-        Err(e) => panic!("{test}: cannot open lo: {e}"),
-    }
-}
+use common::may_capture;
+
+const BIN: &str = env!("CARGO_BIN_EXE_framescope");
 
 fn options() -> Options {
     Options {

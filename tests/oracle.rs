@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use framescope::flow::reassembly::{Event, GapReason};
 use framescope::flow::{
     endpoint, Datagram, Dir, FlowLimits, Proto, Sink, StreamInfo, StreamStats, Tracker,
 };
 use framescope::pipeline::{self, CaptureSummary};
-use framescope::reassembly::{Event, GapReason};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

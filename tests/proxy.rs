@@ -5,78 +5,22 @@
 //! the faults: a target that refuses, a client gone mid-message, a server
 //! that resets, twice as many clients as the bound.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_framescope");
+mod common;
+
+use common::{counts, echo, lines, msg, naive, naive_noting, read_message, serve, Scratch, BIN};
 
 /// How long any single wait in these tests may take before it is a failure.
 const BOUND: Duration = Duration::from_secs(30);
-
-fn msg(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
-}
-
-/// One length-prefixed message, or `None` at the end of the stream.
-fn read_message(s: &mut impl Read) -> Option<Vec<u8>> {
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-/// A server on 127.0.0.1 running `handler` on each connection.
-fn serve<F: Fn(TcpStream) + Send + Sync + 'static>(handler: F) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let handler = Arc::new(handler);
-    thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let h = Arc::clone(&handler);
-            thread::spawn(move || h(conn));
-        }
-    });
-    addr
-}
-
-/// Echoes whole messages: frames correctly.
-fn echo(mut s: TcpStream) {
-    while let Some(body) = read_message(&mut s) {
-        if s.write_all(&msg(&body)).is_err() {
-            return;
-        }
-    }
-}
-
-/// Takes every `recv()` as one message (its first 4 bytes the header).
-fn naive(s: TcpStream) {
-    naive_noting(s, None);
-}
-
-/// The naive server; with `reads`, it notes the size of every `recv()`
-/// there.
-fn naive_noting(mut s: TcpStream, reads: Option<&Mutex<Vec<usize>>>) {
-    let mut buf = vec![0u8; 65536];
-    while let Ok(n @ 1..) = s.read(&mut buf) {
-        if let Some(r) = reads {
-            r.lock().expect("reads").push(n);
-        }
-        if s.write_all(&msg(&buf[4.min(n)..n])).is_err() {
-            return;
-        }
-    }
-}
 
 /// A running proxy.
 struct Proxy {
@@ -102,13 +46,7 @@ impl Proxy {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start framescope proxy");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = lines(child.stderr.take().expect("stderr"));
         let mut seen = String::new();
         let port = loop {
             let Ok(line) = rx.recv_timeout(BOUND) else {
@@ -162,48 +100,6 @@ fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(BOUND)).expect("timeout");
     s
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("fs-proxy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `(client, server)` addresses and per-direction message counts of each
-/// stream of an analyze-schema document.
-fn counts(doc: &Value) -> Vec<(String, String, u64, u64)> {
-    let mut v: Vec<_> = doc["streams"]
-        .as_array()
-        .expect("streams")
-        .iter()
-        .map(|s| {
-            (
-                s["client"].as_str().unwrap_or_default().to_string(),
-                s["server"].as_str().unwrap_or_default().to_string(),
-                s["dirs"]["client"]["messages"].as_u64().unwrap_or(0),
-                s["dirs"]["server"]["messages"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn analyze_json(file: &Path, frame: &str) -> Value {
@@ -399,7 +295,7 @@ fn a_correct_server_under_cuts_is_not_flagged() {
 fn a_naive_server_under_cuts_is_flagged_each_piece_read_alone() {
     let reads = Arc::new(Mutex::new(Vec::new()));
     let noted = Arc::clone(&reads);
-    let target = serve(move |s| naive_noting(s, Some(&noted)));
+    let target = serve(move |s| naive_noting(s, |n| noted.lock().expect("reads").push(n)));
     let proxy = Proxy::start(
         target,
         &[

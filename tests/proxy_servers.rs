@@ -14,7 +14,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -25,36 +25,15 @@ use framescope::dissect::{dissect, Dissected, Transport};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_framescope");
+mod common;
+
+use common::{counts, have, lines, skip, Scratch, BIN};
 
 /// The longest any wait may take before it is a failure.
 const BOUND: Duration = Duration::from_secs(60);
 
 /// The two pattern pairs every session is run with.
 const PATTERNS: [(&str, &str); 2] = [("bytes:1", "random"), ("random", "bytes:1")];
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether `cmd` runs here; says why not (and fails under CI) when not.
-fn have(test: &str, cmd: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !ci(),
-            "{test}: CI=true but {cmd} is missing (scripts/deps.sh --test installs it)"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: {cmd} is not installed (scripts/deps.sh --test installs it)"
-        );
-    }
-    found
-}
 
 /// A free port on 127.0.0.1 for a server that cannot be given port 0.
 fn free_port() -> u16 {
@@ -71,46 +50,6 @@ fn wait_listening(port: u16, child: &mut Child, what: &str) {
         }
         assert!(start.elapsed() < BOUND, "{what} does not listen on {port}");
         thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A scratch directory (readable by the servers' users), removed when
-/// dropped, with the child processes to stop.
-struct Scratch {
-    dir: PathBuf,
-    children: Vec<Child>,
-}
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("fs-proxy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        let _ = Command::new("chmod").arg("755").arg(&dir).status();
-        Scratch {
-            dir,
-            children: Vec::new(),
-        }
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            // SIGTERM first: servers clean up; then make sure.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let start = Instant::now();
-            while matches!(c.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(10) {
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -131,21 +70,14 @@ impl Tcpdump {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tcpdump");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = lines(child.stderr.take().expect("stderr"));
         loop {
             match rx.recv_timeout(BOUND) {
                 Ok(l) if l.contains("listening on") => {
                     return Some(Tcpdump { child, stderr: rx });
                 }
                 Ok(l) if l.contains("ermission") || l.contains("not permitted") => {
-                    assert!(!ci(), "{test}: CI=true but tcpdump may not capture: {l}");
-                    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: tcpdump: {l}");
+                    skip(test, &format!("tcpdump may not capture: {l}"));
                     let _ = child.wait();
                     return None;
                 }
@@ -202,25 +134,6 @@ fn holds_port(file: &Path, port: u16) -> bool {
         }
     }
     false
-}
-
-/// Per-stream `(client, server, client messages, server messages)`.
-fn counts(doc: &Value) -> Vec<(String, String, u64, u64)> {
-    let mut v: Vec<_> = doc["streams"]
-        .as_array()
-        .expect("streams")
-        .iter()
-        .map(|s| {
-            (
-                s["client"].as_str().unwrap_or_default().to_string(),
-                s["server"].as_str().unwrap_or_default().to_string(),
-                s["dirs"]["client"]["messages"].as_u64().unwrap_or(0),
-                s["dirs"]["server"]["messages"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// A session to run: the server's port and framing, the number of
@@ -422,11 +335,7 @@ fn psql_with_postgresql() {
         .and_then(|d| d.flatten().map(|e| e.path().join("bin")).max())
         .filter(|b| b.join("initdb").exists())
     else {
-        assert!(!ci(), "{test}: CI=true but PostgreSQL is missing");
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: PostgreSQL is not installed"
-        );
+        skip(test, "PostgreSQL is not installed");
         return;
     };
     if !have(test, "psql") || !have(test, "tcpdump") {

@@ -9,8 +9,8 @@
 
 use framescope::capture::Timestamp;
 use framescope::dissect::TcpFlags;
+use framescope::flow::reassembly::{Assembler, Budget, Event, Limits, SegmentIn};
 use framescope::fuzzing::{FirstSeen, ModelSegment as Seg};
-use framescope::reassembly::{Assembler, Budget, Event, Limits, SegmentIn};
 use proptest::prelude::*;
 
 fn model(segs: &[Seg]) -> (Vec<u8>, Vec<(u64, u64)>) {

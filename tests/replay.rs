@@ -14,115 +14,38 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
+use framescope::flow::reassembly::Event;
 use framescope::flow::{Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
-use framescope::live::{LiveCapture, LiveConfig, LiveError};
-use framescope::reassembly::Event;
 use framescope::replay::synth::{write_pcap, SynthSession, SynthWrite};
 use framescope::replay::Ending;
 
-fn msg(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
-}
+mod common;
 
-/// Reads one message: 4-byte big-endian length, then the body; `None` at
-/// the end of the stream or past 1 MiB.
-fn read_message(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head).ok()?;
-    let len = u32::from_be_bytes(head) as usize;
-    if len > 1 << 20 {
-        return None;
-    }
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-fn serve(handler: fn(TcpStream)) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            thread::spawn(move || handler(conn));
-        }
-    });
-    addr
-}
-
-/// Whether a missing tool or permission must fail the test (under CI).
-fn must_run() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Skips with a message, or fails under CI.
-fn skip(test: &str, why: &str) {
-    assert!(!must_run(), "{test}: CI=true but {why}");
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
-fn correct(mut s: TcpStream) {
-    while let Some(body) = read_message(&mut s) {
-        if s.write_all(&msg(&body)).is_err() {
-            return;
-        }
-    }
-}
-
-fn naive(s: TcpStream) {
-    naive_counting(s, None);
-}
+use common::{echo as correct, framescope, msg, naive, naive_noting, read_message, row, serve};
+use common::{skip, text, Scratch};
 
 /// The naive server; with `reads`, it records each connection's reads and
 /// bytes there when the connection ends.
-fn naive_counting(mut s: TcpStream, reads: Option<&Mutex<Vec<(usize, usize)>>>) {
-    let mut buf = vec![0u8; 65536];
+fn naive_counting(s: TcpStream, reads: Option<&Mutex<Vec<(usize, usize)>>>) {
     let (mut count, mut bytes) = (0, 0);
-    loop {
-        let n = match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
+    naive_noting(s, |n| {
         count += 1;
         bytes += n;
-        let body = &buf[4.min(n)..n];
-        if s.write_all(&msg(body)).is_err() {
-            break;
-        }
-    }
+    });
     if let Some(r) = reads {
         r.lock().expect("reads").push((count, bytes));
     }
 }
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
 fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("framescope-replay-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    Scratch(dir)
+    Scratch::new(&format!("replay-{name}"))
 }
 
 /// A captured echo session: four messages, each echoed, then both close.
@@ -148,27 +71,6 @@ fn echo_capture(dir: &Path) -> PathBuf {
     let path = dir.join("echo.pcap");
     write_pcap(&path, &s).expect("write pcap");
     path
-}
-
-fn framescope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_framescope"))
-        .args(args)
-        .output()
-        .expect("run framescope")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn row<'a>(out: &'a str, split: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(split))
-        .unwrap_or_else(|| panic!("no row for {split} in\n{out}"))
 }
 
 fn replay_args<'a>(cap: &'a str, addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

@@ -8,47 +8,12 @@
 //! Needs `python3` with `jsonschema` (`scripts/deps.sh --test` installs
 //! it); without it the test says so and passes, except under `CI=true`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-fn have_jsonschema() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 with jsonschema is required under CI=true (scripts/deps.sh --test installs it)"
-        );
-        eprintln!("SKIPPED: python3's jsonschema is not installed (scripts/deps.sh --test)");
-    }
-    ok
-}
-
-fn captures() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-            {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root().join("captures"), &mut out);
-    out.sort();
-    out
-}
+use common::{captures, root, runs};
 
 /// Validates `files` against `schema`; returns how many documents passed.
 fn validate(schema: &str, files: &[PathBuf]) -> usize {
@@ -72,7 +37,13 @@ fn validate(schema: &str, files: &[PathBuf]) -> usize {
 
 #[test]
 fn every_machine_output_matches_its_schema() {
-    if !have_jsonschema() {
+    let test = "every_machine_output_matches_its_schema";
+    if !runs(
+        test,
+        "python3",
+        &["-c", "import jsonschema"],
+        "python3's jsonschema",
+    ) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("framescope-schemas-{}", std::process::id()));

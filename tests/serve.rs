@@ -14,16 +14,20 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+mod common;
+
+use common::{framescope, root, row, runs, text, BIN};
+
+/// Whether python3 runs ([`runs`]).
+fn have_python(test: &str) -> bool {
+    runs(test, "python3", &["-c", "pass"], "python3")
 }
 
 fn capture(name: &str) -> String {
-    repo()
+    root()
         .join("captures/clients")
         .join(format!("{name}.pcap"))
         .display()
@@ -33,48 +37,8 @@ fn capture(name: &str) -> String {
 fn client(name: &str) -> String {
     format!(
         "python3 {} {{port}}",
-        repo().join("scripts/clients").join(name).display()
+        root().join("scripts/clients").join(name).display()
     )
-}
-
-/// Whether a missing tool must fail the test (under CI).
-fn must_run() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether python3 runs; when it does not, says so (or fails under CI).
-fn have_python(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!must_run(), "{test}: CI=true but python3 does not run");
-        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: python3 does not run");
-    }
-    ok
-}
-
-fn framescope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_framescope"))
-        .args(args)
-        .output()
-        .expect("run framescope")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn row<'a>(out: &'a str, split: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(split))
-        .unwrap_or_else(|| panic!("no row for {split} in\n{out}"))
 }
 
 /// `replay --serve --matrix --client-cmd` on the capture `name` with the
@@ -318,7 +282,7 @@ fn external_client(port: u16, correct: bool) -> usize {
 /// output and the sessions the client made.
 fn serve_external(correct: bool) -> (Option<i32>, String, usize) {
     let cap = capture("length-prefixed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framescope"))
+    let mut child = Command::new(BIN)
         .args([
             "replay",
             &cap,

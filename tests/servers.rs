@@ -13,13 +13,15 @@
 //! derived count agree wherever tshark is right (MQTT, HTTP/2, DNS).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use framescope::analysis::{Analyzer, Message, Options, Report, Status, StreamResult};
 use framescope::decode::spec::FrameSpec;
 use framescope::flow::{endpoint, Dir, FlowLimits, StreamInfo, Tracker};
 use framescope::pipeline;
-use serde_json::Value;
+
+mod common;
+
+use common::{server_framing, server_oracles, servers_dir};
 
 #[derive(Default)]
 struct Results {
@@ -35,19 +37,6 @@ impl Report for Results {
     }
     fn stream(&mut self, r: StreamResult) {
         self.streams.insert(r.info.number, r);
-    }
-}
-
-fn framing(protocol: &str) -> &'static str {
-    match protocol {
-        "resp" => "resp",
-        "pgsql" => "pgsql",
-        "memcache" => "memcached",
-        "mqtt" => "mqtt",
-        "http" => "http1",
-        "http2" => "http2",
-        "dns" => "dns-tcp",
-        other => panic!("no framing for {other}"),
     }
 }
 
@@ -70,17 +59,12 @@ fn detected_framing_gives_the_same_counts() {
 }
 
 fn check(detect: bool) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/servers");
+    let dir = servers_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".tshark.json") {
-            continue;
-        }
-        let oracle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for oracle in server_oracles() {
         let protocol = oracle["protocol"].as_str().unwrap();
-        let spec = framing(protocol);
+        let spec = server_framing(protocol);
         let opts = Options {
             framing: FrameSpec::parse(spec).unwrap(),
             detect,

@@ -11,12 +11,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use framescope::flow::reassembly::Event;
 use framescope::flow::{endpoint, Dir, FlowLimits, Sink, StreamInfo, StreamStats, Tracker};
 use framescope::pipeline;
-use framescope::reassembly::Event;
 use framescope::tls::{self, Conn, KeyLog, Note, TlsLimits};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+mod common;
+
+use common::{have, may_capture, runs};
+
+fn have_tshark() -> bool {
+    have("tls", "tshark")
+}
 
 /// A command's output, which must say it succeeded.
 trait Succeeded {
@@ -630,27 +638,6 @@ fn the_bytes_decrypted_do_not_depend_on_how_the_stream_is_cut() {
     }
 }
 
-/// Whether `program args` runs (a tool the test needs); under `CI=true`
-/// it must.
-fn available(program: &str, args: &[&str], what: &str) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{what} is required under CI=true (scripts/deps.sh --test installs it)"
-        );
-        eprintln!("SKIPPED: {what} not found (scripts/deps.sh --test installs it)");
-    }
-    found
-}
-
-fn have_tshark() -> bool {
-    available("tshark", &["--version"], "tshark")
-}
-
 /// A TLS record as tshark decrypts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct TsharkRecord {
@@ -1026,7 +1013,8 @@ fn ssl_read_returns_at_most_one_record_as_the_real_reader_did() {
     // The plain TCP readers are not simulated on a decrypted stream.
     assert!(streams[1]["recv"]["client"].get("lagging").is_none());
     // The record layer and the SSL_read() reader are in the schema.
-    if !available(
+    if !runs(
+        "ssl_read_returns_at_most_one_record_as_the_real_reader_did",
         "python3",
         &["-c", "import jsonschema"],
         "python3's jsonschema",
@@ -1213,30 +1201,13 @@ fn without_a_key_a_real_tls_capture_is_framed_as_records_with_a_note() {
     }
 }
 
-/// Whether this process may capture on `lo`; under `CI=true` it must.
-fn may_capture() -> bool {
-    use framescope::live::{LiveCapture, LiveConfig, LiveError};
-    match LiveCapture::open(&LiveConfig::new("lo")) {
-        Ok(_) => true,
-        Err(e @ LiveError::Permission { .. }) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but live capture is not permitted: {e}"
-            );
-            eprintln!("SKIPPED: live capture is not permitted here ({e})");
-            false
-        }
-        Err(e) => panic!("cannot open lo: {e}"),
-    }
-}
-
 #[test]
 fn capture_decrypts_with_a_key_log_written_while_it_runs() {
     use std::io::BufRead;
     use std::process::Stdio;
     use std::sync::mpsc;
     use std::time::Duration;
-    if !may_capture() {
+    if !may_capture("capture_decrypts_with_a_key_log_written_while_it_runs") {
         return;
     }
     let tmp = std::env::temp_dir().join(format!("framescope-tls-live-{}", std::process::id()));

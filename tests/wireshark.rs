@@ -16,19 +16,14 @@ use framescope::capture::file::parse_options;
 use framescope::capture::{CaptureReader, LinkType, Timestamp};
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+
+use common::{have, root};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("framescope-ws-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Whether tshark can be run; panics under CI when it cannot.
-fn have_tshark(test: &str) -> bool {
-    have("tshark", test)
 }
 
 /// Runs tshark and returns its standard output.
@@ -320,7 +315,7 @@ fn check_annotation(capture: &str, frame: Option<&str>, dir: &Path) -> usize {
 
 #[test]
 fn annotated_captures_read_back_in_tshark() {
-    if !have_tshark("annotated_captures_read_back_in_tshark") {
+    if !have("annotated_captures_read_back_in_tshark", "tshark") {
         return;
     }
     let dir = scratch("annotate");
@@ -346,7 +341,10 @@ fn annotated_captures_read_back_in_tshark() {
 
 #[test]
 fn only_flagged_messages_are_commented_without_messages() {
-    if !have_tshark("only_flagged_messages_are_commented_without_messages") {
+    if !have(
+        "only_flagged_messages_are_commented_without_messages",
+        "tshark",
+    ) {
         return;
     }
     let dir = scratch("flagged");
@@ -373,7 +371,7 @@ fn only_flagged_messages_are_commented_without_messages() {
 
 #[test]
 fn existing_comments_and_nanoseconds_survive() {
-    if !have_tshark("existing_comments_and_nanoseconds_survive") {
+    if !have("existing_comments_and_nanoseconds_survive", "tshark") {
         return;
     }
     let dir = scratch("keep");
@@ -564,7 +562,7 @@ fn dissected(capture: &Path, script: &Path, name: &str, decode_as: Option<u16>) 
 
 #[test]
 fn generated_dissectors_frame_as_framescope_does() {
-    if !have_tshark("generated_dissectors_frame_as_framescope_does") {
+    if !have("generated_dissectors_frame_as_framescope_does", "tshark") {
         return;
     }
     tshark_has_lua();
@@ -640,19 +638,6 @@ fn generated_dissectors_frame_as_framescope_does() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Whether `program` runs; panics under CI when it does not.
-fn have(program: &str, test: &str) -> bool {
-    let ok = Command::new(program).arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: {program} is required in CI (scripts/deps.sh --test installs it)"
-        );
-        eprintln!("{test}: skipped, {program} is not installed (scripts/deps.sh --test)");
-    }
-    ok
-}
-
 /// A manual page as man renders it for a terminal.
 fn man(page: &Path) -> String {
     let out = Command::new("man")
@@ -672,7 +657,7 @@ fn man(page: &Path) -> String {
 
 #[test]
 fn the_manual_pages_render() {
-    if !have("man", "the_manual_pages_render") {
+    if !have("the_manual_pages_render", "man") {
         return;
     }
     let dir = scratch("man");
@@ -729,7 +714,7 @@ fn complete(script: &Path, words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completions_load_and_complete() {
-    if !have("bash", "bash_completions_load_and_complete") {
+    if !have("bash_completions_load_and_complete", "bash") {
         return;
     }
     let dir = scratch("completions");

@@ -30,8 +30,8 @@ use crate::capture::Timestamp;
 use crate::decode::spec::FrameSpec;
 use crate::decode::{Decoder, End, Label, Run, Step};
 use crate::detect::{SampleLimits, StreamSample};
+use crate::flow::reassembly::Event;
 use crate::flow::{Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
-use crate::reassembly::Event;
 
 /// Record numbers kept per message for its Wireshark filter; a message
 /// spanning more is filtered by record range.

@@ -1,11 +1,12 @@
-//! Capture records: reading pcap and pcapng files, and the record type every
-//! later stage consumes.
+//! Capture records: reading pcap and pcapng files, capturing live traffic,
+//! and the record type every later stage consumes.
 //!
-//! This module owns the file formats and the [`Record`] they yield: one
+//! This module owns the record sources and the [`Record`] they yield: one
 //! captured packet with its record number (Wireshark's `frame.number`), the
 //! byte offset of its record in the file, its timestamp and its link type.
-//! It does not look inside packets ([`crate::dissect`] does) and it does not
-//! capture live traffic ([`crate::live`] does, through libpcap).
+//! Files are read by [`mod@file`] (with [`mapped`] and [`ahead`] underneath),
+//! live traffic is captured through libpcap by `live` (feature `pcap`).
+//! It does not look inside packets ([`crate::dissect`] does).
 //!
 //! Files are read by a native streaming reader ([`file::CaptureReader`])
 //! rather than by libpcap, for three reasons measured on real captures:
@@ -19,6 +20,8 @@
 pub mod ahead;
 pub mod file;
 pub mod filter;
+#[cfg(feature = "pcap")]
+pub mod live;
 pub mod mapped;
 pub mod writer;
 

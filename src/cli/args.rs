@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::flow::reassembly::Limits;
 use crate::flow::FlowLimits;
 use crate::fragments::FragmentLimits;
-use crate::reassembly::Limits;
 
 /// See how application messages really travel over TCP and UDP.
 #[derive(Debug, Parser)]
@@ -284,7 +284,7 @@ pub struct AnalyzeArgs {
 #[command(after_help = FRAMINGS_HINT, after_long_help = spec_help())]
 pub struct CaptureArgs {
     /// The interface to capture on.
-    #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
+    #[arg(short, long, default_value = crate::capture::live::default_interface(), value_name = "IFACE")]
     pub interface: String,
     /// A BPF filter (tcpdump syntax), compiled into the kernel.
     #[arg(short = 'f', long, value_name = "BPF", conflicts_with = "port")]
@@ -324,7 +324,7 @@ pub struct LabArgs {
     #[arg(long)]
     pub list: bool,
     /// The loopback interface to capture on.
-    #[arg(short, long, default_value = crate::live::default_interface(), value_name = "IFACE")]
+    #[arg(short, long, default_value = crate::capture::live::default_interface(), value_name = "IFACE")]
     pub interface: String,
     /// Also write the captured packets to this pcap file.
     #[arg(short, long, value_name = "FILE")]

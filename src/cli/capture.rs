@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use super::analyze::{print_report, Finished};
 use super::args::{AnalyzeFormat, CaptureArgs};
 use crate::analysis::Analyzer;
+use crate::capture::live::{self, LiveCapture, LiveConfig, LiveStats};
 use crate::flow::Tracker;
-use crate::live::{self, LiveCapture, LiveConfig, LiveStats};
 use crate::output::{self, Collector, JsonLines, MessageRow, SCHEMA};
 use crate::tls::{Decrypting, TlsLimits};
 

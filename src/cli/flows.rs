@@ -6,9 +6,9 @@ use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table};
 
 use super::args::{FlowsArgs, TableFormat};
+use crate::flow::reassembly::{Event, HalfStats};
 use crate::flow::{endpoint, late_text, Dir, Proto, Sink, StreamInfo, StreamStats};
 use crate::pipeline;
-use crate::reassembly::{Event, HalfStats};
 
 /// One finished stream.
 #[derive(serde::Serialize)]

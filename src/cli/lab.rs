@@ -15,9 +15,9 @@ use super::analyze::{print_report, Finished};
 use super::args::{AnalysisArgs, AnalyzeFormat, LabArgs, ReportArgs};
 use super::capture::{flagged_line, warn_live};
 use crate::analysis::Analyzer;
+use crate::capture::live::{LiveCapture, LiveConfig};
 use crate::flow::{FlowLimits, Tracker};
 use crate::lab::{self, SCENARIOS};
-use crate::live::{LiveCapture, LiveConfig};
 use crate::output::Collector;
 
 /// How long the capture goes on after the exchange, for the last ACKs and FINs.

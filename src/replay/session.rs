@@ -10,9 +10,9 @@ use std::path::Path;
 
 use crate::capture::Timestamp;
 use crate::dissect::TcpFlags;
+use crate::flow::reassembly::Event;
 use crate::flow::{Dir, FlowLimits, PacketMeta, Proto, Sink, StreamInfo, StreamStats, Tracker};
 use crate::pipeline;
-use crate::reassembly::Event;
 
 use super::{Ending, ReplayError};
 

@@ -21,8 +21,8 @@
 use super::conn::{Conn, Event as TlsEvent, Record, TlsLimits};
 use super::keylog::KeyLog;
 use crate::capture::Timestamp;
+use crate::flow::reassembly::Event;
 use crate::flow::{Datagram, Dir, PacketMeta, Sink, StreamInfo, StreamStats};
-use crate::reassembly::Event;
 
 /// Bytes of a stream held while its handshake decides: 256 KiB.
 pub const MAX_HELD: usize = 256 << 10;
@@ -55,7 +55,7 @@ enum Held {
         dir: Dir,
         event_offset: u64,
         len: u64,
-        reason: crate::reassembly::GapReason,
+        reason: crate::flow::reassembly::GapReason,
     },
 }
 

@@ -17,11 +17,20 @@
 //! bytes examined when the error was found. That end depends on the bytes
 //! alone (a line's `\n`, a length limit, the offending byte), so resync
 //! points, like frames and errors, never depend on chunking.
+//!
+//! [`Text`] is what a decoder of lines and counted blocks (RESP, memcached)
+//! keeps besides its protocol's own state: its position and the message's
+//! length, the line being read, the resume point, and the
+//! [`Decoder`](crate::decode::Decoder) methods they make up (failing,
+//! finishing, skipping a gap, resynchronising). A protocol keeps what is its
+//! own: its state (between messages, failed, or its place inside a message:
+//! [`Place`]), labels, nesting. The state is one flat enum of the
+//! protocol's, so that its hot loop matches a single discriminant.
+
+use super::block::{lost_in_gap, Block, Fill};
+use crate::decode::{DecodeError, DecodeErrorKind, End, Label, Step};
 
 /// One line being read.
-use super::block::lost_in_gap;
-use crate::decode::{DecodeError, Step};
-
 #[derive(Debug, Default)]
 pub(crate) struct Line {
     kept: Vec<u8>,
@@ -196,6 +205,231 @@ impl Resume {
             self.last_lf = b == b'\n';
         }
         None
+    }
+}
+
+/// Whether the message goes on after a line or a block, or ends with it.
+pub(crate) enum Flow {
+    Continue,
+    Ended,
+}
+
+/// A line protocol's state: between messages, failed (until it
+/// resynchronises), or a place inside a message.
+pub(crate) trait Place {
+    /// Between messages.
+    const IDLE: Self;
+    /// Failed with `error`.
+    fn failed(error: DecodeError) -> Self;
+    /// Whether the decoder is between messages.
+    fn is_idle(&self) -> bool;
+    /// The error the decoder failed with, if it did.
+    fn error(&self) -> Option<&DecodeError>;
+    /// The counted block being read, if any: a capture gap inside its body
+    /// is counted past.
+    fn block(&mut self) -> Option<&mut Block>;
+}
+
+/// Implements [`Place`] for a protocol's state enum `$state`, which has the
+/// variants `Idle` and `Failed(DecodeError)`, and `$block(Block)` for the
+/// counted block being read.
+macro_rules! place {
+    ($state:ident, $block:ident) => {
+        impl $crate::decode::proto::line::Place for $state {
+            const IDLE: $state = $state::Idle;
+
+            fn failed(error: $crate::decode::DecodeError) -> $state {
+                $state::Failed(error)
+            }
+
+            #[inline]
+            fn is_idle(&self) -> bool {
+                matches!(self, $state::Idle)
+            }
+
+            #[inline]
+            fn error(&self) -> Option<&$crate::decode::DecodeError> {
+                match self {
+                    $state::Failed(error) => Some(error),
+                    _ => None,
+                }
+            }
+
+            fn block(&mut self) -> Option<&mut $crate::decode::proto::block::Block> {
+                match self {
+                    $state::$block(block) => Some(block),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use place;
+
+/// What a decoder of lines and counted blocks keeps besides its protocol's
+/// own state. See the module documentation.
+///
+/// Invariant: `len` counts the bytes of the message in progress that were
+/// consumed, `pos` every byte consumed or skipped since the stream began.
+#[derive(Debug)]
+pub(crate) struct Text<S> {
+    pub(crate) state: S,
+    /// The largest message accepted.
+    pub(crate) max: u64,
+    /// Stream offset of the next byte.
+    pub(crate) pos: u64,
+    /// Bytes of the message so far.
+    pub(crate) len: u64,
+    /// Stream offset of the line being read.
+    pub(crate) line_start: u64,
+    pub(crate) line: Line,
+    resume: Resume,
+}
+
+impl<S: Place> Text<S> {
+    /// A decoder between messages at the start of the stream.
+    pub(crate) fn new(max: u64) -> Self {
+        Text {
+            state: S::IDLE,
+            max,
+            pos: 0,
+            len: 0,
+            line_start: 0,
+            line: Line::default(),
+            resume: Resume::default(),
+        }
+    }
+
+    /// `n` bytes of the message were read.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.len += n as u64;
+    }
+
+    /// Fails the decoder with an error at stream offset `offset`, and
+    /// returns the error.
+    pub(crate) fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
+        let error = DecodeError::new(offset, kind);
+        self.state = S::failed(error.clone());
+        error
+    }
+
+    /// [`Text::fail`] with a protocol error.
+    pub(crate) fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
+        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
+    }
+
+    /// [`Text::fail`]: the message at `at` is `len` bytes, more than the
+    /// maximum.
+    pub(crate) fn too_long(&mut self, at: u64, len: u64) -> DecodeError {
+        let max = self.max;
+        self.fail(at, DecodeErrorKind::TooLong { len, max })
+    }
+
+    /// A new line starts at the next byte.
+    pub(crate) fn start_line(&mut self) {
+        self.line.clear();
+        self.line_start = self.pos;
+    }
+
+    /// Feeds `rest` to the line being read ([`Line::feed`]) and consumes
+    /// the bytes it examined.
+    #[inline]
+    pub(crate) fn feed_line(&mut self, rest: &[u8], keep: usize, limit: u64) -> Fed {
+        let fed = self.line.feed(rest, keep, limit);
+        self.consume(match fed {
+            Fed::More => rest.len(),
+            Fed::Done(n) | Fed::TooLong(n) => n,
+        });
+        fed
+    }
+
+    /// Consumes the bytes of `rest` that a block's [`Block::feed`] examined
+    /// and gave `fill` for.
+    #[inline]
+    pub(crate) fn fill<'a>(&mut self, rest: &[u8], fill: Fill<'a>) -> Fill<'a> {
+        self.consume(match fill {
+            Fill::More { .. } => rest.len(),
+            Fill::Done { used, .. } | Fill::NoCrlf { used } => used,
+        });
+        fill
+    }
+
+    /// The message ends `used` bytes into this call's input, labelled
+    /// `label`: the decoder is between messages again.
+    pub(crate) fn frame(&mut self, used: usize, label: Option<Label>) -> Result<Step, DecodeError> {
+        self.state = S::IDLE;
+        Ok(Step::Frame {
+            consumed: used,
+            label,
+        })
+    }
+
+    /// The start of a decode call: the position it starts at, or the error
+    /// the decoder failed with.
+    #[inline]
+    pub(crate) fn begin(&self) -> Result<u64, DecodeError> {
+        match self.state.error() {
+            Some(error) => Err(error.clone()),
+            None => Ok(self.pos),
+        }
+    }
+
+    /// The end of a decode call that started at `call`: the resume
+    /// bookkeeping ([`Resume::track`]).
+    pub(crate) fn track(
+        &mut self,
+        input: &[u8],
+        call: u64,
+        step: Result<Step, DecodeError>,
+    ) -> Result<Step, DecodeError> {
+        self.resume.track(input, &mut self.pos, call, step)
+    }
+
+    /// Whole messages, the first `n` bytes of `input`, were read at once
+    /// while between messages.
+    #[inline]
+    pub(crate) fn whole(&mut self, input: &[u8], n: usize) {
+        self.pos += n as u64;
+        self.resume.consumed(input, n);
+    }
+
+    /// [`Decoder::finish`](crate::decode::Decoder::finish): clean between
+    /// messages; inside the body of a block that ends the message (`last`),
+    /// the rest of the body and its CRLF are missing; anywhere else an
+    /// unknown amount is.
+    pub(crate) fn finish(&mut self, last: bool) -> End {
+        if self.state.is_idle() {
+            return End::Clean;
+        }
+        match self.state.block() {
+            Some(Block::Body { left, .. }) if last => End::Truncated {
+                missing: Some(*left + 2),
+            },
+            _ => End::Truncated { missing: None },
+        }
+    }
+
+    /// [`Decoder::skip`](crate::decode::Decoder::skip): a gap inside a
+    /// block's body is counted past; any other gap loses the place.
+    pub(crate) fn skip(&mut self, len: u64) -> bool {
+        if self.state.block().is_some_and(|block| block.skip(len)) {
+            self.pos += len;
+            self.len += len;
+            return true;
+        }
+        self.state = S::failed(self.resume.lost(&mut self.pos, len));
+        false
+    }
+
+    /// [`Decoder::resync`](crate::decode::Decoder::resync): the next line
+    /// start whose first byte `accept`s ([`Resume::resync`]), where the
+    /// decoder is between messages again.
+    pub(crate) fn resync(&mut self, input: &[u8], accept: impl Fn(u8) -> bool) -> Option<usize> {
+        let at = self.resume.resync(input, &mut self.pos, accept)?;
+        self.state = S::IDLE;
+        Some(at)
     }
 }
 

@@ -28,8 +28,8 @@
 
 use super::block::{Block, Fill};
 use super::http1::parse_decimal;
-use super::line::{Fed, Line, Resume};
-use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Step};
+use super::line::{self, Fed, Flow, Text};
+use crate::decode::{DecodeError, Decoder, End, Label, Step};
 
 /// Bytes of a line kept for inspection.
 const KEEP: usize = 512;
@@ -42,6 +42,7 @@ pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
     ]
 }
 
+/// Where the decoder stands in a command or reply.
 #[derive(Debug)]
 enum State {
     Idle,
@@ -50,6 +51,8 @@ enum State {
     Data(Block),
     Failed(DecodeError),
 }
+
+line::place!(State, Data);
 
 /// Which lines a multi-line reply in progress may still hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,20 +64,9 @@ enum Multi {
 
 struct Memcached {
     client: bool,
-    max: u64,
-    pos: u64,
-    len: u64,
-    line_start: u64,
-    state: State,
-    line: Line,
+    text: Text<State>,
     label: Option<Label>,
     multi: Multi,
-    resume: Resume,
-}
-
-enum Flow {
-    Continue,
-    Ended,
 }
 
 const STORAGE: &[&[u8]] = &[b"set", b"add", b"replace", b"append", b"prepend", b"cas"];
@@ -83,40 +75,22 @@ impl Memcached {
     fn new(client: bool, max: u64) -> Self {
         Memcached {
             client,
-            max,
-            pos: 0,
-            len: 0,
-            line_start: 0,
-            state: State::Idle,
-            line: Line::default(),
+            text: Text::new(max),
             label: None,
             multi: Multi::No,
-            resume: Resume::default(),
         }
-    }
-
-    fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
-        let error = DecodeError::new(offset, kind);
-        self.state = State::Failed(error.clone());
-        error
-    }
-
-    fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
-        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos += n as u64;
-        self.len += n as u64;
     }
 
     /// A data block of the size in field `index` of the line follows.
     fn data(&mut self, index: usize) -> Result<Flow, DecodeError> {
-        let at = self.line_start;
-        if !self.line.complete() {
-            return Err(self.protocol(at, "memcached line with a data block too long"));
+        let at = self.text.line_start;
+        if !self.text.line.complete() {
+            return Err(self
+                .text
+                .protocol(at, "memcached line with a data block too long"));
         }
         let size = self
+            .text
             .line
             .text()
             .split(|&b| b == b' ')
@@ -127,19 +101,18 @@ impl Memcached {
             _ => None,
         };
         let Some(n) = n else {
-            return Err(self.protocol(at, "missing or invalid data block size"));
+            return Err(self.text.protocol(at, "missing or invalid data block size"));
         };
-        let total = self.len.saturating_add(n).saturating_add(2);
-        if total > self.max {
-            let max = self.max;
-            return Err(self.fail(at, DecodeErrorKind::TooLong { len: total, max }));
+        let total = self.text.len.saturating_add(n).saturating_add(2);
+        if total > self.text.max {
+            return Err(self.text.too_long(at, total));
         }
-        self.state = State::Data(Block::new(n, true));
+        self.text.state = State::Data(Block::new(n, true));
         Ok(Flow::Continue)
     }
 
     fn line_done(&mut self) -> Result<Flow, DecodeError> {
-        let text = self.line.text();
+        let text = self.text.line.text();
         let word = text
             .split(|&b| b == b' ')
             .find(|t| !t.is_empty())
@@ -178,26 +151,24 @@ impl Memcached {
             _ if word == b"END" => Ok(Flow::Ended),
             Multi::Values if word == b"VALUE" => self.data(3),
             Multi::Values => {
-                let at = self.line_start;
-                Err(self.protocol(at, "expected VALUE or END in a retrieval reply"))
+                let at = self.text.line_start;
+                Err(self
+                    .text
+                    .protocol(at, "expected VALUE or END in a retrieval reply"))
             }
             Multi::Stats => self.next_line(),
         }
     }
 
     fn next_line(&mut self) -> Result<Flow, DecodeError> {
-        self.line.clear();
-        self.line_start = self.pos;
-        self.state = State::Line;
+        self.text.start_line();
+        self.text.state = State::Line;
         Ok(Flow::Continue)
     }
 
     fn end(&mut self, used: usize) -> Result<Step, DecodeError> {
-        self.state = State::Idle;
-        Ok(Step::Frame {
-            consumed: used,
-            label: self.label.take(),
-        })
+        let label = self.label.take();
+        self.text.frame(used, label)
     }
 }
 
@@ -207,66 +178,60 @@ impl Memcached {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
-            match self.state {
+            match self.text.state {
                 State::Failed(ref error) => return Err(error.clone()),
                 State::Idle => {
                     let Some(&b) = rest.first() else {
                         return Ok(Step::NeedMore);
                     };
                     if b == 0x80 || b == 0x81 {
-                        let at = self.pos;
-                        return Err(self.protocol(at, "memcached binary protocol is not supported"));
+                        let at = self.text.pos;
+                        let why = "memcached binary protocol is not supported";
+                        return Err(self.text.protocol(at, why));
                     }
-                    self.len = 0;
+                    self.text.len = 0;
                     self.label = None;
                     self.multi = Multi::No;
                     self.next_line()?;
                 }
                 State::Line => {
-                    // The line's own bytes already fed are in both `self.len`
-                    // and the line: the limit counts from the line's start.
-                    let limit = self
+                    // The line's own bytes already fed are in both `len` and
+                    // the line: the limit counts from the line's start.
+                    let text = &self.text;
+                    let limit = text
                         .max
-                        .saturating_sub(self.len.saturating_sub(self.line.fed()));
-                    match self.line.feed(rest, KEEP, limit) {
-                        Fed::More => {
-                            self.consume(rest.len());
-                            return Ok(Step::NeedMore);
-                        }
-                        Fed::TooLong(n) => {
-                            self.consume(n);
-                            let (at, max) = (self.line_start, self.max);
-                            let kind = DecodeErrorKind::TooLong { len: max + 1, max };
-                            return Err(self.fail(at, kind));
+                        .saturating_sub(text.len.saturating_sub(text.line.fed()));
+                    match self.text.feed_line(rest, KEEP, limit) {
+                        Fed::More => return Ok(Step::NeedMore),
+                        Fed::TooLong(_) => {
+                            let (at, max) = (self.text.line_start, self.text.max);
+                            return Err(self.text.too_long(at, max + 1));
                         }
                         Fed::Done(n) => {
                             used += n;
-                            self.consume(n);
                             if let Flow::Ended = self.line_done()? {
                                 return self.end(used);
                             }
                         }
                     }
                 }
-                State::Data(ref mut block) => match block.feed(rest) {
-                    Fill::More { .. } => {
-                        self.consume(rest.len());
-                        return Ok(Step::NeedMore);
-                    }
-                    Fill::NoCrlf { used: n } => {
-                        self.consume(n);
-                        let at = self.pos;
-                        return Err(self.protocol(at, "data block not followed by CRLF"));
-                    }
-                    Fill::Done { used: n, .. } => {
-                        used += n;
-                        self.consume(n);
-                        if self.multi != Multi::Values {
-                            return self.end(used);
+                State::Data(ref mut block) => {
+                    let fill = block.feed(rest);
+                    match self.text.fill(rest, fill) {
+                        Fill::More { .. } => return Ok(Step::NeedMore),
+                        Fill::NoCrlf { .. } => {
+                            let at = self.text.pos;
+                            return Err(self.text.protocol(at, "data block not followed by CRLF"));
                         }
-                        self.next_line()?;
+                        Fill::Done { used: n, .. } => {
+                            used += n;
+                            if self.multi != Multi::Values {
+                                return self.end(used);
+                            }
+                            self.next_line()?;
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -274,48 +239,28 @@ impl Memcached {
 
 impl Decoder for Memcached {
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
-        if let State::Failed(error) = &self.state {
-            return Err(error.clone());
-        }
-        let call = self.pos;
+        let call = self.text.begin()?;
         let step = self.step(input);
-        self.resume.track(input, &mut self.pos, call, step)
+        self.text.track(input, call, step)
     }
 
     fn finish(&mut self) -> End {
-        match self.state {
-            State::Idle => End::Clean,
-            State::Data(Block::Body { left, .. }) if self.multi == Multi::No => End::Truncated {
-                missing: Some(left + 2),
-            },
-            _ => End::Truncated { missing: None },
-        }
+        self.text.finish(self.multi == Multi::No)
     }
 
     fn skip(&mut self, len: u64) -> bool {
-        if let State::Data(block) = &mut self.state {
-            if block.skip(len) {
-                self.pos += len;
-                self.len += len;
-                return true;
-            }
-        }
-        self.state = State::Failed(self.resume.lost(&mut self.pos, len));
-        false
+        self.text.skip(len)
     }
 
     fn resync(&mut self, input: &[u8]) -> Option<usize> {
         let client = self.client;
-        let accept = move |b: u8| {
+        self.text.resync(input, move |b: u8| {
             if client {
                 b.is_ascii_lowercase()
             } else {
                 b.is_ascii_uppercase() || b.is_ascii_digit()
             }
-        };
-        let at = self.resume.resync(input, &mut self.pos, accept)?;
-        self.state = State::Idle;
-        Some(at)
+        })
     }
 
     fn can_resync(&self) -> bool {
@@ -323,7 +268,7 @@ impl Decoder for Memcached {
     }
 
     fn max_frame(&self) -> u64 {
-        self.max
+        self.text.max
     }
 }
 

@@ -35,7 +35,7 @@
 
 use super::block::{Block, Fill};
 use super::http1::{decimal_i128, parse_decimal};
-use super::line::{Fed, Line, Resume};
+use super::line::{self, Fed, Flow, Text};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Run, Step};
 
 /// The deepest nesting of aggregates accepted.
@@ -53,6 +53,7 @@ pub(super) fn pair(max_frame: u64) -> [Box<dyn Decoder>; 2] {
     ]
 }
 
+/// Where the decoder stands in a value (or an inline command).
 #[derive(Debug)]
 enum State {
     Idle,
@@ -66,6 +67,8 @@ enum State {
     Failed(DecodeError),
 }
 
+line::place!(State, Bulk);
+
 /// An open aggregate.
 #[derive(Debug)]
 struct Level {
@@ -77,17 +80,12 @@ struct Level {
 /// One direction of a RESP connection.
 ///
 /// Invariants: `stack.len() <= MAX_DEPTH`; `name.len() <= Label::CAPACITY`;
-/// `len <= max` outside `Failed` once a line or payload is complete.
+/// `text.len <= text.max` outside `Failed` once a line or payload is
+/// complete.
 struct Resp {
     client: bool,
-    max: u64,
-    pos: u64,
-    /// Bytes of the message so far.
-    len: u64,
-    line_start: u64,
-    state: State,
+    text: Text<State>,
     stack: Vec<Level>,
-    line: Line,
     /// Type byte of the top-level value.
     top: u8,
     /// A top-level client array still waits for its first element.
@@ -97,14 +95,8 @@ struct Resp {
     name: Vec<u8>,
     /// Inside a streamed string (`$?`): chunks (`;n`) follow.
     streamed_string: bool,
-    resume: Resume,
     /// The last few command names (as [`name_key`]s) and their labels.
     recent: [([u64; 4], Label); 4],
-}
-
-enum Flow {
-    Continue,
-    Ended,
 }
 
 fn is_type(b: u8) -> bool {
@@ -120,37 +112,16 @@ impl Resp {
     fn new(client: bool, max: u64) -> Self {
         Resp {
             client,
-            max,
-            pos: 0,
-            len: 0,
-            line_start: 0,
-            state: State::Idle,
+            text: Text::new(max),
             stack: Vec::new(),
-            line: Line::default(),
             top: 0,
             first: false,
             capture: false,
             name: Vec::new(),
             streamed_string: false,
-            resume: Resume::default(),
             // An empty name is labelled `*`, as the general path does.
             recent: [(name_key(b"", 0, 0), Label::new("*")); 4],
         }
-    }
-
-    fn fail(&mut self, offset: u64, kind: DecodeErrorKind) -> DecodeError {
-        let error = DecodeError::new(offset, kind);
-        self.state = State::Failed(error.clone());
-        error
-    }
-
-    fn protocol(&mut self, offset: u64, why: impl Into<String>) -> DecodeError {
-        self.fail(offset, DecodeErrorKind::Protocol(why.into()))
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos += n as u64;
-        self.len += n as u64;
     }
 
     fn label(&self) -> Option<Label> {
@@ -167,11 +138,11 @@ impl Resp {
 
     /// The number on a length or count line; `Ok(None)` for `?`.
     fn number(&mut self) -> Result<Option<i64>, DecodeError> {
-        let at = self.line_start;
-        if !self.line.has_crlf() {
-            return Err(self.protocol(at, "RESP line does not end in CRLF"));
+        let at = self.text.line_start;
+        if !self.text.line.has_crlf() {
+            return Err(self.text.protocol(at, "RESP line does not end in CRLF"));
         }
-        let text = self.line.text();
+        let text = self.text.line.text();
         if text == b"?" {
             return Ok(None);
         }
@@ -180,7 +151,7 @@ impl Resp {
             None => (false, text),
         };
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return Err(self.protocol(at, "invalid RESP length or count"));
+            return Err(self.text.protocol(at, "invalid RESP length or count"));
         }
         match parse_decimal(digits).and_then(|n| i64::try_from(n).ok()) {
             Some(n) if negative => Ok(Some(-n)),
@@ -191,32 +162,29 @@ impl Resp {
                     value: if negative { -value } else { value },
                     why: "RESP length or count does not fit in 64 bits",
                 };
-                Err(self.fail(at, kind))
+                Err(self.text.fail(at, kind))
             }
         }
     }
 
-    fn too_long(&mut self, at: u64, len: u64) -> DecodeError {
-        let max = self.max;
-        self.fail(at, DecodeErrorKind::TooLong { len, max })
-    }
-
     /// A line (type byte `kind`) is complete.
     fn line_done(&mut self, kind: u8) -> Result<Flow, DecodeError> {
-        let at = self.line_start;
-        if self.len > self.max {
-            let len = self.len;
-            return Err(self.too_long(at, len));
+        let at = self.text.line_start;
+        if self.text.len > self.text.max {
+            let len = self.text.len;
+            return Err(self.text.too_long(at, len));
         }
         match kind {
             b'$' | b'!' | b'=' | b';' => {
                 let Some(n) = self.number()? else {
                     if kind == b'$' && !self.streamed_string {
                         self.streamed_string = true;
-                        self.state = State::Type;
+                        self.text.state = State::Type;
                         return Ok(Flow::Continue);
                     }
-                    return Err(self.protocol(at, "streamed length where none is allowed"));
+                    return Err(self
+                        .text
+                        .protocol(at, "streamed length where none is allowed"));
                 };
                 if n == -1 && kind != b';' {
                     return Ok(self.value_done());
@@ -226,29 +194,29 @@ impl Resp {
                         value: i128::from(n),
                         why: "negative RESP length",
                     };
-                    return Err(self.fail(at, kind));
+                    return Err(self.text.fail(at, kind));
                 }
                 let n = n.unsigned_abs();
                 if kind == b';' && n == 0 {
                     self.streamed_string = false;
                     return Ok(self.value_done());
                 }
-                let total = self.len.saturating_add(n).saturating_add(2);
-                if total > self.max {
-                    return Err(self.too_long(at, total));
+                let total = self.text.len.saturating_add(n).saturating_add(2);
+                if total > self.text.max {
+                    return Err(self.text.too_long(at, total));
                 }
                 self.capture = self.client && kind == b'$' && self.first && self.stack.len() == 1;
-                self.state = State::Bulk(Block::new(n, true));
+                self.text.state = State::Bulk(Block::new(n, true));
                 Ok(Flow::Continue)
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
                 if self.stack.len() >= MAX_DEPTH {
                     let why = format!("RESP aggregates nested deeper than {MAX_DEPTH}");
-                    return Err(self.protocol(at, why));
+                    return Err(self.text.protocol(at, why));
                 }
                 let Some(n) = self.number()? else {
                     if kind == b'|' {
-                        return Err(self.protocol(at, "streamed attribute"));
+                        return Err(self.text.protocol(at, "streamed attribute"));
                     }
                     self.push(kind, u64::MAX, true);
                     return Ok(Flow::Continue);
@@ -261,17 +229,17 @@ impl Resp {
                         value: i128::from(n),
                         why: "negative RESP count",
                     };
-                    return Err(self.fail(at, kind));
+                    return Err(self.text.fail(at, kind));
                 }
                 let pairs = matches!(kind, b'%' | b'|');
                 let elements = n.unsigned_abs().saturating_mul(if pairs { 2 } else { 1 });
-                let least = self.len.saturating_add(elements.saturating_mul(3));
-                if least > self.max {
-                    return Err(self.too_long(at, least));
+                let least = self.text.len.saturating_add(elements.saturating_mul(3));
+                if least > self.text.max {
+                    return Err(self.text.too_long(at, least));
                 }
                 if elements == 0 {
                     if kind == b'|' {
-                        self.state = State::Type;
+                        self.text.state = State::Type;
                         return Ok(Flow::Continue);
                     }
                     return Ok(self.value_done());
@@ -280,11 +248,15 @@ impl Resp {
                 Ok(Flow::Continue)
             }
             b'.' => {
-                if !self.line.text().is_empty() || !self.line.has_crlf() {
-                    return Err(self.protocol(at, "malformed end of a streamed aggregate"));
+                if !self.text.line.text().is_empty() || !self.text.line.has_crlf() {
+                    return Err(self
+                        .text
+                        .protocol(at, "malformed end of a streamed aggregate"));
                 }
                 if !self.stack.last().is_some_and(|l| l.streamed) {
-                    return Err(self.protocol(at, "end of a streamed aggregate outside one"));
+                    return Err(self
+                        .text
+                        .protocol(at, "end of a streamed aggregate outside one"));
                 }
                 self.stack.pop();
                 Ok(self.value_done())
@@ -302,12 +274,12 @@ impl Resp {
             attribute: kind == b'|',
             streamed,
         });
-        self.state = State::Type;
+        self.text.state = State::Type;
     }
 
     /// A value is complete: close the aggregates it completes.
     fn value_done(&mut self) -> Flow {
-        self.state = State::Type;
+        self.text.state = State::Type;
         self.capture = false;
         loop {
             let depth = self.stack.len();
@@ -342,16 +314,15 @@ impl Resp {
     }
 
     fn start(&mut self, first: u8) {
-        self.len = 0;
+        self.text.len = 0;
         self.stack.clear();
         self.name.clear();
         self.first = false;
         self.capture = false;
         self.streamed_string = false;
         self.top = first;
-        self.line.clear();
-        self.line_start = self.pos;
-        self.state = if self.client && first != b'*' {
+        self.text.start_line();
+        self.text.state = if self.client && first != b'*' {
             State::Inline
         } else {
             State::Type
@@ -359,11 +330,8 @@ impl Resp {
     }
 
     fn end(&mut self, used: usize) -> Result<Step, DecodeError> {
-        self.state = State::Idle;
-        Ok(Step::Frame {
-            consumed: used,
-            label: self.label(),
-        })
+        let label = self.label();
+        self.text.frame(used, label)
     }
 }
 
@@ -373,7 +341,7 @@ impl Resp {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or_default();
-            match self.state {
+            match self.text.state {
                 State::Failed(ref error) => return Err(error.clone()),
                 State::Idle => {
                     let Some(&b) = rest.first() else {
@@ -392,44 +360,39 @@ impl Resp {
                         is_type(b) || (b == b'.' && streamed)
                     };
                     if !ok {
-                        let at = self.pos;
-                        return Err(self.protocol(at, format!("unknown RESP type byte {b:#04x}")));
+                        let at = self.text.pos;
+                        let why = format!("unknown RESP type byte {b:#04x}");
+                        return Err(self.text.protocol(at, why));
                     }
-                    self.line_start = self.pos;
-                    self.line.clear();
+                    self.text.start_line();
                     used += 1;
-                    self.consume(1);
-                    self.state = State::Line(b);
+                    self.text.consume(1);
+                    self.text.state = State::Line(b);
                 }
                 State::Line(kind) => {
+                    let text = &self.text;
                     let (keep, limit) = if is_counted(kind) {
                         (NUMBER_LINE as usize, NUMBER_LINE)
                     } else {
                         (
                             0,
-                            self.max
-                                .saturating_sub(self.len.saturating_sub(self.line.fed())),
+                            text.max
+                                .saturating_sub(text.len.saturating_sub(text.line.fed())),
                         )
                     };
-                    match self.line.feed(rest, keep, limit) {
-                        Fed::More => {
-                            self.consume(rest.len());
-                            return Ok(Step::NeedMore);
+                    match self.text.feed_line(rest, keep, limit) {
+                        Fed::More => return Ok(Step::NeedMore),
+                        Fed::TooLong(_) if is_counted(kind) => {
+                            let at = self.text.line_start;
+                            return Err(self.text.protocol(at, "RESP length line too long"));
                         }
-                        Fed::TooLong(n) if is_counted(kind) => {
-                            self.consume(n);
-                            let at = self.line_start;
-                            return Err(self.protocol(at, "RESP length line too long"));
-                        }
-                        Fed::TooLong(n) => {
-                            self.consume(n);
-                            let at = self.line_start;
-                            let len = self.max.saturating_add(1);
-                            return Err(self.too_long(at, len));
+                        Fed::TooLong(_) => {
+                            let at = self.text.line_start;
+                            let len = self.text.max.saturating_add(1);
+                            return Err(self.text.too_long(at, len));
                         }
                         Fed::Done(n) => {
                             used += n;
-                            self.consume(n);
                             if let Flow::Ended = self.line_done(kind)? {
                                 return self.end(used);
                             }
@@ -437,21 +400,16 @@ impl Resp {
                     }
                 }
                 State::Inline => {
-                    let limit = INLINE_LIMIT.min(self.max);
-                    match self.line.feed(rest, Label::CAPACITY + 1, limit) {
-                        Fed::More => {
-                            self.consume(rest.len());
-                            return Ok(Step::NeedMore);
-                        }
-                        Fed::TooLong(n) => {
-                            self.consume(n);
-                            let at = self.line_start;
-                            return Err(self.too_long(at, limit + 1));
+                    let limit = INLINE_LIMIT.min(self.text.max);
+                    match self.text.feed_line(rest, Label::CAPACITY + 1, limit) {
+                        Fed::More => return Ok(Step::NeedMore),
+                        Fed::TooLong(_) => {
+                            let at = self.text.line_start;
+                            return Err(self.text.too_long(at, limit + 1));
                         }
                         Fed::Done(n) => {
                             used += n;
-                            self.consume(n);
-                            let text = self.line.text();
+                            let text = self.text.line.text();
                             let word = text
                                 .split(|b| b.is_ascii_whitespace())
                                 .find(|w| !w.is_empty())
@@ -465,28 +423,29 @@ impl Resp {
                         }
                     }
                 }
-                State::Bulk(ref mut block) => match block.feed(rest) {
-                    Fill::More { body } => {
-                        self.capture_name(body);
-                        self.consume(rest.len());
-                        return Ok(Step::NeedMore);
-                    }
-                    Fill::NoCrlf { used: n } => {
-                        self.consume(n);
-                        let at = self.pos;
-                        return Err(self.protocol(at, "RESP bulk payload not followed by CRLF"));
-                    }
-                    Fill::Done { used: n, body } => {
-                        self.capture_name(body);
-                        used += n;
-                        self.consume(n);
-                        if self.streamed_string {
-                            self.state = State::Type;
-                        } else if let Flow::Ended = self.value_done() {
-                            return self.end(used);
+                State::Bulk(ref mut block) => {
+                    let fill = block.feed(rest);
+                    match self.text.fill(rest, fill) {
+                        Fill::More { body } => {
+                            self.capture_name(body);
+                            return Ok(Step::NeedMore);
+                        }
+                        Fill::NoCrlf { .. } => {
+                            let at = self.text.pos;
+                            let why = "RESP bulk payload not followed by CRLF";
+                            return Err(self.text.protocol(at, why));
+                        }
+                        Fill::Done { used: n, body } => {
+                            self.capture_name(body);
+                            used += n;
+                            if self.streamed_string {
+                                self.text.state = State::Type;
+                            } else if let Flow::Ended = self.value_done() {
+                                return self.end(used);
+                            }
                         }
                     }
-                },
+                }
             }
         }
     }
@@ -546,7 +505,7 @@ impl Resp {
             }
             _ => return None,
         };
-        (end as u64 <= self.max).then_some((end, Some(label)))
+        (end as u64 <= self.text.max).then_some((end, Some(label)))
     }
 }
 
@@ -647,23 +606,19 @@ fn count_line_long(input: &[u8], at: usize) -> Option<(usize, usize)> {
 
 impl Decoder for Resp {
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
-        if let State::Failed(error) = &self.state {
-            return Err(error.clone());
-        }
-        if matches!(self.state, State::Idle) {
+        let call = self.text.begin()?;
+        if matches!(self.text.state, State::Idle) {
             if let Some((consumed, label)) = self.fast_message(input) {
-                self.pos += consumed as u64;
-                self.resume.consumed(input, consumed);
+                self.text.whole(input, consumed);
                 return Ok(Step::Frame { consumed, label });
             }
         }
-        let call = self.pos;
         let step = self.step(input);
-        self.resume.track(input, &mut self.pos, call, step)
+        self.text.track(input, call, step)
     }
 
     fn decode_run(&mut self, input: &[u8], run: &mut Run) {
-        if !matches!(self.state, State::Idle) {
+        if !matches!(self.text.state, State::Idle) {
             return;
         }
         let mut at = 0;
@@ -674,49 +629,28 @@ impl Decoder for Resp {
             at += len;
             run.push(at, label);
         }
-        self.pos += at as u64;
-        self.resume.consumed(input, at);
+        self.text.whole(input, at);
     }
 
     fn finish(&mut self) -> End {
-        match self.state {
-            State::Idle => End::Clean,
-            State::Bulk(Block::Body { left, .. })
-                if self.stack.is_empty() && !self.streamed_string =>
-            {
-                End::Truncated {
-                    missing: Some(left + 2),
-                }
-            }
-            _ => End::Truncated { missing: None },
-        }
+        let last = self.stack.is_empty() && !self.streamed_string;
+        self.text.finish(last)
     }
 
     fn skip(&mut self, len: u64) -> bool {
-        if let State::Bulk(block) = &mut self.state {
-            if block.skip(len) {
-                self.pos += len;
-                self.len += len;
-                self.capture = false;
-                return true;
-            }
+        let counted = self.text.skip(len);
+        if counted {
+            self.capture = false;
         }
-        self.state = State::Failed(self.resume.lost(&mut self.pos, len));
-        false
+        counted
     }
 
     fn resync(&mut self, input: &[u8]) -> Option<usize> {
         let client = self.client;
-        let accept = move |b: u8| {
-            if client {
-                b == b'*'
-            } else {
-                is_type(b)
-            }
-        };
-        let at = self.resume.resync(input, &mut self.pos, accept)?;
-        self.state = State::Idle;
-        Some(at)
+        self.text.resync(
+            input,
+            move |b: u8| if client { b == b'*' } else { is_type(b) },
+        )
     }
 
     fn can_resync(&self) -> bool {
@@ -724,7 +658,7 @@ impl Decoder for Resp {
     }
 
     fn max_frame(&self) -> u64 {
-        self.max
+        self.text.max
     }
 }
 

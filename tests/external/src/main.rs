@@ -22,7 +22,7 @@ use framescope::decode::{DecodeError, DecodeErrorKind, Decoder, End, Step};
 use framescope::flow::{Dir, Sink, StreamInfo, StreamStats};
 use framescope::harness::{self, Config, Frames};
 use framescope::output::{self, Collector};
-use framescope::reassembly::Event;
+use framescope::flow::reassembly::Event;
 use framescope::{AnalyzeOptions, Reading};
 
 /// The largest message accepted: 1 MiB.

@@ -51,7 +51,7 @@ use std::collections::BTreeMap;
 
 use crate::capture::Timestamp;
 use crate::dissect::TcpFlags;
-use crate::seq::SeqNum;
+use crate::flow::seq::SeqNum;
 
 /// Bounds on what one direction may buffer.
 #[derive(Clone, Copy, Debug)]

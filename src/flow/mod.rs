@@ -1,14 +1,16 @@
 //! Connections and flows: which stream a packet belongs to, and the life of
 //! each stream from first packet to final report.
 //!
-//! This module owns stream numbering, which follows Wireshark's `tcp.stream`
-//! and `udp.stream` (numbers in order of first appearance; a SYN whose
-//! sequence number differs from the one that opened the conversation starts
-//! a new stream on the same ports), the naming of directions (the `client`
-//! sent the SYN; without one, the first packet's sender is the client, or
-//! the receiver of a SYN-ACK), and the [`Tracker`] that feeds each TCP
-//! direction through an [`Assembler`] and hands the results to a [`Sink`].
-//! It does not decide what the bytes mean: sinks do.
+//! This module owns the [`Tracker`], which numbers each packet's stream
+//! as Wireshark's `tcp.stream` and `udp.stream` do (numbers in order of
+//! first appearance; a SYN whose sequence number differs from the one that
+//! opened the conversation starts a new stream on the same ports) and names
+//! its directions (the `client` sent the SYN; without one, the first
+//! packet's sender is the client, or the receiver of a SYN-ACK), feeds each
+//! TCP direction through an [`Assembler`] ([`reassembly`], with the
+//! sequence arithmetic of [`seq`]), and hands the results to a [`Sink`].
+//! The numbering itself lives in a file of its own (`numbering.rs`). This
+//! module does not decide what the bytes mean: sinks do.
 //!
 //! # Bounds
 //!
@@ -27,17 +29,22 @@
 //!   oldest are forgotten, and a packet of a forgotten connection would start
 //!   a new stream number.
 
+mod numbering;
+pub mod reassembly;
+pub mod seq;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::capture::LinkType;
 use crate::capture::Timestamp;
 use crate::dissect::{dissect, Dissected, Packet, TcpFlags, Transport};
+use crate::flow::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
+use crate::flow::seq::SeqNum;
 use crate::fragments::{Defragmenter, Fragment, FragmentLimits, FragmentStats};
 use crate::icmp::{IcmpError, IcmpErrors, QuotedProto};
-use crate::reassembly::{Assembler, Budget, Event, GapReason, HalfStats, Limits, SegmentIn};
-use crate::seq::SeqNum;
 use crate::tunnel::Tunnel;
+use numbering::{flow_hash, flow_key, Numbering};
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
@@ -246,23 +253,6 @@ pub struct TrackerStats {
     pub icmp_errors: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey {
-    proto: Proto,
-    lo: SocketAddr,
-    hi: SocketAddr,
-}
-
-/// The numbering entry of a connection: cheap, kept long after the stream.
-struct Conversation {
-    stream: u64,
-    client: SocketAddr,
-    /// First sequence number seen per direction (client, server), for
-    /// Wireshark's port-reuse rule.
-    base_seq: [Option<u32>; 2],
-    last_seen: Timestamp,
-}
-
 struct Open<S> {
     info: StreamInfo,
     state: S,
@@ -317,13 +307,11 @@ pub struct Tracker<K: Sink> {
     sink: K,
     limits: FlowLimits,
     budget: Budget,
-    conversations: FastMap<FlowKey, Conversation>,
-    numbered: VecDeque<(FlowKey, u64)>,
+    numbering: Numbering,
     open: FastMap<u64, Open<K::Stream>>,
     /// Finalized streams, one bit per stream number and protocol.
     finalized: [Vec<u64>; 2],
     lingering: VecDeque<(u64, Timestamp)>,
-    next_number: [u64; 2],
     now: Timestamp,
     stats: TrackerStats,
     shard: Shard,
@@ -386,26 +374,6 @@ impl Shard {
     };
 }
 
-/// FNV-1a over a flow key: stable across runs and machines.
-fn flow_hash(key: &FlowKey) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(&[u8::from(key.proto == Proto::Udp)]);
-    for addr in [key.lo, key.hi] {
-        match addr.ip() {
-            IpAddr::V4(v4) => eat(&v4.octets()),
-            IpAddr::V6(v6) => eat(&v6.octets()),
-        }
-        eat(&addr.port().to_be_bytes());
-    }
-    h
-}
-
 /// Stream numbers of the two protocols live in separate spaces; the
 /// tracker keys open streams by `number * 2 + proto`.
 fn slot(proto: Proto, number: u64) -> u64 {
@@ -422,12 +390,10 @@ impl<K: Sink> Tracker<K> {
                 max: limits.max_buffered_total,
             },
             limits,
-            conversations: FastMap::default(),
-            numbered: VecDeque::new(),
+            numbering: Numbering::new(limits.max_numbered),
             open: FastMap::default(),
             finalized: [Vec::new(), Vec::new()],
             lingering: VecDeque::new(),
-            next_number: [0, 0],
             now: Timestamp::default(),
             stats: TrackerStats::default(),
             shard: Shard::default(),
@@ -765,7 +731,6 @@ impl<K: Sink> Tracker<K> {
         self.stats.peak_open = self.stats.peak_open.max(self.open.len() as u64);
     }
 
-    /// Assigns the `tcp.stream` number and direction of a TCP packet.
     /// The stream number and direction of a TCP packet: given, or this
     /// tracker's own.
     fn number_tcp(
@@ -777,75 +742,14 @@ impl<K: Sink> Tracker<K> {
     ) -> (u64, Dir) {
         let numbered = match self.given.take() {
             Some(given) => given,
-            None => self.number_tcp_here(src, dst, tcp, ts),
+            None => self.numbering.tcp(src, dst, tcp, ts),
         };
-        self.numbered_last = Some((Proto::Tcp, numbered.0, numbered.1));
-        numbered
-    }
-
-    fn number_tcp_here(
-        &mut self,
-        src: SocketAddr,
-        dst: SocketAddr,
-        tcp: &crate::dissect::TcpSegment<'_>,
-        ts: Timestamp,
-    ) -> (u64, Dir) {
-        let key = flow_key(Proto::Tcp, src, dst);
-        let syn_only = tcp.flags.has(TcpFlags::SYN) && !tcp.flags.has(TcpFlags::ACK);
-        if let Some(conv) = self.conversations.get_mut(&key) {
-            let dir = if conv.client == src {
-                Dir::Client
-            } else {
-                Dir::Server
-            };
-            let d = dir.index();
-            let syn_ack = tcp.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-            // A SYN with another ISN is a new connection on reused ports;
-            // so is a SYN-ACK with another ISN that answers another SYN
-            // than the one seen (the new connection's SYN was not
-            // captured). A SYN-ACK that answers the same SYN is a
-            // retransmission or another answer to it.
-            let reused = (syn_only && conv.base_seq[d].is_some_and(|b| b != tcp.seq))
-                || (syn_ack
-                    && conv.base_seq[d].is_some_and(|b| b != tcp.seq)
-                    && conv.base_seq[1 - d].is_some_and(|b| b.wrapping_add(1) != tcp.ack));
-            if !reused {
-                conv.last_seen = ts;
-                conv.base_seq[dir.index()].get_or_insert(tcp.seq);
-                return (conv.stream, dir);
-            }
-        }
-        // A new conversation (or a new one on reused ports).
-        let client = if tcp.flags.has(TcpFlags::SYN) && tcp.flags.has(TcpFlags::ACK) {
-            dst
-        } else {
-            src
-        };
-        let dir = if client == src {
-            Dir::Client
-        } else {
-            Dir::Server
-        };
-        let stream = self.next_number[0];
-        self.next_number[0] += 1;
-        self.stats.tcp_streams += 1;
-        let mut base_seq = [None, None];
-        base_seq[dir.index()] = Some(tcp.seq);
-        self.remember(
-            key,
-            Conversation {
-                stream,
-                client,
-                base_seq,
-                last_seen: ts,
-            },
-        );
-        (stream, dir)
+        self.numbered(Proto::Tcp, numbered)
     }
 
     /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
     /// error: given ([`Tracker::give_number`]), or this tracker's own
-    /// ([`Tracker::number_by_sender_here`]).
+    /// (the sender is the client of a new conversation).
     fn number_by_sender(
         &mut self,
         proto: Proto,
@@ -855,76 +759,18 @@ impl<K: Sink> Tracker<K> {
     ) -> (u64, Dir) {
         let numbered = match self.given.take() {
             Some(given) => given,
-            None => self.number_by_sender_here(proto, src, dst, ts),
+            None => self.numbering.by_sender(proto, src, dst, ts),
         };
-        self.numbered_last = Some((proto, numbered.0, numbered.1));
-        numbered
+        self.numbered(proto, numbered)
     }
 
-    /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
-    /// error: its conversation's, or a new one whose client is the sender
-    /// `src`. Neither sets a sequence number base. A UDP datagram keeps its
-    /// conversation alive; a quoted TCP packet does not (only the
-    /// connection's own packets do).
-    fn number_by_sender_here(
-        &mut self,
-        proto: Proto,
-        src: SocketAddr,
-        dst: SocketAddr,
-        ts: Timestamp,
-    ) -> (u64, Dir) {
-        let key = flow_key(proto, src, dst);
-        if let Some(conv) = self.conversations.get_mut(&key) {
-            if proto == Proto::Udp {
-                conv.last_seen = ts;
-            }
-            let dir = if conv.client == src {
-                Dir::Client
-            } else {
-                Dir::Server
-            };
-            return (conv.stream, dir);
-        }
-        let (next, count) = match proto {
-            Proto::Tcp => (&mut self.next_number[0], &mut self.stats.tcp_streams),
-            Proto::Udp => (&mut self.next_number[1], &mut self.stats.udp_streams),
-        };
-        let stream = *next;
-        *next += 1;
-        *count += 1;
-        self.remember(
-            key,
-            Conversation {
-                stream,
-                client: src,
-                base_seq: [None, None],
-                last_seen: ts,
-            },
-        );
-        (stream, Dir::Client)
-    }
-
-    fn remember(&mut self, key: FlowKey, conv: Conversation) {
-        let stream = conv.stream;
-        self.conversations.insert(key, conv);
-        self.numbered.push_back((key, stream));
-        while self.conversations.len() > self.limits.max_numbered {
-            let Some((old, number)) = self.numbered.pop_front() else {
-                break;
-            };
-            if self
-                .conversations
-                .get(&old)
-                .is_some_and(|c| c.stream == number)
-            {
-                self.conversations.remove(&old);
-            }
-        }
-        if self.numbered.len() > 2 * self.limits.max_numbered.max(1) {
-            let convs = &self.conversations;
-            self.numbered
-                .retain(|(k, n)| convs.get(k).is_some_and(|c| c.stream == *n));
-        }
+    /// Notes the stream number and direction just given to a packet of
+    /// `proto`, and the streams numbered so far.
+    fn numbered(&mut self, proto: Proto, (number, dir): (u64, Dir)) -> (u64, Dir) {
+        self.stats.tcp_streams = self.numbering.streams(Proto::Tcp);
+        self.stats.udp_streams = self.numbering.streams(Proto::Udp);
+        self.numbered_last = Some((proto, number, dir));
+        (number, dir)
     }
 
     /// Finalizes closed streams whose linger time has passed and idle UDP
@@ -1005,22 +851,6 @@ fn seq_offset(half: &Assembler, tcp: &crate::dissect::TcpSegment<'_>) -> Option<
     let base = half.base().unwrap_or(tcp.seq.wrapping_add(syn));
     let d = SeqNum(tcp.seq).plus(syn).diff(SeqNum(base));
     u64::try_from(d).ok()
-}
-
-fn flow_key(proto: Proto, a: SocketAddr, b: SocketAddr) -> FlowKey {
-    if (a.ip(), a.port()) <= (b.ip(), b.port()) {
-        FlowKey {
-            proto,
-            lo: a,
-            hi: b,
-        }
-    } else {
-        FlowKey {
-            proto,
-            lo: b,
-            hi: a,
-        }
-    }
 }
 
 /// Formats an address for tables: `1.2.3.4:80`, `[::1]:80`.
