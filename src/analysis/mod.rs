@@ -31,7 +31,7 @@ use crate::decode::spec::FrameSpec;
 use crate::decode::{Decoder, End, Label, Run, Step};
 use crate::detect::{SampleLimits, StreamSample};
 use crate::flow::reassembly::Event;
-use crate::flow::{Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
+use crate::flow::{per_dir, Datagram, Dir, PacketMeta, Proto, Sink, StreamInfo, StreamStats};
 
 /// Record numbers kept per message for its Wireshark filter; a message
 /// spanning more is filtered by record range.
@@ -369,18 +369,6 @@ enum Held {
 struct Sampling {
     events: Vec<(Dir, Held)>,
     sample: StreamSample,
-}
-
-/// Serializes a client/server pair as `{"client": .., "server": ..}`.
-pub fn per_dir<T: serde::Serialize, S: serde::Serializer>(
-    pair: &[T; 2],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(2))?;
-    m.serialize_entry("client", &pair[0])?;
-    m.serialize_entry("server", &pair[1])?;
-    m.end()
 }
 
 fn per_dir_opt<T: serde::Serialize, S: serde::Serializer>(

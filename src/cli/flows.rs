@@ -17,7 +17,7 @@ struct Row {
     info: StreamInfo,
     duration: f64,
     /// Per direction, as `{"client": .., "server": ..}`.
-    #[serde(serialize_with = "crate::analysis::per_dir")]
+    #[serde(serialize_with = "crate::flow::per_dir")]
     dirs: [HalfStats; 2],
     evicted: bool,
     icmp: crate::icmp::IcmpErrors,

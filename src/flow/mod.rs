@@ -97,6 +97,18 @@ impl Dir {
     }
 }
 
+/// Serializes a client/server pair as `{"client": .., "server": ..}`.
+pub fn per_dir<T: serde::Serialize, S: serde::Serializer>(
+    pair: &[T; 2],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("client", &pair[0])?;
+    m.serialize_entry("server", &pair[1])?;
+    m.end()
+}
+
 /// Who a stream is between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StreamInfo {
@@ -124,7 +136,7 @@ pub struct StreamInfo {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStats {
     /// Per direction: client, server.
-    #[serde(serialize_with = "crate::analysis::per_dir")]
+    #[serde(serialize_with = "per_dir")]
     pub dirs: [HalfStats; 2],
     /// Timestamp of the last packet.
     pub last_ts: Timestamp,
