@@ -484,7 +484,7 @@ impl<K: Sink> Tracker<K> {
                 self.stats.tcp_packets += 1;
                 let src = SocketAddr::new(pkt.src, tcp.src_port);
                 let dst = SocketAddr::new(pkt.dst, tcp.dst_port);
-                let (number, dir) = self.number_tcp(src, dst, &tcp, ts);
+                let (number, dir) = self.number_tcp(src, dst, &tcp);
                 let key = slot(Proto::Tcp, number);
                 if !self.owns(Proto::Tcp, src, dst) {
                     return;
@@ -565,7 +565,7 @@ impl<K: Sink> Tracker<K> {
                 self.stats.udp_packets += 1;
                 let src = SocketAddr::new(pkt.src, udp.src_port);
                 let dst = SocketAddr::new(pkt.dst, udp.dst_port);
-                let (number, dir) = self.number_by_sender(Proto::Udp, src, dst, ts);
+                let (number, dir) = self.number_by_sender(Proto::Udp, src, dst);
                 if !self.owns(Proto::Udp, src, dst) {
                     return;
                 }
@@ -641,7 +641,7 @@ impl<K: Sink> Tracker<K> {
             QuotedProto::Tcp => Proto::Tcp,
             QuotedProto::Udp => Proto::Udp,
         };
-        let (number, dir) = self.number_by_sender(proto, e.src, e.dst, ts);
+        let (number, dir) = self.number_by_sender(proto, e.src, e.dst);
         if !self.owns(proto, e.src, e.dst) || self.is_finalized(proto, number) {
             return;
         }
@@ -750,11 +750,10 @@ impl<K: Sink> Tracker<K> {
         src: SocketAddr,
         dst: SocketAddr,
         tcp: &crate::dissect::TcpSegment<'_>,
-        ts: Timestamp,
     ) -> (u64, Dir) {
         let numbered = match self.given.take() {
             Some(given) => given,
-            None => self.numbering.tcp(src, dst, tcp, ts),
+            None => self.numbering.tcp(src, dst, tcp),
         };
         self.numbered(Proto::Tcp, numbered)
     }
@@ -762,16 +761,10 @@ impl<K: Sink> Tracker<K> {
     /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
     /// error: given ([`Tracker::give_number`]), or this tracker's own
     /// (the sender is the client of a new conversation).
-    fn number_by_sender(
-        &mut self,
-        proto: Proto,
-        src: SocketAddr,
-        dst: SocketAddr,
-        ts: Timestamp,
-    ) -> (u64, Dir) {
+    fn number_by_sender(&mut self, proto: Proto, src: SocketAddr, dst: SocketAddr) -> (u64, Dir) {
         let numbered = match self.given.take() {
             Some(given) => given,
-            None => self.numbering.by_sender(proto, src, dst, ts),
+            None => self.numbering.by_sender(proto, src, dst),
         };
         self.numbered(proto, numbered)
     }

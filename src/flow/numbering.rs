@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Dir, FastMap, Proto};
-use crate::capture::Timestamp;
 use crate::dissect::{TcpFlags, TcpSegment};
 
 /// A connection's addresses and ports, in the same order for both
@@ -34,7 +33,6 @@ struct Conversation {
     /// First sequence number seen per direction (client, server), for
     /// Wireshark's port-reuse rule.
     base_seq: [Option<u32>; 2],
-    last_seen: Timestamp,
 }
 
 /// The numbers given so far and the connections they were given to.
@@ -70,7 +68,6 @@ impl Numbering {
         src: SocketAddr,
         dst: SocketAddr,
         tcp: &TcpSegment<'_>,
-        ts: Timestamp,
     ) -> (u64, Dir) {
         let key = flow_key(Proto::Tcp, src, dst);
         let syn_only = tcp.flags.has(TcpFlags::SYN) && !tcp.flags.has(TcpFlags::ACK);
@@ -92,7 +89,6 @@ impl Numbering {
                     && conv.base_seq[d].is_some_and(|b| b != tcp.seq)
                     && conv.base_seq[1 - d].is_some_and(|b| b.wrapping_add(1) != tcp.ack));
             if !reused {
-                conv.last_seen = ts;
                 conv.base_seq[dir.index()].get_or_insert(tcp.seq);
                 return (conv.stream, dir);
             }
@@ -118,7 +114,6 @@ impl Numbering {
                 stream,
                 client,
                 base_seq,
-                last_seen: ts,
             },
         );
         (stream, dir)
@@ -126,22 +121,16 @@ impl Numbering {
 
     /// The stream of a UDP datagram, or of a TCP packet quoted in an ICMP
     /// error: its conversation's, or a new one whose client is the sender
-    /// `src`. Neither sets a sequence number base. A UDP datagram keeps its
-    /// conversation alive; a quoted TCP packet does not (only the
-    /// connection's own packets do).
+    /// `src`. Neither sets a sequence number base.
     #[inline]
     pub(super) fn by_sender(
         &mut self,
         proto: Proto,
         src: SocketAddr,
         dst: SocketAddr,
-        ts: Timestamp,
     ) -> (u64, Dir) {
         let key = flow_key(proto, src, dst);
-        if let Some(conv) = self.conversations.get_mut(&key) {
-            if proto == Proto::Udp {
-                conv.last_seen = ts;
-            }
+        if let Some(conv) = self.conversations.get(&key) {
             let dir = if conv.client == src {
                 Dir::Client
             } else {
@@ -158,7 +147,6 @@ impl Numbering {
                 stream,
                 client: src,
                 base_seq: [None, None],
-                last_seen: ts,
             },
         );
         (stream, Dir::Client)
