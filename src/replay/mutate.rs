@@ -583,15 +583,24 @@ pub fn fuzz(
             }
             Err(e) => return Err(e),
         };
-        let down = !conn::alive(addr, config.timeout);
+        let mut down = !conn::alive(addr, config.timeout);
         let mut judged = judge(&report, owed.as_ref(), &baseline, base_ending, down);
         // A finding must come back on a second run of the same writes
-        // (see `judge_patterns`): one that does not was timing.
+        // (see `judge_patterns`): one that does not was timing. A server
+        // that goes down during the second run keeps the finding, and
+        // the crash is reported below.
         if judged.is_some() && !down {
-            let again = replay.run(addr, &writes, &options(close), &mut |_| {})?;
-            let down = !conn::alive(addr, config.timeout);
-            if judge(&again, owed.as_ref(), &baseline, base_ending, down).is_none() && !down {
-                judged = None;
+            match replay.run(addr, &writes, &options(close), &mut |_| {}) {
+                Ok(again) => {
+                    down = !conn::alive(addr, config.timeout);
+                    if !down
+                        && judge(&again, owed.as_ref(), &baseline, base_ending, false).is_none()
+                    {
+                        judged = None;
+                    }
+                }
+                Err(ReplayError::Connect { .. }) => down = true,
+                Err(e) => return Err(e),
             }
         }
         let mut finding = None;
