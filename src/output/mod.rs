@@ -99,10 +99,19 @@ impl Collector {
 
     /// Adds another collector's results (from another shard of the same
     /// capture).
-    pub fn merge(&mut self, other: Collector) {
-        self.streams.extend(other.streams);
+    pub fn merge(&mut self, mut other: Collector) {
+        // The longer lists become the base and the shorter are added to
+        // them: merging one worker's results into an empty collector
+        // moves them instead of holding two copies at once.
+        if other.streams.len() > self.streams.len() {
+            std::mem::swap(&mut self.streams, &mut other.streams);
+        }
+        self.streams.append(&mut other.streams);
         self.messages_dropped += other.messages_dropped;
         self.streams_without_data += other.streams_without_data;
+        if other.messages.len() > self.messages.len() {
+            std::mem::swap(&mut self.messages, &mut other.messages);
+        }
         for m in other.messages {
             if self.messages.len() < self.max_messages {
                 self.messages.push(m);
