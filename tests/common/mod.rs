@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framescope::capture::live::{LiveCapture, LiveConfig, LiveError};
 use serde_json::Value;
@@ -168,15 +168,20 @@ impl std::ops::Deref for Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            // SIGTERM first: servers clean up; then make sure.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let start = Instant::now();
-            while matches!(c.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(10) {
-                thread::sleep(Duration::from_millis(20));
+        for mut c in std::mem::take(&mut self.children) {
+            // SIGTERM first: servers clean up; a thread waits for the exit
+            // and says so, and a server still running after 10 s is killed.
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").arg(&pid).status();
+            let (exited, exit) = mpsc::channel();
+            let waiter = thread::spawn(move || {
+                let _ = c.wait();
+                let _ = exited.send(());
+            });
+            if exit.recv_timeout(Duration::from_secs(10)).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            let _ = waiter.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
