@@ -125,16 +125,60 @@ impl Message {
     }
 
     /// A Wireshark display filter selecting its packets (it came from
-    /// `dir` of the stream `info`).
+    /// `dir` of the stream `info`): see [`Message::write_filter`].
     pub fn filter(&self, info: &StreamInfo, dir: Dir) -> String {
-        wireshark_filter(
-            info,
-            dir,
-            self.records.as_slice(),
-            self.segments,
-            self.first_record,
-            self.last_record,
-        )
+        let mut f = String::new();
+        self.write_filter(&mut f, info, dir);
+        f
+    }
+
+    /// Writes [`Message::filter`] to `f`: its records when they are all
+    /// known (`segments` of them), else every packet of direction `dir`
+    /// with payload from its first record to its last.
+    ///
+    /// Only `==`, `>=`, `<=`, `&&` and `||` are used: every Wireshark
+    /// version accepts them, where the set form `frame.number in {..}`
+    /// takes its elements separated by spaces before 3.6 and by commas
+    /// from 4.0.
+    pub fn write_filter<W: std::fmt::Write>(&self, f: &mut W, info: &StreamInfo, dir: Dir) {
+        let (records, first, last) = (self.records.as_slice(), self.first_record, self.last_record);
+        let proto = match info.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        };
+        let _ = write!(f, "{proto}.stream eq {}", info.number);
+        let known = usize::try_from(self.segments).is_ok_and(|n| n <= records.len());
+        match records {
+            [one] if known => {
+                let _ = write!(f, " && frame.number == {one}");
+            }
+            [_, ..] if known => {
+                let _ = f.write_str(" && (");
+                for (i, r) in records.iter().enumerate() {
+                    let or = if i == 0 { "" } else { " || " };
+                    let _ = write!(f, "{or}frame.number == {r}");
+                }
+                let _ = f.write_char(')');
+            }
+            _ => {
+                let from = match dir {
+                    Dir::Client => info.client,
+                    Dir::Server => info.server,
+                };
+                let ip = if from.is_ipv4() { "ip" } else { "ipv6" };
+                let payload = match info.proto {
+                    Proto::Tcp => " && tcp.len > 0",
+                    Proto::Udp => "",
+                };
+                let _ = write!(
+                    f,
+                    " && {ip}.src == {} && {proto}.srcport == {}{payload} \
+                     && frame.number >= {first} && frame.number <= {last}",
+                    from.ip(),
+                    from.port()
+                );
+            }
+        }
     }
 }
 
@@ -967,76 +1011,6 @@ impl DirState {
             t.finish(cur);
         }
         ctx.report.message(ctx.info, ctx.dir, cur);
-    }
-}
-
-/// A Wireshark display filter selecting the packets that carried a
-/// message of direction `dir`: its `records` when they are all known
-/// (`segments` of them), else every packet of that direction with payload
-/// from record `first` to `last`.
-///
-/// Only `==`, `>=`, `<=`, `&&` and `||` are used: every Wireshark version
-/// accepts them, where the set form `frame.number in {..}` takes its
-/// elements separated by spaces before 3.6 and by commas from 4.0.
-pub fn wireshark_filter(
-    info: &StreamInfo,
-    dir: Dir,
-    records: &[u64],
-    segments: u64,
-    first: u64,
-    last: u64,
-) -> String {
-    let mut f = String::new();
-    write_wireshark_filter(&mut f, info, dir, records, segments, first, last);
-    f
-}
-
-/// [`wireshark_filter`], written to `f`.
-pub fn write_wireshark_filter<W: std::fmt::Write>(
-    f: &mut W,
-    info: &StreamInfo,
-    dir: Dir,
-    records: &[u64],
-    segments: u64,
-    first: u64,
-    last: u64,
-) {
-    let proto = match info.proto {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-    };
-    let _ = write!(f, "{proto}.stream eq {}", info.number);
-    let known = usize::try_from(segments).is_ok_and(|n| n <= records.len());
-    match records {
-        [one] if known => {
-            let _ = write!(f, " && frame.number == {one}");
-        }
-        [_, ..] if known => {
-            let _ = f.write_str(" && (");
-            for (i, r) in records.iter().enumerate() {
-                let or = if i == 0 { "" } else { " || " };
-                let _ = write!(f, "{or}frame.number == {r}");
-            }
-            let _ = f.write_char(')');
-        }
-        _ => {
-            let from = match dir {
-                Dir::Client => info.client,
-                Dir::Server => info.server,
-            };
-            let ip = if from.is_ipv4() { "ip" } else { "ipv6" };
-            let payload = match info.proto {
-                Proto::Tcp => " && tcp.len > 0",
-                Proto::Udp => "",
-            };
-            let _ = write!(
-                f,
-                " && {ip}.src == {} && {proto}.srcport == {}{payload} \
-                 && frame.number >= {first} && frame.number <= {last}",
-                from.ip(),
-                from.port()
-            );
-        }
     }
 }
 

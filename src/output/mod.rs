@@ -380,15 +380,7 @@ fn message_line(line: &mut Vec<u8>, stream: &StreamInfo, dir: Dir, m: &Message) 
     }
     // A filter holds no character JSON escapes.
     line.extend_from_slice(br#","filter":""#);
-    crate::analysis::write_wireshark_filter(
-        &mut Text(line),
-        stream,
-        dir,
-        m.records.as_slice(),
-        m.segments,
-        m.first_record,
-        m.last_record,
-    );
+    m.write_filter(&mut Text(line), stream, dir);
     line.extend_from_slice(b"\"}\n");
 }
 
