@@ -7,21 +7,24 @@
 //! numbers), and the damage that stopped reading, if any. Reading stops at
 //! damage, but everything read before it is still followed and reported.
 //!
-//! [`run_parallel`] spreads the work over threads: one reader, N workers.
+//! [`run_parallel`] spreads the work over N threads, one of which reads.
 //!
 //! ```text
-//!  reader: read, filter, dissect, number        worker k of N: its flows
-//!  record --> stream number, direction -------> batch --> Tracker (given
-//!             owner: hash of the flow % N                 numbers) -> sink
+//!  reader: read, filter, dissect, number, follow its own share of the flows
+//!  record --> stream number, direction --> batch --> thread k: Tracker
+//!             owner: a range of the flow hash            (given numbers) -> sink
 //! ```
 //!
-//! The reader numbers every stream with a tracker that follows none, so
-//! the numbers are those of the whole capture, then copies each record
-//! into the batch of the worker that owns its flow (fragments, whose flow
-//! is known only once rebuilt, go to every worker). Workers dissect their
-//! records again (cheap) and follow them with the numbers given. Memory
-//! stays bounded: [`QUEUE`] batches of [`BATCH`] bytes per worker wait at
-//! most.
+//! The reader's tracker numbers every stream, so the numbers are those of
+//! the whole capture, and follows the flows whose hash falls in its share;
+//! every other record goes, as its offset in the file (or copied, when the
+//! file is not mapped), into the batch of the thread that owns its flow
+//! (fragments, whose flow is known only once rebuilt, go to every thread).
+//! The reader's share is a quarter of the flows with two threads
+//! ([`WORKER_SHARE`]): reading and numbering are its work too. The other
+//! threads dissect their records again (cheap) and follow them with the
+//! numbers given. Memory stays bounded: [`QUEUE`] batches of [`BATCH`]
+//! bytes per thread wait at most.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -34,8 +37,7 @@ use crate::capture::filter::{Filter, FilterError};
 use crate::capture::mapped::Mapped;
 use crate::capture::{CaptureError, CaptureReader, LinkType, Record, Timestamp};
 use crate::dissect::{dissect, Dissected, Transport};
-use crate::flow::reassembly::Event;
-use crate::flow::{Dir, Proto, Shard, Sink, StreamInfo, StreamStats, Tracker, TrackerStats};
+use crate::flow::{Dir, Proto, Shard, Sink, Tracker, TrackerStats};
 use crate::icmp::QuotedProto;
 
 /// How many malformed-record messages a summary keeps verbatim.
@@ -254,29 +256,26 @@ impl Batch {
     }
 }
 
-/// A sink that follows nothing: the reader's tracker only numbers.
-struct Numbering;
+/// The share of the flows a worker thread follows, in units of the
+/// reader's: the reader also reads, numbers and hands out every record, so
+/// it follows fewer flows than each worker (a quarter of them with two
+/// threads).
+pub const WORKER_SHARE: u64 = 3;
 
-impl Sink for Numbering {
-    type Stream = ();
-    fn open(&mut self, _info: &StreamInfo) {}
-    fn event(&mut self, _st: &mut (), _dir: Dir, _event: Event<'_>) {}
-    fn close(&mut self, _st: (), _info: &StreamInfo, _stats: &StreamStats) {}
-}
-
-/// [`run_observed`] with one reader and a worker thread per shard of
-/// `shards` (they must split the flows among them: index `k` of the same
-/// count, as `--jobs` makes them). Each worker builds its tracker with
-/// `make`, follows the flows of its shard, and hands the finished sink and
-/// its counters to `done`, whose results come back in shard order with
-/// the summary and the whole capture's counters (numbering, packets,
-/// fragments and ICMP errors from the reader; evictions, late packets and
-/// peaks summed over the workers).
+/// [`run_observed`] on `jobs` threads (at least 2), following the flows of
+/// the `user` shard. The calling thread reads, numbers every stream, and
+/// follows a share of the flows; each other thread follows a share
+/// [`WORKER_SHARE`] times as large (the shares are ranges of the flows'
+/// hash, [`Shard::index_of`]). Each thread builds its tracker with `make`
+/// and hands the finished sink and its counters to `done`, whose results
+/// come back in thread order with the summary and the whole capture's
+/// counters (numbering, packets, fragments and ICMP errors from the
+/// reader; evictions, late packets and peaks summed over all).
 pub fn run_parallel<K: Sink, R: Send>(
     path: &Path,
     filter: Option<&str>,
-    shards: &[Shard],
-    limits: crate::flow::FlowLimits,
+    user: Shard,
+    jobs: usize,
     make: &(dyn Fn() -> Tracker<K> + Sync),
     done: &(dyn Fn(K, TrackerStats) -> R + Sync),
     observe: &mut dyn FnMut(Progress),
@@ -286,32 +285,57 @@ pub fn run_parallel<K: Sink, R: Send>(
         path: path.display().to_string(),
         source,
     })?;
-    let count = shards.first().map_or(1, |s| s.count);
-    // The worker of each shard index: flows of other indexes (another
-    // process's --shard) are followed by nobody.
+    // Each shard of the user's is cut in `per_user` finer ones: the first
+    // is the reader's, then WORKER_SHARE for each other thread.
+    let workers = jobs.max(2) as u64 - 1;
+    let per_user = 1 + WORKER_SHARE * workers;
+    let count = user.count.checked_mul(per_user).ok_or_else(|| {
+        InputError::Thread(format!(
+            "{jobs} threads cannot share shard {} of {}",
+            user.index + 1,
+            user.count
+        ))
+    })?;
+    let base = user.index * per_user;
+    // The thread that follows a flow, if any follows it here (flows of
+    // other shards of the user's are another process's).
     let owner_of = |proto: Proto, a: SocketAddr, b: SocketAddr| {
-        let index = Shard::index_of(proto, a, b, count);
-        shards.iter().position(|s| s.index == index)
+        let at = Shard::index_of(proto, a, b, count).checked_sub(base)?;
+        match at {
+            0 => Some(0),
+            at if at < per_user => Some(1 + ((at - 1) / WORKER_SHARE) as usize),
+            _ => None,
+        }
     };
-    // A mapped file is mapped by each worker too: the reader reads only
-    // the headers and hands over offsets, and each worker's own records
-    // come into its own cache. Otherwise the reader copies the records.
+    let first = Shard { index: base, count };
+    let others: Vec<Shard> = (0..workers)
+        .map(|k| Shard {
+            index: base + 1 + k * WORKER_SHARE,
+            count,
+        })
+        .collect();
+    // A mapped file is mapped by each other thread too: the reader reads
+    // the headers of their records and hands over offsets, and each
+    // thread's own records come into its own cache. Otherwise the reader
+    // copies the records.
     let mut maps: Vec<Option<Mapped>> = Vec::new();
     if reader.is_mapped() {
-        for _ in shards {
+        for _ in &others {
             match std::fs::File::open(path).map(Mapped::new) {
-                Ok(Ok(m)) => maps.push(Some(m)),
+                Ok(Ok(m)) => maps.push(Some(m.scattered())),
                 _ => break,
             }
         }
     }
-    let by_offset = maps.len() == shards.len();
+    let by_offset = maps.len() == others.len();
     if by_offset {
         reader.headers_only();
     } else {
-        maps = shards.iter().map(|_| None).collect();
+        maps = others.iter().map(|_| None).collect();
     }
-    let mut numbering = Tracker::new(Numbering, limits).with_shard(Shard::NOBODY);
+    // The reader's tracker numbers every stream and follows the first
+    // shard's.
+    let mut own = make().with_shard(first);
     let mut summary = CaptureSummary::default();
     let finished = thread::scope(|scope| {
         let mut senders: Vec<SyncSender<Batch>> = Vec::new();
@@ -319,14 +343,14 @@ pub fn run_parallel<K: Sink, R: Send>(
         // allocated (and zeroed by the kernel) again.
         let mut spares: Vec<Receiver<Batch>> = Vec::new();
         let mut handles = Vec::new();
-        for (&shard, mut mapped) in shards.iter().zip(maps) {
+        for (&shard, mut mapped) in others.iter().zip(maps) {
             let (tx, rx) = sync_channel::<Batch>(QUEUE);
             let (spare_tx, spare_rx) = channel::<Batch>();
             senders.push(tx);
             spares.push(spare_rx);
             let worker = thread::Builder::new().name(format!("worker-{}", senders.len()));
             let spawned = worker.spawn_scoped(scope, move || {
-                let mut tracker = make().with_shard(shard);
+                let mut tracker = make().with_shards(shard, WORKER_SHARE);
                 for batch in rx {
                     for c in &batch.records {
                         let bytes = match (c.at, &mut mapped) {
@@ -387,10 +411,10 @@ pub fn run_parallel<K: Sink, R: Send>(
                 }
             }
             let d = dissect(rec.link, rec.data, rec.orig_len);
-            follow(&d, rec.number, rec.ts, &mut numbering);
-            not_followed(&mut summary, rec.number, &d);
-            let given = numbering.take_numbered();
-            let to = match &d {
+            // Which shard's: `Some(0)` is the reader's own, `None` nobody's
+            // here (another process's --shard, or a fragment, which every
+            // thread rebuilds for itself).
+            let owner = match &d {
                 Dissected::Packet(p) => {
                     let (proto, sp, dp) = match &p.transport {
                         Transport::Tcp(t) => (Proto::Tcp, t.src_port, t.dst_port),
@@ -409,28 +433,39 @@ pub fn run_parallel<K: Sink, R: Send>(
                     };
                     owner_of(proto, e.src, e.dst)
                 }
-                Dissected::Fragment(_) => {
+                Dissected::Fragment(_) | Dissected::Skipped(_) | Dissected::Malformed(_) => None,
+            };
+            if by_offset && owner == Some(0) {
+                // Read headers only, the reader brings in its own records'
+                // bytes before following them.
+                crate::capture::mapped::touch(rec.data);
+            }
+            follow(&d, rec.number, rec.ts, &mut own);
+            not_followed(&mut summary, rec.number, &d);
+            let given = own.take_numbered().map(|(_, n, dir)| (n, dir));
+            match (&d, owner) {
+                (Dissected::Fragment(_), _) => {
                     for k in 0..batches.len() {
-                        batches[k].push(&rec, given.map(|(_, n, dir)| (n, dir)), by_offset);
+                        batches[k].push(&rec, given, by_offset);
                         if batches[k].data.len() >= BATCH {
                             send(k, &mut batches);
                         }
                     }
-                    None
                 }
-                Dissected::Skipped(_) | Dissected::Malformed(_) => None,
-            };
-            if let Some(k) = to {
-                batches[k].push(&rec, given.map(|(_, n, dir)| (n, dir)), by_offset);
-                if batches[k].data.len() >= BATCH || batches[k].records.len() >= BATCH / 16 {
-                    send(k, &mut batches);
+                (_, Some(owner)) if owner > 0 => {
+                    let k = owner - 1;
+                    batches[k].push(&rec, given, by_offset);
+                    if batches[k].data.len() >= BATCH || batches[k].records.len() >= BATCH / 16 {
+                        send(k, &mut batches);
+                    }
                 }
+                _ => {}
             }
             if summary.records % PROGRESS_EVERY == 0 {
                 observe(Progress {
                     records: summary.records,
                     bytes: reader.bytes_read(),
-                    open_streams: 0,
+                    open_streams: own.open_streams(),
                 });
             }
         }
@@ -438,7 +473,8 @@ pub fn run_parallel<K: Sink, R: Send>(
             send(k, &mut batches);
         }
         drop(senders);
-        let mut finished = Vec::new();
+        let (sink, stats) = own.finish();
+        let mut finished = vec![(done(sink, stats), stats)];
         let mut panicked = false;
         for h in handles {
             match h.join() {
@@ -453,12 +489,13 @@ pub fn run_parallel<K: Sink, R: Send>(
         Ok(finished)
     })?;
     summary.bytes = reader.bytes_read();
-    let (_, mut stats) = numbering.finish();
-    (stats.evicted, stats.late_packets, stats.first_late_record) = (0, 0, None);
-    (stats.peak_open, stats.peak_buffered) = (0, 0);
     let mut results = Vec::with_capacity(finished.len());
-    for (r, w) in finished {
+    let mut stats = finished[0].1;
+    for (k, (r, w)) in finished.into_iter().enumerate() {
         results.push(r);
+        if k == 0 {
+            continue;
+        }
         stats.evicted += w.evicted;
         stats.late_packets += w.late_packets;
         stats.first_late_record = match (stats.first_late_record, w.first_late_record) {

@@ -112,6 +112,26 @@ fn jobs_and_shards_give_the_same_streams_as_one_pass() {
     }
     sharded.sort_by_key(|s| s["stream"].as_u64());
     assert_eq!(Value::Array(sharded), one["streams"]);
+    // Each shard cut again among threads: the same streams, once each.
+    let mut threaded = Vec::new();
+    for k in ["1/3", "2/3", "3/3"] {
+        let part = json(&[
+            "analyze", f, "--frame", "resp", "--format", "json", "--shard", k, "--jobs", "3",
+        ]);
+        threaded.extend(part["streams"].as_array().unwrap().clone());
+    }
+    threaded.sort_by_key(|s| s["stream"].as_u64());
+    assert_eq!(Value::Array(threaded), one["streams"]);
+}
+
+#[test]
+fn jobs_out_of_range_are_refused() {
+    let f = capture("servers/redis.pcap");
+    for jobs in ["0", "257"] {
+        let out = framescope(&["analyze", f.to_str().unwrap(), "--jobs", jobs]);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--jobs"));
+    }
 }
 
 /// Every capture file under `captures/`.
@@ -132,7 +152,7 @@ fn every_capture() -> Vec<PathBuf> {
     out
 }
 
-/// One reader and N - 1 workers (`--jobs N`) give the document of one
+/// N threads (`--jobs N`), one of them reading, give the document of one
 /// pass, on every capture: streams and their numbers, messages, summary,
 /// capture counters and totals (but the peaks, which each worker has of
 /// its own). Workers map the file themselves, or, with mapping off, get

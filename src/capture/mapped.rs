@@ -54,6 +54,9 @@ pub struct Mapped {
     /// Whether [`Mapped::touch_ahead`] touches (a reader of headers only
     /// turns it off).
     ahead: bool,
+    /// Whether each window's pages are all mapped at once (a reader of
+    /// scattered records lets them come in as they are touched).
+    populate: bool,
 }
 
 /// How far ahead of the reader [`Mapped::touch_ahead`] keeps the window
@@ -78,6 +81,7 @@ impl Mapped {
                 base: 0,
                 touched: 0,
                 ahead: true,
+                populate: true,
             })
         } else {
             Err(file)
@@ -95,6 +99,7 @@ impl Mapped {
             base: 0,
             touched: 0,
             ahead: true,
+            populate: true,
         }
     }
 
@@ -144,13 +149,18 @@ impl Mapped {
         let bytes = self.map.as_deref().unwrap_or(&[]);
         let to = (at + len).min(bytes.len());
         let got = &bytes[at.min(to)..to];
-        // The record's lines, loaded independently before it is parsed.
-        let mut sum = 0u8;
-        for b in got.iter().step_by(LINE) {
-            sum ^= b;
-        }
-        std::hint::black_box(sum);
+        touch(got);
         Ok(got)
+    }
+
+    /// Tells the map that it is read in scattered records (a worker's share
+    /// of the capture, [`Mapped::slice`]): windows are not populated, so
+    /// only the pages touched are mapped, a few at a time as the kernel
+    /// faults them in, and nothing is touched ahead.
+    pub fn scattered(mut self) -> Self {
+        self.populate = false;
+        self.ahead = false;
+        self
     }
 
     /// Turns [`Mapped::touch_ahead`] on or off.
@@ -194,11 +204,24 @@ impl Mapped {
         // read as a malformed record), and a truncation raises SIGBUS
         // (module documentation; FRAMESCOPE_NO_MMAP turns mapping off).
         unsafe {
-            MmapOptions::new()
-                .offset(base)
-                .len(len)
-                .populate()
-                .map(&self.file)
+            let mut options = MmapOptions::new();
+            options.offset(base).len(len);
+            if self.populate {
+                options.populate();
+            }
+            options.map(&self.file)
         }
     }
+}
+
+/// Loads one byte of each cache line of `bytes` (a record about to be
+/// parsed): the loads are independent of each other, so they are in
+/// flight together, where the parser's would wait one for another.
+#[inline]
+pub fn touch(bytes: &[u8]) {
+    let mut sum = 0u8;
+    for b in bytes.iter().step_by(LINE) {
+        sum ^= b;
+    }
+    std::hint::black_box(sum);
 }

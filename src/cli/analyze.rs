@@ -14,7 +14,7 @@ use crate::analysis::{Analyzer, DirSummary, Options};
 use crate::annotate::Annotator;
 use crate::capture::live::LiveStats;
 use crate::decode::spec::FrameSpec;
-use crate::flow::{Dir, Proto, Shard, Tracker, TrackerStats};
+use crate::flow::{Dir, Proto, Tracker, TrackerStats};
 use crate::output::timeline::Timeline;
 use crate::output::{self, Collector, JsonLines, SCHEMA};
 use crate::pipeline::{self, CaptureSummary, Progress};
@@ -66,15 +66,6 @@ struct Document<'a> {
     live: Option<&'a LiveStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proxy: Option<&'a crate::proxy::ProxySummary>,
-}
-
-/// The sharding a worker of `jobs` uses within the user's `--shard`.
-fn worker_shard(user: Option<Shard>, worker: usize, jobs: usize) -> Shard {
-    let user = user.unwrap_or_default();
-    Shard {
-        index: user.index + user.count * worker as u64,
-        count: user.count * jobs as u64,
-    }
 }
 
 /// A progress bar on stderr for long reads of regular files, drawn only
@@ -209,13 +200,9 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             }
         }
     };
-    // `--jobs N`: N threads, one reading and numbering, N - 1 analysing.
-    let workers = jobs.saturating_sub(1).max(1);
-    let shards: Vec<Shard> = (0..workers)
-        .map(|worker| worker_shard(args.shard.shard, worker, workers))
-        .collect();
+    let user = args.shard.shard.unwrap_or_default();
     let (summary, stats, finished) = if jobs == 1 {
-        let mut tracker = make().with_shard(shards[0]);
+        let mut tracker = make().with_shard(user);
         let summary = pipeline::run_observed(
             &args.input.file,
             args.input.filter.as_deref(),
@@ -225,12 +212,13 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
         let (sink, stats) = tracker.finish();
         (summary, stats, vec![done(sink, stats)])
     } else {
-        // One reader numbers and dispatches; each worker follows its flows.
+        // One thread reads, numbers and hands out records; every thread
+        // (the reader too) follows its share of the flows.
         pipeline::run_parallel(
             &args.input.file,
             args.input.filter.as_deref(),
-            &shards,
-            args.input.limits.limits(),
+            user,
+            jobs,
             &make,
             &done,
             &mut observe,

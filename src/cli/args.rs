@@ -250,10 +250,12 @@ pub struct AnalyzeArgs {
     pub udp: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-    /// Threads: with N of 2 or more, one reads the capture and numbers its
-    /// streams, and N - 1 analyse them, each its own flows (by a hash of
-    /// addresses and ports). The output is the same as with one.
-    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    /// Threads (1 to 256): with N of 2 or more, one reads the capture,
+    /// numbers its streams and hands each record to the thread that owns
+    /// its flow (by a hash of addresses and ports); every thread, the
+    /// reader too, analyses its own flows, the reader fewer than the
+    /// others. The output is the same as with one.
+    #[arg(short, long, default_value_t = 1, value_name = "N", value_parser = jobs_parser())]
     pub jobs: usize,
     #[command(flatten)]
     pub output: ReportArgs,
@@ -606,4 +608,10 @@ fn spec_help() -> String {
 /// Parses sizes like `4096`, `64K`, `4M`, `1G` (1024-based), for clap.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     crate::size::parse_size(s.trim()).map_err(|e| e.to_string())
+}
+
+/// `--jobs`: 1 to 256 threads.
+fn jobs_parser() -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u16).range(1..=256).map(usize::from)
 }

@@ -327,6 +327,8 @@ pub struct Tracker<K: Sink> {
     now: Timestamp,
     stats: TrackerStats,
     shard: Shard,
+    /// Consecutive shards followed, from `shard` on.
+    shard_width: u64,
     defrag: Defragmenter,
     /// The stream number and direction the next packet is to have, given
     /// by whoever numbered the whole capture ([`Tracker::give_number`]).
@@ -374,9 +376,12 @@ impl Shard {
         self.count <= 1 || Shard::index_of(proto, a, b, self.count) == self.index
     }
 
-    /// The shard of `count` the flow between `a` and `b` belongs to.
+    /// The shard of `count` the flow between `a` and `b` belongs to: the
+    /// flow's hash scaled to `0..count` (a multiply and a shift, where a
+    /// remainder would divide).
     pub fn index_of(proto: Proto, a: SocketAddr, b: SocketAddr, count: u64) -> u64 {
-        flow_hash(&flow_key(proto, a, b)) % count.max(1)
+        let hash = flow_hash(&flow_key(proto, a, b));
+        ((u128::from(hash) * u128::from(count.max(1))) >> 64) as u64
     }
 
     /// A shard that owns no flow: a tracker that only numbers them.
@@ -409,6 +414,7 @@ impl<K: Sink> Tracker<K> {
             now: Timestamp::default(),
             stats: TrackerStats::default(),
             shard: Shard::default(),
+            shard_width: 1,
             defrag: Defragmenter::new(limits.fragments),
             given: None,
             numbered_last: None,
@@ -442,11 +448,26 @@ impl<K: Sink> Tracker<K> {
     /// ignored.
     pub fn with_shard(mut self, shard: Shard) -> Self {
         self.shard = shard;
+        self.shard_width = 1;
+        self
+    }
+
+    /// Follows the flows of `width` consecutive shards, `first` and the
+    /// ones after it: a larger share of the flows in one tracker
+    /// ([`crate::pipeline::run_parallel`] gives its threads unequal ones).
+    pub(crate) fn with_shards(mut self, first: Shard, width: u64) -> Self {
+        self.shard = first;
+        self.shard_width = width.max(1);
         self
     }
 
     fn owns(&self, proto: Proto, a: SocketAddr, b: SocketAddr) -> bool {
-        self.shard.owns(proto, a, b)
+        let Shard { index, count } = self.shard;
+        if self.shard_width == 1 || count <= 1 {
+            return self.shard.owns(proto, a, b);
+        }
+        let at = Shard::index_of(proto, a, b, count);
+        at >= index && at - index < self.shard_width
     }
 
     /// The sink.

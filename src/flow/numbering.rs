@@ -176,22 +176,28 @@ impl Numbering {
     }
 }
 
-/// FNV-1a over a flow key: stable across runs and machines.
+/// A hash of a flow key, stable across runs and machines: the key's
+/// fields packed into 64-bit words, each folded in with a mixing function
+/// (splitmix64's finalizer), so every bit of the key reaches every bit of
+/// the hash.
 pub(super) fn flow_hash(key: &FlowKey) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(&[u8::from(key.proto == Proto::Udp)]);
+    fn mix(x: u64) -> u64 {
+        let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+    let mut h = mix(u64::from(key.proto == Proto::Udp) << 32
+        | u64::from(key.lo.port()) << 16
+        | u64::from(key.hi.port()));
     for addr in [key.lo, key.hi] {
         match addr.ip() {
-            IpAddr::V4(v4) => eat(&v4.octets()),
-            IpAddr::V6(v6) => eat(&v6.octets()),
+            IpAddr::V4(v4) => h = mix(h ^ u64::from(u32::from(v4))),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                h = mix(h ^ (bits >> 64) as u64);
+                h = mix(h ^ bits as u64 ^ 1 << 63);
+            }
         }
-        eat(&addr.port().to_be_bytes());
     }
     h
 }
