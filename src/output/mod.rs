@@ -123,9 +123,10 @@ impl Collector {
 
     /// Sorts streams by protocol and number, messages likewise.
     pub fn sort(&mut self) {
-        self.streams.sort_by_key(|s| (s.info.proto, s.info.number));
-        self.messages
-            .sort_by_key(|m| (m.proto, m.stream, m.dir.index(), m.message.index));
+        sort_rows(&mut self.streams, |s| (s.info.proto, s.info.number));
+        sort_rows(&mut self.messages, |m| {
+            (m.proto, m.stream, m.dir.index(), m.message.index)
+        });
     }
 
     /// Whether any message has one of `statuses`, or (with `coalesced`)
@@ -180,6 +181,27 @@ impl Collector {
             return;
         }
         self.messages.push(row());
+    }
+}
+
+/// Sorts `rows` by `key`, ties in their order, moving each row about once:
+/// the keys are sorted beside the rows' places, then the rows follow the
+/// cycles of that permutation. Rows are hundreds of bytes (a message row
+/// is 416), which a sort of the rows themselves would move many times.
+fn sort_rows<T, K: Ord>(rows: &mut [T], key: impl Fn(&T) -> K) {
+    let mut order: Vec<(K, usize)> = rows.iter().map(&key).zip(0..).collect();
+    order.sort_unstable();
+    // `from[i]`: where the row that belongs at `i` is now.
+    let mut from: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..rows.len() {
+        let mut at = start;
+        while from[at] != start {
+            let next = from[at];
+            rows.swap(at, next);
+            from[at] = at;
+            at = next;
+        }
+        from[at] = at;
     }
 }
 
@@ -819,6 +841,29 @@ mod tests {
     use crate::analysis::Status;
     use crate::capture::Timestamp;
     use crate::decode::Label;
+
+    /// Rows sorted in place by their permutation come out as a stable
+    /// sort orders them: shuffled, reversed, sorted, with ties, empty.
+    #[test]
+    fn rows_sort_as_a_stable_sort_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let shuffled: Vec<(u64, usize)> = (0..1000).map(|i| (next() % 50, i)).collect();
+        let reversed: Vec<(u64, usize)> = (0..300).rev().map(|i| (i as u64, i)).collect();
+        let sorted: Vec<(u64, usize)> = (0..300).map(|i| (i as u64 / 3, i)).collect();
+        for rows in [shuffled, reversed, sorted, Vec::new(), vec![(7, 0)]] {
+            let mut expected = rows.clone();
+            expected.sort_by_key(|r| r.0);
+            let mut got = rows;
+            sort_rows(&mut got, |r| r.0);
+            assert_eq!(got, expected);
+        }
+    }
 
     fn info(proto: Proto, number: u64, v6: bool) -> StreamInfo {
         let (client, server) = if v6 {
