@@ -261,13 +261,10 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
         if args.html.is_some() {
             anyhow::bail!("--html needs --format table or json");
         }
-        // JsonLines writes in blocks of its own.
-        let out = io::stdout().lock();
+        // JsonLines writes in blocks of its own, on a thread of its own.
+        let lines = JsonLines::in_background(io::stdout(), args.output.messages)?;
         let analyzer = Decrypting::new(
-            Analyzer::new(
-                opts,
-                (JsonLines::new(out, args.output.messages), annotator(args)),
-            ),
+            Analyzer::new(opts, (lines, annotator(args))),
             super::load_keylog(&args.tls)?,
             TlsLimits::default(),
         );

@@ -13,6 +13,8 @@ pub mod html;
 pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
@@ -234,9 +236,11 @@ impl Report for Collector {
 /// per message, `{"type":"stream",..}` per stream. Keeps nothing but the
 /// lines not yet written: they go to the writer in blocks of
 /// [`JSONL_BLOCK`] bytes (or the size given to [`JsonLines::block`]), and
-/// the rest at [`JsonLines::finish`].
+/// the rest at [`JsonLines::finish`]. Made with [`JsonLines::in_background`],
+/// it hands each full block to a thread that writes it, so the next block
+/// is made while the last is written.
 pub struct JsonLines<W: Write> {
-    out: W,
+    out: Out<W>,
     /// The first write error; later writes are skipped.
     pub error: Option<io::Error>,
     /// Whether to write non-flagged messages too.
@@ -250,16 +254,70 @@ pub struct JsonLines<W: Write> {
 /// Bytes of lines [`JsonLines`] writes at once by default.
 pub const JSONL_BLOCK: usize = 64 << 10;
 
+/// Full blocks waiting for [`JsonLines::in_background`]'s writer thread,
+/// at most: memory stays within a few blocks however fast lines are made.
+pub const BACKGROUND_BLOCKS: usize = 4;
+
+/// Where [`JsonLines`] writes.
+enum Out<W> {
+    /// Here, on the caller's thread.
+    Here(W),
+    /// On a thread of its own.
+    Thread {
+        /// Full blocks, to the writer.
+        full: Option<SyncSender<Vec<u8>>>,
+        /// Written blocks, back for reuse.
+        empty: Receiver<Vec<u8>>,
+        /// The writer, returning its first error.
+        thread: Option<JoinHandle<io::Result<()>>>,
+    },
+}
+
 impl<W: Write> JsonLines<W> {
     /// Writes to `out`.
     pub fn new(out: W, all_messages: bool) -> Self {
         JsonLines {
-            out,
+            out: Out::Here(out),
             error: None,
             all_messages,
             pending: Vec::with_capacity(JSONL_BLOCK + 1024),
             block: JSONL_BLOCK,
         }
+    }
+
+    /// Writes to `out` on a thread of its own: formatting lines and
+    /// writing them go side by side, with at most [`BACKGROUND_BLOCKS`]
+    /// full blocks between them. A write error stops the writer; lines
+    /// made after it are dropped and [`JsonLines::finish`] returns it.
+    pub fn in_background(out: W, all_messages: bool) -> io::Result<Self>
+    where
+        W: Send + 'static,
+    {
+        let (full, blocks) = sync_channel::<Vec<u8>>(BACKGROUND_BLOCKS);
+        let (done, empty) = channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("jsonl-writer".into())
+            .spawn(move || {
+                let mut out = out;
+                for mut block in blocks {
+                    out.write_all(&block)?;
+                    block.clear();
+                    // The maker gone: nothing more to reuse it for.
+                    let _ = done.send(block);
+                }
+                out.flush()
+            })?;
+        Ok(JsonLines {
+            out: Out::Thread {
+                full: Some(full),
+                empty,
+                thread: Some(thread),
+            },
+            error: None,
+            all_messages,
+            pending: Vec::with_capacity(JSONL_BLOCK + 1024),
+            block: JSONL_BLOCK,
+        })
     }
 
     /// Writes blocks of `bytes` (at least one line each) instead of
@@ -295,21 +353,58 @@ impl<W: Write> JsonLines<W> {
     #[inline]
     fn spill(&mut self) {
         if self.pending.len() >= self.block {
-            if let Err(e) = self.out.write_all(&self.pending) {
-                self.error = Some(e);
+            self.write_pending();
+        }
+    }
+
+    /// Writes the pending lines, or hands them to the writer thread.
+    fn write_pending(&mut self) {
+        match &mut self.out {
+            Out::Here(out) => {
+                if let Err(e) = out.write_all(&self.pending) {
+                    self.error = Some(e);
+                }
+                self.pending.clear();
             }
-            self.pending.clear();
+            Out::Thread { full, empty, .. } => {
+                let next = empty
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(self.block + 1024));
+                let block = std::mem::replace(&mut self.pending, next);
+                let sent = full.as_ref().is_some_and(|f| f.send(block).is_ok());
+                if !sent {
+                    // The writer stopped at an error, which finish() returns.
+                    self.error = Some(io::Error::other("the writer thread stopped"));
+                }
+            }
         }
     }
 
     /// Writes what is pending, flushes, and returns the first error, if
     /// any.
     pub fn finish(mut self) -> io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
+        if self.error.is_none() && !self.pending.is_empty() {
+            self.write_pending();
         }
-        self.out.write_all(&self.pending)?;
-        self.out.flush()
+        let mine = self.error.take();
+        match &mut self.out {
+            Out::Here(out) => match mine {
+                Some(e) => Err(e),
+                None => out.flush(),
+            },
+            Out::Thread { full, thread, .. } => {
+                // No more blocks: the writer flushes and ends.
+                drop(full.take());
+                let theirs = match thread.take().map(JoinHandle::join) {
+                    Some(Ok(result)) => result,
+                    Some(Err(_)) => Err(io::Error::other("the writer thread panicked")),
+                    None => Ok(()),
+                };
+                // The writer's own error says what happened; ours only
+                // that it had stopped.
+                theirs.and(mine.map_or(Ok(()), Err))
+            }
+        }
     }
 }
 
