@@ -199,6 +199,10 @@ fn follow<K: Sink>(d: &Dissected<'_>, number: u64, ts: Timestamp, tracker: &mut 
 
 /// Bytes of records in one batch handed to a worker, about.
 pub const BATCH: usize = 256 << 10;
+/// Bytes of records in one batch of offsets into a mapped file, about:
+/// they are not copied, so a batch can hold more of them, and the threads
+/// wake each other less often.
+pub const MAPPED_BATCH: usize = 4 << 20;
 /// Batches waiting for one worker, at most.
 pub const QUEUE: usize = 4;
 
@@ -222,12 +226,27 @@ struct Copied {
 struct Batch {
     data: Vec<u8>,
     records: Vec<Copied>,
+    /// Bytes of the records, copied or not.
+    bytes: usize,
 }
 
 impl Batch {
+    /// Whether the batch is to be sent: [`BATCH`] bytes of records copied,
+    /// [`MAPPED_BATCH`] bytes of records found in the file, or as many
+    /// records as [`BATCH`] bytes of 16-byte ones.
+    fn full(&self) -> bool {
+        let most = if self.data.is_empty() {
+            MAPPED_BATCH
+        } else {
+            BATCH
+        };
+        self.bytes >= most || self.records.len() >= BATCH / 16
+    }
+
     /// Adds `rec`, its bytes copied unless the worker maps the file itself
     /// (`by_offset`: they are then found at [`Record::data_offset`]).
     fn push(&mut self, rec: &Record<'_>, given: Option<(u64, Dir)>, by_offset: bool) {
+        self.bytes += rec.data.len();
         let start = self.data.len();
         if by_offset {
             self.records.push(Copied {
@@ -370,6 +389,7 @@ pub fn run_parallel<K: Sink, R: Send>(
                     let mut batch = batch;
                     batch.data.clear();
                     batch.records.clear();
+                    batch.bytes = 0;
                     let _ = spare_tx.send(batch);
                 }
                 let (sink, stats) = tracker.finish();
@@ -383,8 +403,9 @@ pub fn run_parallel<K: Sink, R: Send>(
         let mut batches: Vec<Batch> = (0..senders.len()).map(|_| Batch::default()).collect();
         let send = |k: usize, batches: &mut Vec<Batch>| {
             let next = spares[k].try_recv().unwrap_or_else(|_| Batch {
-                data: Vec::with_capacity(BATCH + 64 * 1024),
+                data: Vec::with_capacity(if by_offset { 0 } else { BATCH + 64 * 1024 }),
                 records: Vec::with_capacity(BATCH / 64),
+                bytes: 0,
             });
             let full = std::mem::replace(&mut batches[k], next);
             // A worker gone (it panicked) shows at the join.
@@ -447,7 +468,7 @@ pub fn run_parallel<K: Sink, R: Send>(
                 (Dissected::Fragment(_), _) => {
                     for k in 0..batches.len() {
                         batches[k].push(&rec, given, by_offset);
-                        if batches[k].data.len() >= BATCH {
+                        if batches[k].full() {
                             send(k, &mut batches);
                         }
                     }
@@ -455,7 +476,7 @@ pub fn run_parallel<K: Sink, R: Send>(
                 (_, Some(owner)) if owner > 0 => {
                     let k = owner - 1;
                     batches[k].push(&rec, given, by_offset);
-                    if batches[k].data.len() >= BATCH || batches[k].records.len() >= BATCH / 16 {
+                    if batches[k].full() {
                         send(k, &mut batches);
                     }
                 }
