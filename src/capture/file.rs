@@ -298,7 +298,7 @@ impl<R: Read> CaptureReader<R> {
     /// into the processor's cache ahead of the parser.
     pub fn headers_only(&mut self) {
         if let Source::Mapped(m) = &mut self.src {
-            m.set_touch_ahead(false);
+            m.headers_only();
         }
     }
 

@@ -34,6 +34,12 @@ use memmap2::{Advice, Mmap, MmapOptions};
 /// Bytes mapped at once, at least.
 pub const WINDOW: usize = 4 << 20;
 
+/// Bytes mapped at once by a reader of records' headers only
+/// ([`Mapped::headers_only`]): its window sits beside the worker threads'
+/// own ([`Mapped::scattered`]), which read the records' bytes, so it is
+/// the smaller one.
+pub const HEADERS_WINDOW: usize = 1 << 20;
+
 /// Window offsets are multiples of this: the largest page size of the
 /// platforms Linux runs on (64 KiB), so the offset is valid everywhere.
 const GRANULE: u64 = 64 << 10;
@@ -163,9 +169,12 @@ impl Mapped {
         self
     }
 
-    /// Turns [`Mapped::touch_ahead`] on or off.
-    pub fn set_touch_ahead(&mut self, on: bool) {
-        self.ahead = on;
+    /// Tells the map that only the records' headers will be read (the
+    /// other threads read their bytes): windows of [`HEADERS_WINDOW`]
+    /// bytes, nothing touched ahead.
+    pub fn headers_only(&mut self) {
+        self.ahead = false;
+        self.window = HEADERS_WINDOW;
     }
 
     /// Reads one byte per cache line of the window up to [`AHEAD`] bytes
