@@ -57,12 +57,15 @@ pub struct Mapped {
     base: u64,
     /// The window's bytes before this index have been touched.
     touched: usize,
-    /// Whether [`Mapped::touch_ahead`] touches (a reader of headers only
-    /// turns it off).
+    /// Whether [`Mapped::touch_ahead`] touches (a reader of scattered
+    /// records turns it off).
     ahead: bool,
     /// Whether each window's pages are all mapped at once (a reader of
     /// scattered records lets them come in as they are touched).
     populate: bool,
+    /// Bytes between two touches of [`Mapped::touch_ahead`]: a cache line,
+    /// or a page when only headers are read.
+    stride: usize,
 }
 
 /// How far ahead of the reader [`Mapped::touch_ahead`] keeps the window
@@ -72,6 +75,8 @@ pub const AHEAD: usize = 256 << 10;
 pub const TOUCH: usize = 64 << 10;
 /// Bytes between two touches: a cache line.
 const LINE: usize = 64;
+/// Bytes between two touches of a reader of headers only: a page.
+const PAGE: usize = 4096;
 
 impl Mapped {
     /// The file, to be read through a map, when it is a regular file with
@@ -88,6 +93,7 @@ impl Mapped {
                 touched: 0,
                 ahead: true,
                 populate: true,
+                stride: LINE,
             })
         } else {
             Err(file)
@@ -106,6 +112,7 @@ impl Mapped {
             touched: 0,
             ahead: true,
             populate: true,
+            stride: LINE,
         }
     }
 
@@ -171,9 +178,12 @@ impl Mapped {
 
     /// Tells the map that only the records' headers will be read (the
     /// other threads read their bytes): windows of [`HEADERS_WINDOW`]
-    /// bytes, nothing touched ahead.
+    /// bytes, and [`Mapped::touch_ahead`] touches one byte per page, which
+    /// brings the page's translation and first line in ahead of the reader
+    /// without loading every line (measured: 2-5% faster `--jobs 2` on
+    /// many and bulk than no touch, where every line cost 10-18%).
     pub fn headers_only(&mut self) {
-        self.ahead = false;
+        self.stride = PAGE;
         self.window = HEADERS_WINDOW;
     }
 
@@ -195,7 +205,7 @@ impl Mapped {
         let from = self.touched.max(at);
         let to = (from + TOUCH).min(bytes.len());
         let mut sum = 0u8;
-        for b in bytes[from..to].iter().step_by(LINE) {
+        for b in bytes[from..to].iter().step_by(self.stride) {
             sum ^= b;
         }
         std::hint::black_box(sum);
