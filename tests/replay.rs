@@ -168,8 +168,11 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
     for split in ["bytes:1", "header-body", "coalesce"] {
         assert!(row(&out, split).contains("DIFFERS"), "{split}: {out}");
     }
+    // A naive server's own reference runs may differ by a reply (a write
+    // copied into a recv() still under way): "4" or "3 to 4".
+    let coalesce = row(&out, "coalesce");
     assert!(
-        row(&out, "coalesce").contains("1 reply, 4 in the reference"),
+        coalesce.contains("1 reply, ") && coalesce.contains("4 in the reference"),
         "{out}"
     );
     // The reference itself matches the capture: the naive server answers
