@@ -194,7 +194,9 @@ fn patterns_choose_the_runs_and_a_byte_difference_is_located() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("header-body: 7 writes") && out.contains("7 replies, 4 in the reference"),
+        out.contains("header-body: 7 writes")
+            && out.contains("7 replies, ")
+            && out.contains("4 in the reference"),
         "{out}"
     );
     let o = framescope(&replay_args(
