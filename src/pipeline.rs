@@ -23,8 +23,9 @@
 //! The reader's share is a quarter of the flows with two threads
 //! ([`WORKER_SHARE`]): reading and numbering are its work too. The other
 //! threads dissect their records again (cheap) and follow them with the
-//! numbers given. Memory stays bounded: [`QUEUE`] batches of [`BATCH`]
-//! bytes per thread wait at most.
+//! numbers given. Memory stays bounded: [`QUEUE`] batches per thread wait
+//! at most, each of [`BATCH`] bytes of copied records or of offsets to
+//! [`MAPPED_BATCH`] bytes of records in the file.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -232,14 +233,10 @@ struct Batch {
 
 impl Batch {
     /// Whether the batch is to be sent: [`BATCH`] bytes of records copied,
-    /// [`MAPPED_BATCH`] bytes of records found in the file, or as many
-    /// records as [`BATCH`] bytes of 16-byte ones.
-    fn full(&self) -> bool {
-        let most = if self.data.is_empty() {
-            MAPPED_BATCH
-        } else {
-            BATCH
-        };
+    /// [`MAPPED_BATCH`] bytes of records found in the file (`by_offset`),
+    /// or as many records as [`BATCH`] bytes of 16-byte ones.
+    fn full(&self, by_offset: bool) -> bool {
+        let most = if by_offset { MAPPED_BATCH } else { BATCH };
         self.bytes >= most || self.records.len() >= BATCH / 16
     }
 
@@ -468,7 +465,7 @@ pub fn run_parallel<K: Sink, R: Send>(
                 (Dissected::Fragment(_), _) => {
                     for k in 0..batches.len() {
                         batches[k].push(&rec, given, by_offset);
-                        if batches[k].full() {
+                        if batches[k].full(by_offset) {
                             send(k, &mut batches);
                         }
                     }
@@ -476,7 +473,7 @@ pub fn run_parallel<K: Sink, R: Send>(
                 (_, Some(owner)) if owner > 0 => {
                     let k = owner - 1;
                     batches[k].push(&rec, given, by_offset);
-                    if batches[k].full() {
+                    if batches[k].full(by_offset) {
                         send(k, &mut batches);
                     }
                 }

@@ -383,12 +383,6 @@ impl Shard {
         let hash = flow_hash(&flow_key(proto, a, b));
         ((u128::from(hash) * u128::from(count.max(1))) >> 64) as u64
     }
-
-    /// A shard that owns no flow: a tracker that only numbers them.
-    pub const NOBODY: Shard = Shard {
-        index: u64::MAX,
-        count: 2,
-    };
 }
 
 /// Stream numbers of the two protocols live in separate spaces; the
@@ -463,11 +457,8 @@ impl<K: Sink> Tracker<K> {
 
     fn owns(&self, proto: Proto, a: SocketAddr, b: SocketAddr) -> bool {
         let Shard { index, count } = self.shard;
-        if self.shard_width == 1 || count <= 1 {
-            return self.shard.owns(proto, a, b);
-        }
-        let at = Shard::index_of(proto, a, b, count);
-        at >= index && at - index < self.shard_width
+        // Below `index`, the difference wraps to a large number.
+        count <= 1 || Shard::index_of(proto, a, b, count).wrapping_sub(index) < self.shard_width
     }
 
     /// The sink.
