@@ -324,14 +324,15 @@ fn a_naive_server_under_cuts_is_flagged_each_piece_read_alone() {
             .all(|f| f["dir"] == "server" && f["leg"] == "server"),
         "{doc}"
     );
-    // Answers to 3-byte pieces of messages of 12 bytes and more.
-    assert!(
-        findings
-            .iter()
-            .any(|f| f["partial_index"] == 1 && f["partial_bytes"].as_u64().is_some_and(|n| n < 12)),
-        "{:?}",
-        findings.first()
-    );
+    // Each finding names a message the client had only partly sent. Which
+    // messages they are depends on when the proxy read each reply, so any
+    // message will do, as long as the bytes named are fewer than its own.
+    let lens: Vec<u64> = bodies().iter().map(|b| msg(b).len() as u64).collect();
+    for f in &findings {
+        let index = f["partial_index"].as_u64().expect("partial_index") as usize;
+        let bytes = f["partial_bytes"].as_u64().expect("partial_bytes");
+        assert!(bytes > 0 && bytes < lens[index], "{f}");
+    }
     // Each 3-byte piece waited until the server had read the one before:
     // no recv() got more than one piece, and every byte arrived.
     let reads = reads.lock().expect("reads").clone();
