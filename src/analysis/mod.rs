@@ -811,7 +811,16 @@ impl DirState {
         let mut start = 0;
         for i in 0..ctx.run.len() {
             let (end, label) = ctx.run.get(i);
-            self.touch(record, ts);
+            if i == 0 || self.tls.is_some() {
+                self.touch(record, ts);
+            } else {
+                // Each message lies in this one segment, so what `touch`
+                // set for the first holds for the others but where they
+                // begin and that they share the segment.
+                self.seg_messages += 1;
+                self.cur.offset = self.pos;
+                self.cur.coalesced = true;
+            }
             let len = end.saturating_sub(start).max(1);
             self.cur.len = len as u64;
             self.pos += len as u64;
