@@ -378,7 +378,7 @@ pub(super) fn print_report(
                 live: f.live,
                 proxy: f.proxy,
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            crate::output::pretty::to_writer(&mut *out, &doc)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {

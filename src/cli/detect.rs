@@ -53,7 +53,7 @@ pub(super) fn run(args: &DetectArgs) -> Result<u8> {
     match args.format {
         TableFormat::Json => {
             let doc = serde_json::json!({ "file": path, "streams": rows });
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            crate::output::pretty::to_writer(&mut out, &doc)?;
             writeln!(out)?;
         }
         TableFormat::Table => {

@@ -70,7 +70,7 @@ pub(super) fn run(args: &FlowsArgs) -> Result<u8> {
                 totals: &tstats,
                 streams: &rows,
             };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            crate::output::pretty::to_writer(&mut out, &doc)?;
             writeln!(out)?;
         }
         TableFormat::Table => {

@@ -10,6 +10,7 @@
 
 pub mod diagram;
 pub mod html;
+pub mod pretty;
 pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
