@@ -159,11 +159,7 @@ fn main() -> ExitCode {
         eprintln!("custom_decoder: {capture}: {e}; the records before it are analysed");
     }
     let c = &a.report;
-    let totals = c.totals();
-    println!(
-        "{}",
-        output::totals_line(&c.streams, c.streams_without_data, &totals)
-    );
+    println!("{}", c.totals_line());
     println!("{}", output::summary_table(&output::ranked(&c.streams)));
     println!("{}", output::message_table(&c.messages));
     ExitCode::SUCCESS

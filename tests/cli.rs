@@ -400,3 +400,115 @@ fn the_table_shows_the_top_streams_and_counts_the_rest() {
         "{text}"
     );
 }
+
+/// A stream's need of attention, as the table ranks streams.
+fn attention(s: &Value) -> u64 {
+    ["client", "server"]
+        .iter()
+        .map(|d| {
+            [
+                "split_messages",
+                "coalesced_segments",
+                "truncated_messages",
+                "malformed_messages",
+                "gap_messages",
+                "stalls",
+                "gaps",
+            ]
+            .iter()
+            .map(|k| s["dirs"][d][k].as_u64().unwrap())
+            .sum::<u64>()
+        })
+        .sum()
+}
+
+/// `--max-stream-results` keeps the streams most in need of attention,
+/// counts the others, and keeps the totals of all; the table keeps only
+/// the streams it shows and says the same totals.
+#[test]
+fn stream_results_past_the_bound_are_counted_and_totals_stay_whole() {
+    let f = capture("servers/redis.pcap");
+    let f = f.to_str().unwrap();
+    let full = json(&["analyze", f, "--format", "json"]);
+    let all = full["streams"].as_array().unwrap();
+    assert!(all.len() > 6, "{} streams", all.len());
+    assert_eq!(full["streams_dropped"], 0);
+    let mut ranked: Vec<&Value> = all.iter().collect();
+    ranked.sort_by_key(|s| {
+        (
+            std::cmp::Reverse(attention(s)),
+            s["stream"].as_u64().unwrap(),
+        )
+    });
+    // Streams differ in attention: the ranking, not only their numbers,
+    // decides which are kept.
+    assert!(attention(ranked[0]) > attention(ranked[ranked.len() - 1]));
+    let keep = 4;
+    let d = json(&[
+        "analyze",
+        f,
+        "--format",
+        "json",
+        "--max-stream-results",
+        &keep.to_string(),
+    ]);
+    let mut expected: Vec<u64> = ranked[..keep]
+        .iter()
+        .map(|s| s["stream"].as_u64().unwrap())
+        .collect();
+    expected.sort_unstable();
+    let got: Vec<u64> = d["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stream"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(d["streams_dropped"], (all.len() - keep) as u64);
+    assert_eq!(d["summary"], full["summary"]);
+    let kept_messages: Vec<&Value> = full["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| expected.contains(&m["stream"].as_u64().unwrap()))
+        .collect();
+    assert!(!kept_messages.is_empty());
+    assert_eq!(
+        d["messages"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        kept_messages
+    );
+    // The table keeps two streams and says what --top 0 says of all.
+    let table = |top: &str| {
+        let out = framescope(&["analyze", f, "--top", top]);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (two, every) = (table("2"), table("0"));
+    let totals = |t: &str| t.lines().nth(1).unwrap().to_string();
+    assert_eq!(totals(&two), totals(&every));
+    assert!(
+        two.contains(&format!("and {} more streams", all.len() - 2)),
+        "{two}"
+    );
+    // Stalls of streams the table did not keep are still counted: with
+    // --top 2 the table lists one stall of all those in the document.
+    let f = capture("servers/mosquitto.pcap");
+    let f = f.to_str().unwrap();
+    let d = json(&["analyze", f, "--format", "json"]);
+    let stalls: usize = d["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stalls"].as_array().unwrap().len())
+        .sum();
+    assert!(stalls > 1, "{stalls} stalls");
+    let out = framescope(&["analyze", f, "--top", "2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("and {} more stalls", stalls - 1)),
+        "{text}"
+    );
+    // The bound is a number.
+    let out = framescope(&["analyze", f, "--max-stream-results", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -62,6 +62,7 @@ struct Document<'a> {
     messages: &'a [output::MessageRow],
     messages_dropped: u64,
     streams_without_data: u64,
+    streams_dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<&'a LiveStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,7 +164,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             (false, AnalyzeFormat::Table) => FLAGGED_ROWS,
             _ => args.output.max_messages,
         };
-        let collector = Collector::new(args.output.messages, keep, 10);
+        let mut collector = Collector::new(args.output.messages, keep, 10);
+        collector.keep_streams(
+            args.output
+                .streams_kept(args.diagram || args.html.is_some()),
+        );
         let analyzer = Decrypting::new(
             Analyzer::new(
                 opts.clone(),
@@ -316,7 +321,8 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<u8> {
 /// Says on stderr how many streams were framed as TLS records only, and
 /// what would decrypt them.
 fn warn_encrypted(c: &Collector) {
-    let tls = c.streams.iter().filter(|s| s.framing == "tls").count();
+    let tls =
+        c.streams.iter().filter(|s| s.framing == "tls").count() as u64 + c.dropped.tls_records;
     if tls > 0 {
         eprintln!(
             "framescope: {tls} TCP streams framed as TLS records: {}",
@@ -375,6 +381,7 @@ pub(super) fn print_report(
                 messages: &c.messages,
                 messages_dropped: c.messages_dropped,
                 streams_without_data: c.streams_without_data,
+                streams_dropped: c.dropped.streams,
                 live: f.live,
                 proxy: f.proxy,
             };
@@ -388,11 +395,7 @@ pub(super) fn print_report(
             let rows = if top == 0 { 0 } else { top.div_ceil(2) };
             let sample = |n: usize| if rows == 0 { n } else { n.min(rows) };
             writeln!(out, "framing: {}", f.framing)?;
-            writeln!(
-                out,
-                "{}",
-                output::totals_line(&c.streams, c.streams_without_data, &all)
-            )?;
+            writeln!(out, "{}", c.totals_line())?;
             if let Some(late) = crate::flow::late_text(f.totals) {
                 writeln!(out, "{late}")?;
             }
@@ -401,11 +404,11 @@ pub(super) fn print_report(
             if !shown.is_empty() {
                 writeln!(out, "{}", output::summary_table(shown))?;
             }
-            if shown.len() < ranked.len() {
+            let more = (ranked.len() - shown.len()) as u64 + c.dropped.streams;
+            if more > 0 {
                 writeln!(
                     out,
-                    "and {} more streams (--top 0 or --format jsonl for all)",
-                    ranked.len() - shown.len()
+                    "and {more} more streams (--top 0 or --format jsonl for all)"
                 )?;
             }
             if !c.messages.is_empty() {
@@ -466,7 +469,7 @@ pub(super) fn print_report(
                     }
                 }
             }
-            let stalls = output::stalls_text(&ranked, rows);
+            let stalls = output::stalls_text(&ranked, c.dropped.stall_records, rows);
             if !stalls.is_empty() {
                 writeln!(out, "\n{stalls}")?;
             }

@@ -228,9 +228,30 @@ pub struct ReportArgs {
     /// the flagged-message sample and of the stall table; 0 shows all.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
+    /// Most streams whose results the JSON document (and the table with
+    /// --top 0, --html or --diagram) keeps: those most in need of
+    /// attention. The others are counted (`streams_dropped`) and their
+    /// counters are in the totals.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_stream_results: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     pub format: AnalyzeFormat,
+}
+
+impl ReportArgs {
+    /// The streams' results to keep: the table shows the `--top` most in
+    /// need of attention and keeps only those, so its memory does not grow
+    /// with the number of connections; the JSON document, the `pictures`
+    /// (`--html`, `--diagram`) and `--top 0` keep up to
+    /// `--max-stream-results`.
+    pub fn streams_kept(&self, pictures: bool) -> usize {
+        if self.format == AnalyzeFormat::Table && self.top > 0 && !pictures {
+            self.top.min(self.max_stream_results)
+        } else {
+            self.max_stream_results
+        }
+    }
 }
 
 /// `framescope analyze`.

@@ -123,6 +123,7 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
             messages: false,
             max_messages: 0,
             top: 0,
+            max_stream_results: usize::MAX,
             format: AnalyzeFormat::Table,
         },
         &finished,

@@ -60,11 +60,87 @@ impl MessageRow {
     }
 }
 
-/// Keeps results for the table and JSON outputs: every stream's summary
-/// (small), and messages up to a bound.
+/// The rank of a stream among others, [`ranked`]'s order: most in need of
+/// attention first, then by protocol and number. Smaller ranks first.
+type Rank = (std::cmp::Reverse<u64>, Proto, u64);
+
+fn rank(s: &StreamResult) -> Rank {
+    (std::cmp::Reverse(attention(s)), s.info.proto, s.info.number)
+}
+
+/// What the streams a [`Collector`] did not keep (past
+/// [`Collector::keep_streams`]) added up to: counted, so that totals stay
+/// those of every stream.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DroppedStreams {
+    /// Streams not kept.
+    pub streams: u64,
+    /// Of those, TCP streams (the others are UDP flows).
+    pub tcp: u64,
+    /// Of those, streams that needed attention ([`attention`] above 0).
+    pub needing_attention: u64,
+    /// Of those, streams framed as TLS records only.
+    pub tls_records: u64,
+    /// Their stalls listed (at most [`nagle::MAX_STALLS`] per direction).
+    pub stall_records: u64,
+    /// Their directions' counters, summed.
+    pub totals: DirSummary,
+}
+
+impl DroppedStreams {
+    fn add(&mut self, s: &StreamResult) {
+        self.streams += 1;
+        self.tcp += u64::from(s.info.proto == Proto::Tcp);
+        self.needing_attention += u64::from(attention(s) > 0);
+        self.tls_records += u64::from(s.framing == "tls");
+        self.stall_records += s.stalls.len() as u64;
+        for d in &s.dirs {
+            add_dir(&mut self.totals, d);
+        }
+    }
+
+    fn merge(&mut self, other: &DroppedStreams) {
+        self.streams += other.streams;
+        self.tcp += other.tcp;
+        self.needing_attention += other.needing_attention;
+        self.tls_records += other.tls_records;
+        self.stall_records += other.stall_records;
+        add_dir(&mut self.totals, &other.totals);
+    }
+}
+
+/// Adds `d`'s counters to `t`.
+fn add_dir(t: &mut DirSummary, d: &DirSummary) {
+    t.messages += d.messages;
+    t.flagged_messages += d.flagged_messages;
+    t.split_messages += d.split_messages;
+    t.coalesced_segments += d.coalesced_segments;
+    t.truncated_messages += d.truncated_messages;
+    t.malformed_messages += d.malformed_messages;
+    t.gap_messages += d.gap_messages;
+    t.segments += d.segments;
+    t.bytes += d.bytes;
+    t.gaps += d.gaps;
+    t.undecoded_bytes += d.undecoded_bytes;
+    t.stalls += d.stalls;
+    t.multi_message_datagrams += d.multi_message_datagrams;
+    t.partial_datagrams += d.partial_datagrams;
+    t.oversized_datagrams += d.oversized_datagrams;
+}
+
+/// Keeps results for the table and JSON outputs: streams' summaries (all
+/// of them, or the [`Collector::keep_streams`] most in need of attention),
+/// and messages up to a bound.
 pub struct Collector {
-    /// Streams, in the order they finished.
+    /// Streams kept, in the order they finished.
     pub streams: Vec<StreamResult>,
+    /// What the streams not kept added up to.
+    pub dropped: DroppedStreams,
+    /// Streams kept at most.
+    max_streams: usize,
+    /// The ranks of the streams kept and their places in `streams`, the
+    /// last-ranked on top (only while a bound is set).
+    ranks: std::collections::BinaryHeap<(Rank, usize)>,
     /// Messages kept.
     pub messages: Vec<MessageRow>,
     /// Messages not kept because of the bound.
@@ -85,6 +161,9 @@ impl Collector {
     pub fn new(keep_all: bool, max_messages: usize, flagged_per_dir: usize) -> Self {
         Collector {
             streams: Vec::new(),
+            dropped: DroppedStreams::default(),
+            max_streams: usize::MAX,
+            ranks: std::collections::BinaryHeap::new(),
             messages: Vec::new(),
             messages_dropped: 0,
             streams_without_data: 0,
@@ -100,16 +179,66 @@ impl Collector {
         self.on_flagged = Some(f);
     }
 
+    /// [`totals_line`] over every stream seen, kept or not.
+    pub fn totals_line(&self) -> String {
+        totals_text(
+            &self.streams,
+            &self.dropped,
+            self.streams_without_data,
+            &self.totals(),
+        )
+    }
+
+    /// Keeps at most `max` streams' results: those most in need of
+    /// attention, in [`ranked`]'s order. The others are counted in
+    /// [`Collector::dropped`], which [`Collector::totals`] includes, so a
+    /// capture of millions of connections does not hold a result for each.
+    /// Set it before any result arrives.
+    pub fn keep_streams(&mut self, max: usize) {
+        self.max_streams = max;
+    }
+
+    /// Keeps `result`, or drops it or a result kept that ranks after it
+    /// when [`Collector::keep_streams`] are kept already.
+    fn keep(&mut self, result: StreamResult) {
+        if self.max_streams == usize::MAX {
+            self.streams.push(result);
+            return;
+        }
+        let key = rank(&result);
+        if self.streams.len() < self.max_streams {
+            self.ranks.push((key, self.streams.len()));
+            self.streams.push(result);
+            return;
+        }
+        let dropped = match self.ranks.peek_mut() {
+            Some(mut last) if key < last.0 => {
+                last.0 = key;
+                let slot = last.1;
+                std::mem::replace(&mut self.streams[slot], result)
+            }
+            _ => result,
+        };
+        self.dropped.add(&dropped);
+    }
+
     /// Adds another collector's results (from another shard of the same
     /// capture).
     pub fn merge(&mut self, mut other: Collector) {
-        // The longer lists become the base and the shorter are added to
-        // them: merging one worker's results into an empty collector
-        // moves them instead of holding two copies at once.
-        if other.streams.len() > self.streams.len() {
-            std::mem::swap(&mut self.streams, &mut other.streams);
+        self.dropped.merge(&other.dropped);
+        if self.max_streams == usize::MAX {
+            // The longer lists become the base and the shorter are added
+            // to them: merging one worker's results into an empty
+            // collector moves them instead of holding two copies at once.
+            if other.streams.len() > self.streams.len() {
+                std::mem::swap(&mut self.streams, &mut other.streams);
+            }
+            self.streams.append(&mut other.streams);
+        } else {
+            for s in other.streams.drain(..) {
+                self.keep(s);
+            }
         }
-        self.streams.append(&mut other.streams);
         self.messages_dropped += other.messages_dropped;
         self.streams_without_data += other.streams_without_data;
         if other.messages.len() > self.messages.len() {
@@ -124,9 +253,24 @@ impl Collector {
         }
     }
 
-    /// Sorts streams by protocol and number, messages likewise.
+    /// Sorts streams by protocol and number, messages likewise; drops the
+    /// messages of streams not kept ([`Collector::keep_streams`]).
     pub fn sort(&mut self) {
         sort_rows(&mut self.streams, |s| (s.info.proto, s.info.number));
+        if self.max_streams != usize::MAX {
+            // The streams kept moved.
+            self.ranks = self.streams.iter().map(rank).zip(0..).collect();
+        }
+        if self.dropped.streams > 0 {
+            // Messages are listed with their streams only.
+            let kept: std::collections::HashSet<(Proto, u64)> = self
+                .streams
+                .iter()
+                .map(|s| (s.info.proto, s.info.number))
+                .collect();
+            self.messages
+                .retain(|m| kept.contains(&(m.proto, m.stream)));
+        }
         sort_rows(&mut self.messages, |m| {
             (m.proto, m.stream, m.dir.index(), m.message.index)
         });
@@ -135,24 +279,10 @@ impl Collector {
     /// Whether any message has one of `statuses`, or (with `coalesced`)
     /// shares a segment.
     pub fn totals(&self) -> DirSummary {
-        let mut t = DirSummary::default();
+        let mut t = self.dropped.totals;
         for s in &self.streams {
             for d in &s.dirs {
-                t.messages += d.messages;
-                t.flagged_messages += d.flagged_messages;
-                t.split_messages += d.split_messages;
-                t.coalesced_segments += d.coalesced_segments;
-                t.truncated_messages += d.truncated_messages;
-                t.malformed_messages += d.malformed_messages;
-                t.gap_messages += d.gap_messages;
-                t.segments += d.segments;
-                t.bytes += d.bytes;
-                t.gaps += d.gaps;
-                t.undecoded_bytes += d.undecoded_bytes;
-                t.stalls += d.stalls;
-                t.multi_message_datagrams += d.multi_message_datagrams;
-                t.partial_datagrams += d.partial_datagrams;
-                t.oversized_datagrams += d.oversized_datagrams;
+                add_dir(&mut t, d);
             }
         }
         t
@@ -229,7 +359,7 @@ impl Report for Collector {
             self.streams_without_data += 1;
             return;
         }
-        self.streams.push(result);
+        self.keep(result);
     }
 }
 
@@ -543,14 +673,27 @@ pub fn ranked(streams: &[StreamResult]) -> Vec<&StreamResult> {
     v
 }
 
-/// The totals line: streams, messages and what was flagged.
+/// The totals line: streams, messages and what was flagged (`all`, the
+/// totals over `streams`). [`Collector::totals_line`] says it of every
+/// stream a collector saw, kept or not.
 pub fn totals_line(streams: &[StreamResult], without_data: u64, all: &DirSummary) -> String {
+    totals_text(streams, &DroppedStreams::default(), without_data, all)
+}
+
+fn totals_text(
+    streams: &[StreamResult],
+    dropped: &DroppedStreams,
+    without_data: u64,
+    all: &DirSummary,
+) -> String {
     let tcp = streams
         .iter()
         .filter(|s| s.info.proto == Proto::Tcp)
-        .count();
-    let udp = streams.len() - tcp;
-    let attention = streams.iter().filter(|s| attention(s) > 0).count();
+        .count() as u64
+        + dropped.tcp;
+    let udp = streams.len() as u64 + dropped.streams - tcp;
+    let attention =
+        streams.iter().filter(|s| attention(s) > 0).count() as u64 + dropped.needing_attention;
     format!(
         "{tcp} TCP streams and {udp} UDP flows with data ({without_data} without), {attention} needing attention; \
          {} messages: {} split, {} coalesced segments, {} truncated, {} malformed, {} holed by capture gaps; {} stalls",
@@ -835,8 +978,10 @@ fn reads_table(r: &ReaderResult) -> Table {
     t
 }
 
-/// The stall list, with the advice: at most `max` rows (0: all).
-pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
+/// The stall list, with the advice: at most `max` rows (0: all), and a
+/// count of the rest, `elsewhere` of which are in other streams than
+/// `streams` (streams a [`Collector`] did not keep).
+pub fn stalls_text(streams: &[&StreamResult], elsewhere: u64, max: usize) -> String {
     let mut t = table();
     t.set_header(vec![
         "stream",
@@ -847,8 +992,9 @@ pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
         "ACK delay",
         "stalled",
     ]);
-    let total: usize = streams.iter().map(|s| s.stalls.len()).sum();
-    let max = if max == 0 { total } else { max };
+    let listed: usize = streams.iter().map(|s| s.stalls.len()).sum();
+    let total = listed as u64 + elsewhere;
+    let max = if max == 0 { listed } else { max };
     let mut shown = 0;
     for s in streams {
         for st in &s.stalls {
@@ -870,10 +1016,10 @@ pub fn stalls_text(streams: &[&StreamResult], max: usize) -> String {
     if total == 0 {
         return String::new();
     }
-    let more = if shown < total {
+    let more = if (shown as u64) < total {
         format!(
             "and {} more stalls (--top 0 or --format json for all)\n",
-            total - shown
+            total - shown as u64
         )
     } else {
         String::new()
@@ -958,6 +1104,84 @@ mod tests {
             let mut got = rows;
             sort_rows(&mut got, |r| r.0);
             assert_eq!(got, expected);
+        }
+    }
+
+    /// A stream result with `flagged` split messages out of `messages`.
+    fn result(proto: Proto, number: u64, messages: u64, flagged: u64) -> StreamResult {
+        let mut dirs = [DirSummary::default(); 2];
+        dirs[0].messages = messages;
+        dirs[0].split_messages = flagged;
+        dirs[0].flagged_messages = flagged;
+        dirs[0].bytes = 10 * messages + 1;
+        StreamResult {
+            info: info(proto, number, false),
+            framing: if number.is_multiple_of(7) {
+                "tls"
+            } else {
+                "length:4"
+            }
+            .to_string(),
+            detected: None,
+            dirs,
+            reassembly: Default::default(),
+            recv: None,
+            stalls: Vec::new(),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn kept_streams_are_the_top_ranked_and_totals_count_every_stream() {
+        // Results in a scrambled order, with ties in attention, from two
+        // collectors merged: the kept ones must be the first `max` of the
+        // ranking of all, and the totals those of all.
+        let all: Vec<StreamResult> = (0..300u64)
+            .map(|i| {
+                let n = (i * 113) % 300;
+                let proto = if n.is_multiple_of(5) {
+                    Proto::Udp
+                } else {
+                    Proto::Tcp
+                };
+                result(proto, n, 3 + n % 4, (n * 37) % 9 % 4)
+            })
+            .collect();
+        for max in [0, 1, 17, 150, 299, 300, 1000] {
+            let mut whole = Collector::new(false, 0, 0);
+            let (mut a, mut b) = (Collector::new(false, 0, 0), Collector::new(false, 0, 0));
+            for c in [&mut a, &mut b] {
+                c.keep_streams(max);
+            }
+            for (i, r) in all.iter().enumerate() {
+                whole.stream(r.clone());
+                if i % 3 == 0 { &mut a } else { &mut b }.stream(r.clone());
+            }
+            a.merge(b);
+            a.sort();
+            whole.sort();
+            let expected: Vec<(Proto, u64)> = ranked(&whole.streams)
+                .iter()
+                .take(max)
+                .map(|s| (s.info.proto, s.info.number))
+                .collect();
+            let got: Vec<(Proto, u64)> = ranked(&a.streams)
+                .iter()
+                .map(|s| (s.info.proto, s.info.number))
+                .collect();
+            assert_eq!(got, expected, "max {max}");
+            assert_eq!(a.totals(), whole.totals(), "max {max}");
+            assert_eq!(a.dropped.streams, 300 - expected.len() as u64);
+            assert_eq!(a.totals_line(), whole.totals_line());
+            assert_eq!(
+                whole.totals_line(),
+                totals_line(&whole.streams, 0, &whole.totals())
+            );
+            let tls = |c: &Collector| {
+                c.streams.iter().filter(|s| s.framing == "tls").count() as u64
+                    + c.dropped.tls_records
+            };
+            assert_eq!(tls(&a), tls(&whole));
         }
     }
 
