@@ -370,6 +370,7 @@ pub(super) fn print_report(
     let all = c.totals();
     match format {
         AnalyzeFormat::Json => {
+            c.drop_messages_of_dropped_streams();
             let doc = Document {
                 schema: SCHEMA,
                 file: f.source,
@@ -412,7 +413,9 @@ pub(super) fn print_report(
                 )?;
             }
             if !c.messages.is_empty() {
-                // Messages of the streams shown first, in their order.
+                // Messages of the streams shown first, in their order, then
+                // those of others (not kept: the table keeps the streams it
+                // shows) stream by stream.
                 let rank: std::collections::HashMap<_, usize> = ranked
                     .iter()
                     .enumerate()
@@ -423,7 +426,7 @@ pub(super) fn print_report(
                         .get(&(m.proto, m.stream))
                         .copied()
                         .unwrap_or(usize::MAX);
-                    (r, m.dir.index(), m.message.index)
+                    (r, m.proto, m.stream, m.dir.index(), m.message.index)
                 });
                 let (what, rows) = if all_messages {
                     ("Messages", c.messages.len())

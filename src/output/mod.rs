@@ -253,27 +253,32 @@ impl Collector {
         }
     }
 
-    /// Sorts streams by protocol and number, messages likewise; drops the
-    /// messages of streams not kept ([`Collector::keep_streams`]).
+    /// Sorts streams by protocol and number, messages likewise.
     pub fn sort(&mut self) {
         sort_rows(&mut self.streams, |s| (s.info.proto, s.info.number));
         if self.max_streams != usize::MAX {
             // The streams kept moved.
             self.ranks = self.streams.iter().map(rank).zip(0..).collect();
         }
-        if self.dropped.streams > 0 {
-            // Messages are listed with their streams only.
-            let kept: std::collections::HashSet<(Proto, u64)> = self
-                .streams
-                .iter()
-                .map(|s| (s.info.proto, s.info.number))
-                .collect();
-            self.messages
-                .retain(|m| kept.contains(&(m.proto, m.stream)));
-        }
         sort_rows(&mut self.messages, |m| {
             (m.proto, m.stream, m.dir.index(), m.message.index)
         });
+    }
+
+    /// Drops the messages of streams not kept ([`Collector::keep_streams`]):
+    /// a document lists messages with their streams. (The table's sample
+    /// keeps them: it shows the kept streams' messages first, then others.)
+    pub fn drop_messages_of_dropped_streams(&mut self) {
+        if self.dropped.streams == 0 {
+            return;
+        }
+        let kept: std::collections::HashSet<(Proto, u64)> = self
+            .streams
+            .iter()
+            .map(|s| (s.info.proto, s.info.number))
+            .collect();
+        self.messages
+            .retain(|m| kept.contains(&(m.proto, m.stream)));
     }
 
     /// Whether any message has one of `statuses`, or (with `coalesced`)
