@@ -7,11 +7,10 @@
 //! conversation starts a new stream on the same ports) and the naming of
 //! directions (the `client` sent the SYN; without one, the first packet's
 //! sender is the client, or the receiver of a SYN-ACK). It keeps one small
-//! entry per connection ever seen, up to a bound; past it the oldest are
-//! forgotten. It does not hold streams open or follow their bytes: the
-//! tracker ([`super::Tracker`]) does.
+//! entry per connection ever seen, up to a bound; past it the oldest
+//! quarter is forgotten. It does not hold streams open or follow their
+//! bytes: the tracker ([`super::Tracker`]) does.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Dir, FastMap, Proto};
@@ -26,19 +25,67 @@ pub(super) struct FlowKey {
     hi: SocketAddr,
 }
 
-/// The numbering entry of a connection: cheap, kept long after the stream.
+/// The numbering entry of a connection: cheap (32 bytes beside its key),
+/// kept long after the stream.
 struct Conversation {
     stream: u64,
-    client: SocketAddr,
+    /// When it was numbered, over both protocols: the oldest are forgotten
+    /// first.
+    age: u64,
     /// First sequence number seen per direction (client, server), for
-    /// Wireshark's port-reuse rule.
-    base_seq: [Option<u32>; 2],
+    /// Wireshark's port-reuse rule, where [`Conversation::HAS_BASE`] says.
+    base_seq: [u32; 2],
+    /// [`Conversation::CLIENT_LO`] and [`Conversation::HAS_BASE`] bits.
+    flags: u8,
+}
+
+// An entry of the table, key and conversation: 104 bytes on 64-bit
+// targets (and a control byte of the hash table's).
+const _: () = assert!(std::mem::size_of::<(FlowKey, Conversation)>() <= 104);
+
+impl Conversation {
+    /// The client is the key's `lo` end.
+    const CLIENT_LO: u8 = 1;
+    /// `base_seq[d]` is set, as bit `d` of this.
+    const HAS_BASE: u8 = 2;
+
+    fn new(stream: u64, age: u64, key: &FlowKey, client: SocketAddr) -> Self {
+        let lo = if key.lo == client { Self::CLIENT_LO } else { 0 };
+        Conversation {
+            stream,
+            age,
+            base_seq: [0, 0],
+            flags: lo,
+        }
+    }
+
+    /// Which direction `src` of the connection `key` sends.
+    fn dir_of(&self, key: &FlowKey, src: SocketAddr) -> Dir {
+        if (self.flags & Self::CLIENT_LO != 0) == (key.lo == src) {
+            Dir::Client
+        } else {
+            Dir::Server
+        }
+    }
+
+    fn base(&self, d: usize) -> Option<u32> {
+        (self.flags & Self::HAS_BASE << d != 0).then_some(self.base_seq[d])
+    }
+
+    /// Sets direction `d`'s first sequence number unless it is set.
+    fn set_base(&mut self, d: usize, seq: u32) {
+        if self.base(d).is_none() {
+            self.base_seq[d] = seq;
+            self.flags |= Self::HAS_BASE << d;
+        }
+    }
 }
 
 /// The numbers given so far and the connections they were given to.
 pub(super) struct Numbering {
     conversations: FastMap<FlowKey, Conversation>,
-    numbered: VecDeque<(FlowKey, u64)>,
+    /// The next [`Conversation::age`].
+    next_age: u64,
     /// The next TCP and UDP stream numbers: also the streams numbered.
     next_number: [u64; 2],
     /// Connections remembered at most.
@@ -50,7 +97,7 @@ impl Numbering {
     pub(super) fn new(max_numbered: usize) -> Self {
         Numbering {
             conversations: FastMap::default(),
-            numbered: VecDeque::new(),
+            next_age: 0,
             next_number: [0, 0],
             max_numbered,
         }
@@ -72,11 +119,7 @@ impl Numbering {
         let key = flow_key(Proto::Tcp, src, dst);
         let syn_only = tcp.flags.has(TcpFlags::SYN) && !tcp.flags.has(TcpFlags::ACK);
         if let Some(conv) = self.conversations.get_mut(&key) {
-            let dir = if conv.client == src {
-                Dir::Client
-            } else {
-                Dir::Server
-            };
+            let dir = conv.dir_of(&key, src);
             let d = dir.index();
             let syn_ack = tcp.flags.has(TcpFlags::SYN | TcpFlags::ACK);
             // A SYN with another ISN is a new connection on reused ports;
@@ -84,12 +127,14 @@ impl Numbering {
             // than the one seen (the new connection's SYN was not
             // captured). A SYN-ACK that answers the same SYN is a
             // retransmission or another answer to it.
-            let reused = (syn_only && conv.base_seq[d].is_some_and(|b| b != tcp.seq))
+            let reused = (syn_only && conv.base(d).is_some_and(|b| b != tcp.seq))
                 || (syn_ack
-                    && conv.base_seq[d].is_some_and(|b| b != tcp.seq)
-                    && conv.base_seq[1 - d].is_some_and(|b| b.wrapping_add(1) != tcp.ack));
+                    && conv.base(d).is_some_and(|b| b != tcp.seq)
+                    && conv
+                        .base(1 - d)
+                        .is_some_and(|b| b.wrapping_add(1) != tcp.ack));
             if !reused {
-                conv.base_seq[dir.index()].get_or_insert(tcp.seq);
+                conv.set_base(d, tcp.seq);
                 return (conv.stream, dir);
             }
         }
@@ -106,16 +151,9 @@ impl Numbering {
         };
         let stream = self.next_number[0];
         self.next_number[0] += 1;
-        let mut base_seq = [None, None];
-        base_seq[dir.index()] = Some(tcp.seq);
-        self.remember(
-            key,
-            Conversation {
-                stream,
-                client,
-                base_seq,
-            },
-        );
+        let mut conv = Conversation::new(stream, self.next_age, &key, client);
+        conv.set_base(dir.index(), tcp.seq);
+        self.remember(key, conv);
         (stream, dir)
     }
 
@@ -131,47 +169,27 @@ impl Numbering {
     ) -> (u64, Dir) {
         let key = flow_key(proto, src, dst);
         if let Some(conv) = self.conversations.get(&key) {
-            let dir = if conv.client == src {
-                Dir::Client
-            } else {
-                Dir::Server
-            };
-            return (conv.stream, dir);
+            return (conv.stream, conv.dir_of(&key, src));
         }
         let next = &mut self.next_number[usize::from(proto == Proto::Udp)];
         let stream = *next;
         *next += 1;
-        self.remember(
-            key,
-            Conversation {
-                stream,
-                client: src,
-                base_seq: [None, None],
-            },
-        );
+        let conv = Conversation::new(stream, self.next_age, &key, src);
+        self.remember(key, conv);
         (stream, Dir::Client)
     }
 
+    /// Remembers `conv`; past [`Numbering::max_numbered`] connections,
+    /// forgets the oldest quarter of them at once (so that forgetting costs
+    /// a pass over the table per quarter of it numbered, not a queue entry
+    /// per connection).
     fn remember(&mut self, key: FlowKey, conv: Conversation) {
-        let stream = conv.stream;
+        self.next_age += 1;
         self.conversations.insert(key, conv);
-        self.numbered.push_back((key, stream));
-        while self.conversations.len() > self.max_numbered {
-            let Some((old, number)) = self.numbered.pop_front() else {
-                break;
-            };
-            if self
-                .conversations
-                .get(&old)
-                .is_some_and(|c| c.stream == number)
-            {
-                self.conversations.remove(&old);
-            }
-        }
-        if self.numbered.len() > 2 * self.max_numbered.max(1) {
-            let convs = &self.conversations;
-            self.numbered
-                .retain(|(k, n)| convs.get(k).is_some_and(|c| c.stream == *n));
+        if self.conversations.len() > self.max_numbered {
+            let keep = self.max_numbered - self.max_numbered / 4;
+            let oldest_kept = self.next_age.saturating_sub(keep as u64);
+            self.conversations.retain(|_, c| c.age >= oldest_kept);
         }
     }
 }
@@ -217,5 +235,55 @@ pub(super) fn flow_key(proto: Proto, a: SocketAddr, b: SocketAddr) -> FlowKey {
             lo: b,
             hi: a,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], 1000 + i))
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_are_forgotten_and_the_newest_kept() {
+        let server = SocketAddr::from(([10, 0, 0, 2], 53));
+        let mut n = Numbering::new(8);
+        for i in 0..20 {
+            assert_eq!(
+                n.by_sender(Proto::Udp, addr(i), server),
+                (u64::from(i), Dir::Client)
+            );
+            assert!(n.conversations.len() <= 8, "{}", n.conversations.len());
+        }
+        // The last 6 (8 less a quarter) are remembered, from either side.
+        for i in 14..20 {
+            assert_eq!(
+                n.by_sender(Proto::Udp, server, addr(i)),
+                (u64::from(i), Dir::Server)
+            );
+        }
+        // The first were forgotten: a packet of one starts a new stream.
+        assert_eq!(n.by_sender(Proto::Udp, addr(0), server), (20, Dir::Client));
+        assert_eq!(n.streams(Proto::Udp), 21);
+        assert_eq!(n.streams(Proto::Tcp), 0);
+    }
+
+    #[test]
+    fn a_server_sending_first_is_named_from_the_flags_both_ways() {
+        // The client is whichever end the key does not order first, and
+        // stays the client for packets from either side.
+        let (lo, hi) = (addr(1), addr(2));
+        for (client, server) in [(lo, hi), (hi, lo)] {
+            let mut n = Numbering::new(4);
+            assert_eq!(n.by_sender(Proto::Udp, client, server), (0, Dir::Client));
+            assert_eq!(n.by_sender(Proto::Udp, server, client), (0, Dir::Server));
+            assert_eq!(n.by_sender(Proto::Udp, client, server), (0, Dir::Client));
+        }
+        // Both ends the same address and port: always the client.
+        let mut n = Numbering::new(4);
+        assert_eq!(n.by_sender(Proto::Udp, lo, lo), (0, Dir::Client));
+        assert_eq!(n.by_sender(Proto::Udp, lo, lo), (0, Dir::Client));
     }
 }
