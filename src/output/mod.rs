@@ -198,8 +198,9 @@ impl Collector {
         self.max_streams = max;
     }
 
-    /// Keeps `result`, or drops it or a result kept that ranks after it
-    /// when [`Collector::keep_streams`] are kept already.
+    /// Keeps `result`. When as many results as [`Collector::keep_streams`]
+    /// allows are kept already, the one ranked last of them and `result`
+    /// goes, counted in [`Collector::dropped`].
     fn keep(&mut self, result: StreamResult) {
         if self.max_streams == usize::MAX {
             self.streams.push(result);
@@ -281,8 +282,8 @@ impl Collector {
             .retain(|m| kept.contains(&(m.proto, m.stream)));
     }
 
-    /// Whether any message has one of `statuses`, or (with `coalesced`)
-    /// shares a segment.
+    /// The directions' counters summed over every stream seen, kept or
+    /// not ([`Collector::dropped`]).
     pub fn totals(&self) -> DirSummary {
         let mut t = self.dropped.totals;
         for s in &self.streams {
