@@ -25,9 +25,10 @@
 //! * Out-of-order bytes are bounded per direction by [`Limits`] and over all
 //!   streams by a shared [`Budget`].
 //! * The numbering table keeps one small entry per connection ever seen
-//!   (105 bytes in a hash table at most 7/8 full), up to [`FlowLimits::max_numbered`] (default
-//!   4,194,304); past that the oldest quarter is forgotten at once, and a
-//!   packet of a forgotten connection would start a new stream number.
+//!   (105 bytes in a hash table at most 7/8 full), up to
+//!   [`FlowLimits::max_numbered`] (default 4,194,304); past that the oldest
+//!   quarter is forgotten at once, and a packet of a forgotten connection
+//!   would start a new stream number.
 
 mod numbering;
 pub mod reassembly;

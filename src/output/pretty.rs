@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::ser::{Formatter, PrettyFormatter};
+use serde_json::ser::Formatter;
 
 /// Levels whose indentation is written in one piece; deeper ones (none of
 /// the documents written here) take one more write per extra level.
@@ -28,7 +28,6 @@ static BREAK: [u8; 2 + 2 * DEPTH] = {
 
 /// `serde_json`'s pretty formatter with the line breaks written whole.
 struct Indented {
-    inner: PrettyFormatter<'static>,
     level: usize,
     has_value: bool,
 }
@@ -92,7 +91,7 @@ impl Formatter for Indented {
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.inner.begin_object_value(w)
+        w.write_all(b": ")
     }
 
     fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -104,7 +103,6 @@ impl Formatter for Indented {
 /// Writes `value` as `serde_json::to_writer_pretty` does, byte for byte.
 pub fn to_writer<W: Write, T: ?Sized + Serialize>(writer: W, value: &T) -> serde_json::Result<()> {
     let formatter = Indented {
-        inner: PrettyFormatter::new(),
         level: 0,
         has_value: false,
     };
