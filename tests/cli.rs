@@ -155,8 +155,9 @@ fn every_capture() -> Vec<PathBuf> {
 /// N threads (`--jobs N`), one of them reading, give the document of one
 /// pass, on every capture: streams and their numbers, messages, summary,
 /// capture counters and totals (but the peaks, which each worker has of
-/// its own). Workers map the file themselves, or, with mapping off, get
-/// the records copied.
+/// its own). Workers read their records out of the reader's mapped windows
+/// (the larger captures span several), or, with mapping off, get them
+/// copied.
 #[test]
 fn jobs_give_the_document_of_one_pass_on_every_capture() {
     let run = |f: &str, jobs: &str, no_mmap: bool| {

@@ -22,7 +22,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::ahead::{ReadAhead, HEADROOM};
-use super::mapped::Mapped;
+use super::mapped::{Mapped, Window};
 use super::{LinkType, Record, Timestamp};
 
 /// The largest record or block the reader accepts, in bytes. A larger
@@ -374,6 +374,28 @@ impl<R: Read> CaptureReader<R> {
     /// The next record, `Ok(None)` at a clean end of file. After an error
     /// the reader is spent and returns `Ok(None)`.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, CaptureError> {
+        Ok(self
+            .advance()?
+            .map(|pos| pos.into_record(self.data(), self.records)))
+    }
+
+    /// [`CaptureReader::next_record`], with the mapped window that holds
+    /// the record when the file is mapped: a clone of it keeps the record's
+    /// bytes readable, at [`Record::data_offset`], after the reader has
+    /// moved on.
+    pub fn next_shared(&mut self) -> Result<Option<(Record<'_>, Option<&Window>)>, CaptureError> {
+        let Some(pos) = self.advance()? else {
+            return Ok(None);
+        };
+        let window = match &self.src {
+            Source::Mapped(m) => m.window(),
+            _ => None,
+        };
+        Ok(Some((pos.into_record(self.data(), self.records), window)))
+    }
+
+    /// Finds the next record and counts it.
+    fn advance(&mut self) -> Result<Option<Pos>, CaptureError> {
         if self.failed {
             return Ok(None);
         }
@@ -387,7 +409,7 @@ impl<R: Read> CaptureReader<R> {
                 if let Source::Mapped(m) = &mut self.src {
                     m.touch_ahead(self.start);
                 }
-                Ok(Some(pos.into_record(self.data(), self.records)))
+                Ok(Some(pos))
             }
             Ok(None) => Ok(None),
             Err(e) => {

@@ -17,6 +17,11 @@
 //! Each new window is mapped from the file's length at that moment, so a
 //! capture still being written is read up to where it has got.
 //!
+//! A window can be shared ([`Mapped::window`], a [`Window`]): other threads
+//! read records out of it while the reader goes on, and it is unmapped
+//! when the last of them lets it go. The file is then mapped once, by the
+//! reader, however many threads read it.
+//!
 //! # The one hazard
 //! A mapped file that another process truncates while it is read makes
 //! the pages past the new end unreadable, and touching them kills the
@@ -28,6 +33,7 @@
 
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, MmapOptions};
 
@@ -35,9 +41,9 @@ use memmap2::{Advice, Mmap, MmapOptions};
 pub const WINDOW: usize = 4 << 20;
 
 /// Bytes mapped at once by a reader of records' headers only
-/// ([`Mapped::headers_only`]): its window sits beside the worker threads'
-/// own ([`Mapped::scattered`]), which read the records' bytes, so it is
-/// the smaller one.
+/// ([`Mapped::headers_only`]): other threads read the records' bytes out
+/// of its windows ([`Window`]) while it maps the next ones, so a few of
+/// them are mapped at once, and they are smaller.
 pub const HEADERS_WINDOW: usize = 1 << 20;
 
 /// Window offsets are multiples of this: the largest page size of the
@@ -47,22 +53,52 @@ const GRANULE: u64 = 64 << 10;
 /// The environment variable that turns mapping off.
 pub const NO_MMAP_ENV: &str = "FRAMESCOPE_NO_MMAP";
 
+/// A window of a mapped file, shared: it stays mapped while any clone of
+/// it is held, and is unmapped when the last one is dropped.
+#[derive(Clone)]
+pub struct Window {
+    map: Arc<Mmap>,
+    /// The file offset of the window's first byte.
+    base: u64,
+}
+
+impl Window {
+    /// The bytes of the window.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The `len` bytes at file offset `offset`, or those of them within
+    /// the window (none when it does not hold `offset`).
+    #[inline]
+    pub fn at(&self, offset: u64, len: usize) -> &[u8] {
+        let bytes = self.bytes();
+        let from = offset
+            .checked_sub(self.base)
+            .and_then(|from| usize::try_from(from).ok())
+            .filter(|&from| from <= bytes.len());
+        match from {
+            Some(from) => &bytes[from..from.saturating_add(len).min(bytes.len())],
+            None => &[],
+        }
+    }
+
+    /// Whether `other` is this same window.
+    #[inline]
+    pub fn same(&self, other: &Window) -> bool {
+        Arc::ptr_eq(&self.map, &other.map)
+    }
+}
+
 /// A file read through a window of it mapped into memory.
 pub struct Mapped {
     file: File,
     /// Bytes mapped at once, at least ([`WINDOW`]; smaller in tests).
     window: usize,
-    map: Option<Mmap>,
-    /// The file offset of the window's first byte.
-    base: u64,
+    map: Option<Window>,
     /// The window's bytes before this index have been touched.
     touched: usize,
-    /// Whether [`Mapped::touch_ahead`] touches (a reader of scattered
-    /// records turns it off).
-    ahead: bool,
-    /// Whether each window's pages are all mapped at once (a reader of
-    /// scattered records lets them come in as they are touched).
-    populate: bool,
     /// Bytes between two touches of [`Mapped::touch_ahead`]: a cache line,
     /// or a page when only headers are read.
     stride: usize,
@@ -89,10 +125,7 @@ impl Mapped {
                 file,
                 window: WINDOW,
                 map: None,
-                base: 0,
                 touched: 0,
-                ahead: true,
-                populate: true,
                 stride: LINE,
             })
         } else {
@@ -108,10 +141,7 @@ impl Mapped {
             file,
             window: GRANULE as usize,
             map: None,
-            base: 0,
             touched: 0,
-            ahead: true,
-            populate: true,
             stride: LINE,
         }
     }
@@ -119,7 +149,14 @@ impl Mapped {
     /// The bytes of the current window.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_ref().map_or(&[], Window::bytes)
+    }
+
+    /// The current window, to share: reading on maps new windows, and this
+    /// one stays mapped while the clone is held.
+    #[inline]
+    pub fn window(&self) -> Option<&Window> {
+        self.map.as_ref()
     }
 
     /// Maps a window that starts at or before `offset` and holds `want`
@@ -134,7 +171,7 @@ impl Mapped {
             .saturating_sub(base)
             .min((skip + want.max(self.window)) as u64) as usize;
         // The old window goes first: its pages leave the process before
-        // the new ones come in.
+        // the new ones come in (unless another thread still holds it).
         self.map = None;
         self.touched = 0;
         if len <= skip {
@@ -144,40 +181,15 @@ impl Mapped {
         // Read once, front to back: the kernel reads ahead and may drop
         // pages behind.
         let _ = map.advise(Advice::Sequential);
-        self.map = Some(map);
-        self.base = base;
+        self.map = Some(Window {
+            map: Arc::new(map),
+            base,
+        });
         Ok(skip)
     }
 
-    /// The `len` bytes at file offset `offset`, mapping a new window when
-    /// the current one does not hold them; fewer when the file ends first
-    /// (it was cut since they were read).
-    pub fn slice(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
-        let end = self.base + self.bytes().len() as u64;
-        let at = if offset >= self.base && offset + len as u64 <= end {
-            (offset - self.base) as usize
-        } else {
-            self.window_at(offset, len)?
-        };
-        let bytes = self.map.as_deref().unwrap_or(&[]);
-        let to = (at + len).min(bytes.len());
-        let got = &bytes[at.min(to)..to];
-        touch(got);
-        Ok(got)
-    }
-
-    /// Tells the map that it is read in scattered records (a worker's share
-    /// of the capture, [`Mapped::slice`]): windows are not populated, so
-    /// only the pages touched are mapped, a few at a time as the kernel
-    /// faults them in, and nothing is touched ahead.
-    pub fn scattered(mut self) -> Self {
-        self.populate = false;
-        self.ahead = false;
-        self
-    }
-
-    /// Tells the map that only the records' headers will be read (the
-    /// other threads read their bytes): windows of [`HEADERS_WINDOW`]
+    /// Tells the map that only the records' headers will be read (other
+    /// threads read their bytes out of its [`Window`]s): windows of [`HEADERS_WINDOW`]
     /// bytes, and [`Mapped::touch_ahead`] touches one byte per page, which
     /// brings the page's translation and first line in ahead of the reader
     /// without loading every line (measured: 2-5% faster `--jobs 2` on
@@ -198,8 +210,8 @@ impl Mapped {
     /// in the cache.
     #[inline]
     pub fn touch_ahead(&mut self, at: usize) {
-        let bytes = self.map.as_deref().unwrap_or(&[]);
-        if !self.ahead || self.touched >= bytes.len() || self.touched > at + AHEAD {
+        let bytes = self.map.as_ref().map_or(&[][..], Window::bytes);
+        if self.touched >= bytes.len() || self.touched > at + AHEAD {
             return;
         }
         let from = self.touched.max(at);
@@ -216,19 +228,19 @@ impl Mapped {
     fn map_range(&self, base: u64, len: usize) -> io::Result<Mmap> {
         // SAFETY: the map is private and read-only, `len` bytes from `base`
         // were within the file a moment ago, and the slices lent out of it
-        // borrow the reader, so none outlives the window. What a mapping
+        // borrow the reader or a clone of the [`Window`], whose `Arc` keeps
+        // the mapping, so none outlives it. What a mapping
         // cannot rule out is another process changing the file while it is
         // read: bytes that change under a reader are checked like any
         // other (every length and offset is validated before use, so they
         // read as a malformed record), and a truncation raises SIGBUS
         // (module documentation; FRAMESCOPE_NO_MMAP turns mapping off).
         unsafe {
-            let mut options = MmapOptions::new();
-            options.offset(base).len(len);
-            if self.populate {
-                options.populate();
-            }
-            options.map(&self.file)
+            MmapOptions::new()
+                .offset(base)
+                .len(len)
+                .populate()
+                .map(&self.file)
         }
     }
 }
@@ -243,4 +255,53 @@ pub fn touch(bytes: &[u8]) {
         sum ^= b;
     }
     std::hint::black_box(sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file of `len` bytes, byte `i` being `i % 251`, mapped.
+    fn mapped(name: &str, len: usize) -> (Mapped, std::path::PathBuf) {
+        let path =
+            std::env::temp_dir().join(format!("framescope-mapped-{name}-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&bytes))
+            .expect("written");
+        let file = File::open(&path).expect("opened");
+        (Mapped::small_windows(file), path)
+    }
+
+    #[test]
+    fn a_shared_window_outlives_the_readers_next_one() {
+        let granule = GRANULE as usize;
+        let (mut m, path) = mapped("shared", 3 * granule + 100);
+        // The first window, then one from the third granule on.
+        assert_eq!(m.window_at(10, 10).expect("mapped"), 10);
+        let first = m.window().expect("a window").clone();
+        let at = m.window_at(2 * granule as u64 + 5, 10).expect("mapped");
+        assert_eq!(at, 5);
+        let second = m.window().expect("a window");
+        assert!(!first.same(second));
+        assert!(first.same(&first.clone()));
+        // The first is still readable, by file offset.
+        assert_eq!(first.at(10, 3), &[10, 11, 12]);
+        let byte = |i: usize| (i % 251) as u8;
+        assert_eq!(
+            second.at(2 * granule as u64 + 5, 2),
+            &[byte(2 * granule + 5), byte(2 * granule + 6)]
+        );
+        // Offsets outside a window give what it holds of them: nothing
+        // before it, the part up to its end past it.
+        assert_eq!(second.at(3, 4), &[] as &[u8]);
+        let end = 2 * granule as u64 + second.bytes().len() as u64;
+        assert_eq!(second.at(end - 2, 10).len(), 2);
+        assert_eq!(second.at(end + 1, 10), &[] as &[u8]);
+        assert_eq!(first.at(u64::MAX, usize::MAX), &[] as &[u8]);
+        drop(m);
+        assert_eq!(first.at(granule as u64 - 1, 1), &[byte(granule - 1)]);
+        let _ = std::fs::remove_file(path);
+    }
 }
