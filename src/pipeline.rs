@@ -38,7 +38,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread;
 
 use crate::capture::filter::{Filter, FilterError};
-use crate::capture::mapped::Window;
+use crate::capture::mapped::{Sizes, Window};
 use crate::capture::{CaptureError, CaptureReader, LinkType, Record, Timestamp};
 use crate::dissect::{dissect, Dissected, Transport};
 use crate::flow::{Dir, Proto, Shard, Sink, Tracker, TrackerStats};
@@ -303,8 +303,10 @@ impl Batch {
         });
     }
 
-    /// The bytes of `c`, one of its records.
-    fn bytes_of(&self, c: &Copied) -> &[u8] {
+    /// The bytes of `c`, one of its records; those in the map are touched
+    /// first ([`Sizes::touch`]), so their lines come in together, not one
+    /// load at a time as the dissector follows the headers.
+    fn bytes_of(&self, c: &Copied, sizes: &mut Sizes) -> &[u8] {
         match c.bytes {
             Held::Copied { start, end } => &self.data[start..end],
             Held::Mapped {
@@ -313,9 +315,7 @@ impl Batch {
                 len,
             } => {
                 let bytes = self.windows[window].at(offset, len);
-                // Its lines come in together, not one load at a time as
-                // the dissector follows the headers.
-                crate::capture::mapped::touch(bytes);
+                sizes.touch(bytes);
                 bytes
             }
         }
@@ -399,6 +399,8 @@ pub fn run_parallel<K: Sink, R: Send>(
     // shard's.
     let mut own = make().with_shard(first);
     let mut summary = CaptureSummary::default();
+    // The sizes of the records the reader follows itself.
+    let mut own_sizes = Sizes::default();
     let finished = thread::scope(|scope| {
         let mut senders: Vec<SyncSender<Batch>> = Vec::new();
         // Emptied batches come back, so their memory is reused, not
@@ -413,9 +415,10 @@ pub fn run_parallel<K: Sink, R: Send>(
             let worker = thread::Builder::new().name(format!("worker-{}", senders.len()));
             let spawned = worker.spawn_scoped(scope, move || {
                 let mut tracker = make().with_shards(shard, WORKER_SHARE);
+                let mut sizes = Sizes::default();
                 for mut batch in rx {
                     for c in &batch.records {
-                        let d = dissect(c.link, batch.bytes_of(c), c.orig_len);
+                        let d = dissect(c.link, batch.bytes_of(c, &mut sizes), c.orig_len);
                         if let Some((number, dir)) = c.given {
                             tracker.give_number(number, dir);
                         }
@@ -493,7 +496,7 @@ pub fn run_parallel<K: Sink, R: Send>(
             if by_offset && owner == Some(0) {
                 // Read headers only, the reader brings in its own records'
                 // bytes before following them.
-                crate::capture::mapped::touch(rec.data);
+                own_sizes.touch(rec.data);
             }
             follow(&d, rec.number, rec.ts, &mut own);
             not_followed(&mut summary, rec.number, &d);

@@ -407,7 +407,7 @@ impl<R: Read> CaptureReader<R> {
             Ok(Some(pos)) => {
                 self.records += 1;
                 if let Source::Mapped(m) = &mut self.src {
-                    m.touch_ahead(self.start);
+                    m.touch_ahead(self.start, pos.data_len);
                 }
                 Ok(Some(pos))
             }
@@ -458,7 +458,7 @@ impl<R: Read> CaptureReader<R> {
             self.start = m
                 .window_at(self.offset, want)
                 .map_err(CaptureErrorKind::Io)?;
-            m.touch_ahead(self.start);
+            m.touch_ahead(self.start, 0);
             self.end = m.bytes().len();
             self.eof = self.available() < want;
             return Ok(());

@@ -102,6 +102,8 @@ pub struct Mapped {
     /// Bytes between two touches of [`Mapped::touch_ahead`]: a cache line,
     /// or a page when only headers are read.
     stride: usize,
+    /// The sizes of the records read so far.
+    sizes: Sizes,
 }
 
 /// How far ahead of the reader [`Mapped::touch_ahead`] keeps the window
@@ -109,6 +111,12 @@ pub struct Mapped {
 pub const AHEAD: usize = 256 << 10;
 /// How much [`Mapped::touch_ahead`] touches at a time.
 pub const TOUCH: usize = 64 << 10;
+/// Records of this many bytes or more, on average, are touched for their
+/// first [`HEAD`] bytes only: their headers, where a parser that skips
+/// what it does not read (the payload of a long message) starts.
+pub const LARGE: usize = 16 << 10;
+/// Bytes of a record touched when records are [`LARGE`].
+pub const HEAD: usize = 4 << 10;
 /// Bytes between two touches: a cache line.
 const LINE: usize = 64;
 /// Bytes between two touches of a reader of headers only: a page.
@@ -127,6 +135,7 @@ impl Mapped {
                 map: None,
                 touched: 0,
                 stride: LINE,
+                sizes: Sizes::default(),
             })
         } else {
             Err(file)
@@ -143,6 +152,7 @@ impl Mapped {
             map: None,
             touched: 0,
             stride: LINE,
+            sizes: Sizes::default(),
         }
     }
 
@@ -200,22 +210,35 @@ impl Mapped {
     }
 
     /// Reads one byte per cache line of the window up to [`AHEAD`] bytes
-    /// past `at`, [`TOUCH`] bytes at a time.
+    /// past `at`, [`TOUCH`] bytes at a time; when the records read so far
+    /// are [`LARGE`] ([`Sizes`]; `last` is the size of the one just read),
+    /// only the first [`HEAD`] bytes from `at`, the next record's headers.
     ///
     /// A parser follows length fields, so each of its loads waits for the
     /// one before, and in a mapped file each new cache line comes from
     /// memory: the parse runs at memory latency. These loads are
     /// independent of each other, so the processor has many of them in
     /// flight at once, and by the time the parser gets there its lines are
-    /// in the cache.
+    /// in the cache. Of large records, most bytes are often not read at all
+    /// (a length decoder skips a long message's payload), and loading them
+    /// would cost more than the parser's own loads of what it does read
+    /// (measured on the bulk capture: 0.058 s touching every line, 0.032 s
+    /// touching the heads).
     #[inline]
-    pub fn touch_ahead(&mut self, at: usize) {
+    pub fn touch_ahead(&mut self, at: usize, last: usize) {
         let bytes = self.map.as_ref().map_or(&[][..], Window::bytes);
-        if self.touched >= bytes.len() || self.touched > at + AHEAD {
+        let to = if self.sizes.add(last) {
+            (at + HEAD).min(bytes.len())
+        } else {
+            if self.touched > at + AHEAD {
+                return;
+            }
+            (self.touched.max(at) + TOUCH).min(bytes.len())
+        };
+        let from = self.touched.max(at);
+        if from >= to {
             return;
         }
-        let from = self.touched.max(at);
-        let to = (from + TOUCH).min(bytes.len());
         let mut sum = 0u8;
         for b in bytes[from..to].iter().step_by(self.stride) {
             sum ^= b;
@@ -255,6 +278,35 @@ pub fn touch(bytes: &[u8]) {
         sum ^= b;
     }
     std::hint::black_box(sum);
+}
+
+/// The sizes of the records a reader reads, as a running average (each
+/// record weighs an eighth): whether they are [`LARGE`], so that only
+/// their heads are worth touching ahead.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sizes {
+    average: usize,
+}
+
+impl Sizes {
+    /// Counts a record of `len` bytes; says whether records are now
+    /// [`LARGE`].
+    #[inline]
+    pub fn add(&mut self, len: usize) -> bool {
+        self.average = (self.average.saturating_mul(7)).saturating_add(len) / 8;
+        self.average >= LARGE
+    }
+
+    /// Counts `record` and touches it ([`touch`]): all of it, or its first
+    /// [`HEAD`] bytes when records are [`LARGE`].
+    #[inline]
+    pub fn touch(&mut self, record: &[u8]) {
+        if self.add(record.len()) {
+            touch(&record[..HEAD.min(record.len())]);
+        } else {
+            touch(record);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -303,5 +355,23 @@ mod tests {
         drop(m);
         assert_eq!(first.at(granule as u64 - 1, 1), &[byte(granule - 1)]);
         let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn records_are_large_when_their_running_average_is() {
+        let mut sizes = Sizes::default();
+        // Small records, then large ones: the average crosses LARGE after a
+        // few, not at the first.
+        assert!(!(0..100).any(|_| sizes.add(100)));
+        let crossed = (1..=20).find(|_| sizes.add(64 << 10)).expect("crosses");
+        assert!((2..=4).contains(&crossed), "{crossed}");
+        // One small record among large ones (an ACK) does not switch back.
+        assert!(sizes.add(66));
+        // Many do.
+        assert!((0..30).any(|_| !sizes.add(66)));
+        // No overflow at the extremes.
+        let mut huge = Sizes::default();
+        assert!((0..4).any(|_| huge.add(usize::MAX)));
+        assert!(huge.add(0));
     }
 }
