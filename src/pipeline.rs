@@ -394,6 +394,8 @@ pub fn run_parallel<K: Sink, R: Send>(
     let by_offset = reader.is_mapped();
     if by_offset {
         reader.headers_only();
+        // The threads keep `jobs` cores busy.
+        reader.map_ahead(crate::capture::mapped::spare_core(jobs));
     }
     // The reader's tracker numbers every stream and follows the first
     // shard's.

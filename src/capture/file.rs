@@ -302,6 +302,15 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// Whether a mapped reader maps its next window ahead on a thread of
+    /// its own ([`Mapped::map_ahead`]; on by default when the machine has
+    /// a spare core).
+    pub fn map_ahead(&mut self, on: bool) {
+        if let Source::Mapped(m) = &mut self.src {
+            m.map_ahead(on);
+        }
+    }
+
     /// The container format.
     pub fn format(&self) -> CaptureFormat {
         self.format
@@ -1003,6 +1012,12 @@ mod tests {
 
     /// Every record of `reader`, owned.
     fn all<R: io::Read>(mut reader: CaptureReader<R>) -> Vec<(u64, u64, Timestamp, Vec<u8>, u32)> {
+        all_from(&mut reader)
+    }
+
+    fn all_from<R: io::Read>(
+        reader: &mut CaptureReader<R>,
+    ) -> Vec<(u64, u64, Timestamp, Vec<u8>, u32)> {
         let mut out = Vec::new();
         while let Some(r) = reader.next_record().expect("records") {
             out.push((r.number, r.offset, r.ts, r.data.to_vec(), r.orig_len));
@@ -1043,7 +1058,25 @@ mod tests {
         std::fs::write(&path, &bytes).expect("write");
         let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
         assert_eq!(copied.len(), records.len());
-        assert_eq!(all(mapped(&path)), copied);
+        // Windows mapped ahead on a thread of their own, and all mapped
+        // by the reader.
+        let mut ahead = mapped(&path);
+        assert_eq!(all_from(&mut ahead), copied);
+        let Source::Mapped(m) = &ahead.src else {
+            panic!("mapped")
+        };
+        assert!(
+            m.taken_ahead() > 10,
+            "{} windows taken ahead",
+            m.taken_ahead()
+        );
+        let mut here = mapped(&path);
+        here.map_ahead(false);
+        assert_eq!(all_from(&mut here), copied);
+        let Source::Mapped(m) = &here.src else {
+            panic!("mapped")
+        };
+        assert_eq!(m.taken_ahead(), 0);
         // And by the path, as the tools open it (one default window).
         assert_eq!(all(CaptureReader::open(&path).expect("a capture")), copied);
         // A file cut inside its last record: every whole record, then the
