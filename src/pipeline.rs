@@ -34,11 +34,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread;
 
 use crate::capture::filter::{Filter, FilterError};
-use crate::capture::mapped::{Sizes, Window};
+use crate::capture::mapped::{spare_core, MapAhead, MapJob, Sizes, Window};
 use crate::capture::{CaptureError, CaptureReader, LinkType, Record, Timestamp};
 use crate::dissect::{dissect, Dissected, Transport};
 use crate::flow::{Dir, Proto, Shard, Sink, Tracker, TrackerStats};
@@ -229,6 +230,14 @@ struct Copied {
     given: Option<(u64, Dir)>,
 }
 
+/// What the reader hands a worker.
+enum ToWorker {
+    /// Records to follow.
+    Batch(Batch),
+    /// The reader's next window, to map if nobody has yet.
+    Map(Arc<MapJob>),
+}
+
 /// Where the bytes of a record handed to a worker are.
 enum Held {
     /// Copied, at these indices of [`Batch::data`].
@@ -330,6 +339,20 @@ impl Batch {
     }
 }
 
+/// Gives the reader's next window to map to the first worker from
+/// `next` on with room in its queue; when none has, the reader maps it
+/// itself when it gets there.
+fn hand_out(job: Arc<MapJob>, workers: &[SyncSender<ToWorker>], next: &mut usize) {
+    let mut job = ToWorker::Map(job);
+    for _ in 0..workers.len() {
+        *next = (*next + 1) % workers.len();
+        match workers[*next].try_send(job) {
+            Ok(()) => return,
+            Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => job = back,
+        }
+    }
+}
+
 /// The share of the flows a worker thread follows, in units of the
 /// reader's: the reader also reads, numbers and hands out every record, so
 /// it follows fewer flows than each worker (a quarter of them with two
@@ -394,8 +417,14 @@ pub fn run_parallel<K: Sink, R: Send>(
     let by_offset = reader.is_mapped();
     if by_offset {
         reader.headers_only();
-        // The threads keep `jobs` cores busy.
-        reader.map_ahead(crate::capture::mapped::spare_core(jobs));
+        // The threads keep `jobs` cores busy: without a core to spare, the
+        // workers map the reader's next window when they have nothing else
+        // to do.
+        reader.map_ahead(if spare_core(jobs) {
+            MapAhead::Thread
+        } else {
+            MapAhead::HandedOut
+        });
     }
     // The reader's tracker numbers every stream and follows the first
     // shard's.
@@ -404,13 +433,13 @@ pub fn run_parallel<K: Sink, R: Send>(
     // The sizes of the records the reader follows itself.
     let mut own_sizes = Sizes::default();
     let finished = thread::scope(|scope| {
-        let mut senders: Vec<SyncSender<Batch>> = Vec::new();
+        let mut senders: Vec<SyncSender<ToWorker>> = Vec::new();
         // Emptied batches come back, so their memory is reused, not
         // allocated (and zeroed by the kernel) again.
         let mut spares: Vec<Receiver<Batch>> = Vec::new();
         let mut handles = Vec::new();
         for &shard in &others {
-            let (tx, rx) = sync_channel::<Batch>(QUEUE);
+            let (tx, rx) = sync_channel::<ToWorker>(QUEUE);
             let (spare_tx, spare_rx) = channel::<Batch>();
             senders.push(tx);
             spares.push(spare_rx);
@@ -418,7 +447,14 @@ pub fn run_parallel<K: Sink, R: Send>(
             let spawned = worker.spawn_scoped(scope, move || {
                 let mut tracker = make().with_shards(shard, WORKER_SHARE);
                 let mut sizes = Sizes::default();
-                for mut batch in rx {
+                for message in rx {
+                    let mut batch = match message {
+                        ToWorker::Batch(batch) => batch,
+                        ToWorker::Map(job) => {
+                            job.run();
+                            continue;
+                        }
+                    };
                     for c in &batch.records {
                         let d = dissect(c.link, batch.bytes_of(c, &mut sizes), c.orig_len);
                         if let Some((number, dir)) = c.given {
@@ -448,9 +484,13 @@ pub fn run_parallel<K: Sink, R: Send>(
             });
             let full = std::mem::replace(&mut batches[k], next);
             // A worker gone (it panicked) shows at the join.
-            let _ = senders[k].send(full);
+            let _ = senders[k].send(ToWorker::Batch(full));
         };
+        let mut next_worker = 0;
         loop {
+            if let Some(job) = reader.take_map_job() {
+                hand_out(job, &senders, &mut next_worker);
+            }
             let (rec, window) = match reader.next_shared() {
                 Ok(Some(rec)) => rec,
                 Ok(None) => break,

@@ -20,9 +20,10 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::ahead::{ReadAhead, HEADROOM};
-use super::mapped::{Mapped, Window};
+use super::mapped::{MapAhead, MapJob, Mapped, Window};
 use super::{LinkType, Record, Timestamp};
 
 /// The largest record or block the reader accepts, in bytes. A larger
@@ -302,12 +303,21 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    /// Whether a mapped reader maps its next window ahead on a thread of
-    /// its own ([`Mapped::map_ahead`]; on by default when the machine has
-    /// a spare core).
-    pub fn map_ahead(&mut self, on: bool) {
+    /// How a mapped reader maps its next window ahead
+    /// ([`Mapped::map_ahead`]; by default on a thread of its own when the
+    /// machine has a spare core).
+    pub fn map_ahead(&mut self, how: MapAhead) {
         if let Source::Mapped(m) = &mut self.src {
-            m.map_ahead(on);
+            m.map_ahead(how);
+        }
+    }
+
+    /// With [`MapAhead::HandedOut`]: the next window for another thread to
+    /// map ([`Mapped::take_job`]).
+    pub fn take_map_job(&mut self) -> Option<Arc<MapJob>> {
+        match &mut self.src {
+            Source::Mapped(m) => m.take_job(),
+            _ => None,
         }
     }
 
@@ -1071,7 +1081,7 @@ mod tests {
             m.taken_ahead()
         );
         let mut here = mapped(&path);
-        here.map_ahead(false);
+        here.map_ahead(MapAhead::Off);
         assert_eq!(all_from(&mut here), copied);
         let Source::Mapped(m) = &here.src else {
             panic!("mapped")
@@ -1099,6 +1109,62 @@ mod tests {
                 ),
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn windows_handed_out_are_mapped_by_whoever_takes_them_or_by_the_reader() {
+        let dir = std::env::temp_dir().join(format!("framescope-handout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let path = dir.join("varied.pcap");
+        let records = varied_records();
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let bytes = pcap_le(&refs);
+        std::fs::write(&path, &bytes).expect("write");
+        let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
+        let taken = |r: &CaptureReader<_>| match &r.src {
+            Source::Mapped(m) => m.taken_ahead(),
+            _ => panic!("mapped"),
+        };
+        // Every job run as soon as it is handed out: every window but the
+        // first (and those a long record needs whole) was mapped ahead.
+        let mut r = mapped(&path);
+        r.map_ahead(MapAhead::HandedOut);
+        let mut read = Vec::new();
+        loop {
+            if let Some(job) = r.take_map_job() {
+                job.run();
+            }
+            match r.next_record().expect("records") {
+                Some(x) => read.push((x.number, x.offset, x.ts, x.data.to_vec(), x.orig_len)),
+                None => break,
+            }
+        }
+        assert_eq!(read, copied);
+        assert!(taken(&r) > 10, "{} windows taken ahead", taken(&r));
+        // Jobs run on another thread, whenever it gets to them.
+        let mut r = mapped(&path);
+        r.map_ahead(MapAhead::HandedOut);
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<MapJob>>();
+        let runner = std::thread::spawn(move || rx.into_iter().for_each(|job| job.run()));
+        let mut read = Vec::new();
+        loop {
+            if let Some(job) = r.take_map_job() {
+                tx.send(job).expect("the runner");
+            }
+            match r.next_record().expect("records") {
+                Some(x) => read.push((x.number, x.offset, x.ts, x.data.to_vec(), x.orig_len)),
+                None => break,
+            }
+        }
+        drop(tx);
+        runner.join().expect("the runner");
+        assert_eq!(read, copied);
+        // Nobody takes them: the reader maps every window itself.
+        let mut r = mapped(&path);
+        r.map_ahead(MapAhead::HandedOut);
+        assert_eq!(all_from(&mut r), copied);
+        assert_eq!(taken(&r), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

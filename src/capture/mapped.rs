@@ -4,18 +4,26 @@
 //! on any thread. The file is mapped a window at a time ([`WINDOW`] bytes,
 //! more when one record needs more), and the window is replaced, not grown,
 //! when the reader reaches its end, so the pages a read maps into the
-//! process stay within one window whatever the file's size: peak memory
-//! does not grow with the capture.
+//! process stay within two windows (the one read and the next, mapped
+//! ahead) whatever the file's size: peak memory does not grow with the
+//! capture.
 //!
 //! ```text
 //!  file:    |....... window k .......|
 //!                          |....... window k+1 .......|
-//!                          ^ the first byte not yet read, rounded down
-//!                            to the mapping granularity
+//!                          ^ up to OVERLAP before window k's end, rounded
+//!                            down to the mapping granularity
 //! ```
 //!
-//! Each new window is mapped from the file's length at that moment, so a
-//! capture still being written is read up to where it has got.
+//! The next window is mapped while the current one is read
+//! ([`MapAhead`]): on a thread of its own when the machine has a core to
+//! spare, else by a worker thread with nothing else to do, and by the
+//! reader itself when nobody has started on it by the time it gets there.
+//! A window mapped ahead is read when it holds the record the reader is
+//! at; otherwise (a record longer than the overlap, a file that grew since)
+//! the reader maps one from that record, from the file's length at that
+//! moment, so a capture still being written is read up to where it has
+//! got.
 //!
 //! A window can be shared ([`Mapped::window`], a [`Window`]): other threads
 //! read records out of it while the reader goes on, and it is unmapped
@@ -33,8 +41,8 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use memmap2::{Advice, Mmap, MmapOptions};
@@ -95,7 +103,7 @@ impl Window {
 
 /// A file read through a window of it mapped into memory.
 pub struct Mapped {
-    file: File,
+    file: Arc<File>,
     /// Bytes mapped at once, at least ([`WINDOW`]; smaller in tests).
     window: usize,
     map: Option<Window>,
@@ -106,63 +114,113 @@ pub struct Mapped {
     stride: usize,
     /// The sizes of the records read so far.
     sizes: Sizes,
-    /// The thread that maps the next window while this one is read, once
-    /// the file is seen to be longer than a window.
-    ahead: Option<Ahead>,
+    /// How the next window is mapped ahead of the reader.
+    ahead: MapAhead,
+    /// With [`MapAhead::Thread`], once started: its jobs.
+    thread: Option<Sender<Job>>,
+    /// The next window, asked for.
+    pending: Option<Arc<MapJob>>,
+    /// With [`MapAhead::HandedOut`]: the job not handed out yet.
+    handout: Option<Arc<MapJob>>,
     /// The file's length when a window was last mapped.
     file_len: u64,
-    /// Whether to map windows ahead on a thread of their own
-    /// ([`Mapped::map_ahead`]).
-    map_ahead: bool,
     /// Windows read that were mapped ahead.
     taken_ahead: u64,
 }
 
-/// A thread that maps the window after the current one ahead of the
-/// reader, and unmaps the windows the reader is done with: the kernel's
-/// work of mapping and unmapping (a tenth to a seventh of reading a
-/// capture of small records, and most of reading one of large records)
-/// is then done beside the reading instead of in its way.
-struct Ahead {
-    jobs: Sender<Job>,
-    ready: Receiver<io::Result<(Option<Window>, u64)>>,
-    /// Whether a window was asked for and not taken yet.
-    asked: bool,
+/// How the window after the current one is mapped while the current one
+/// is read. Mapping a window's pages and unmapping them is the kernel's
+/// work, a tenth to a seventh of reading a capture of small records and
+/// most of reading one of large records: done beside the reading, it is
+/// not in its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapAhead {
+    /// Not ahead: the reader maps each window when it gets there.
+    Off,
+    /// On a thread of its own, which also unmaps the windows the reader is
+    /// done with.
+    Thread,
+    /// By whoever takes the job ([`Mapped::take_job`], then
+    /// [`MapJob::run`]): a thread with nothing else to do. When nobody has
+    /// started on it by the time the reader needs it, the reader maps the
+    /// window itself.
+    HandedOut,
 }
 
+/// A window to map ahead of the reader, by whoever starts on it first: a
+/// thread that maps ahead ([`MapJob::run`]), or the reader itself.
+pub struct MapJob {
+    file: Arc<File>,
+    base: u64,
+    len: usize,
+    state: Mutex<JobState>,
+    done: Condvar,
+}
+
+enum JobState {
+    Waiting,
+    Running,
+    Done(io::Result<(Option<Window>, u64)>),
+    /// Taken back by the reader, or its result taken.
+    Over,
+}
+
+impl MapJob {
+    /// Maps the window, unless the reader has taken the job back or
+    /// another thread is on it.
+    pub fn run(&self) {
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !matches!(*state, JobState::Waiting) {
+                return;
+            }
+            *state = JobState::Running;
+        }
+        let mapped = map_window(&self.file, self.base, self.len);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state = JobState::Done(mapped);
+        self.done.notify_all();
+    }
+
+    /// The reader's side: the window, waiting for it while it is being
+    /// mapped; `None` when nobody started on it (nobody will now).
+    fn take(&self) -> Option<io::Result<(Option<Window>, u64)>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match std::mem::replace(&mut *state, JobState::Over) {
+                JobState::Running => {
+                    *state = JobState::Running;
+                    state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                JobState::Done(mapped) => return Some(mapped),
+                JobState::Waiting | JobState::Over => return None,
+            }
+        }
+    }
+}
+
+/// What the thread that maps ahead does.
 enum Job {
-    /// Map up to `len` bytes from `base`.
-    Map { base: u64, len: usize },
+    Map(Arc<MapJob>),
     /// Unmap this window (unless another clone of it is held).
     Unmap(Window),
 }
 
-impl Ahead {
-    fn start(file: &File) -> Option<Ahead> {
-        let file = file.try_clone().ok()?;
-        let (jobs, todo) = channel::<Job>();
-        let (done, ready) = channel();
-        thread::Builder::new()
-            .name("map-ahead".into())
-            .spawn(move || {
-                for job in todo {
-                    match job {
-                        Job::Map { base, len } => {
-                            if done.send(map_window(&file, base, len)).is_err() {
-                                break;
-                            }
-                        }
-                        Job::Unmap(window) => drop(window),
-                    }
+/// Starts the thread of [`MapAhead::Thread`].
+fn start_thread() -> Option<Sender<Job>> {
+    let (jobs, todo) = channel::<Job>();
+    thread::Builder::new()
+        .name("map-ahead".into())
+        .spawn(move || {
+            for job in todo {
+                match job {
+                    Job::Map(job) => job.run(),
+                    Job::Unmap(window) => drop(window),
                 }
-            })
-            .ok()?;
-        Some(Ahead {
-            jobs,
-            ready,
-            asked: false,
+            }
         })
-    }
+        .ok()?;
+    Some(jobs)
 }
 
 /// Maps up to `len` bytes of `file` from `base`, or as many as it has:
@@ -213,15 +271,21 @@ impl Mapped {
             && file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
         if mappable {
             Ok(Mapped {
-                file,
+                file: Arc::new(file),
                 window: WINDOW,
                 map: None,
                 touched: 0,
                 stride: LINE,
                 sizes: Sizes::default(),
-                ahead: None,
+                ahead: if spare_core(1) {
+                    MapAhead::Thread
+                } else {
+                    MapAhead::Off
+                },
+                thread: None,
+                pending: None,
+                handout: None,
                 file_len: 0,
-                map_ahead: spare_core(1),
                 taken_ahead: 0,
             })
         } else {
@@ -234,15 +298,17 @@ impl Mapped {
     #[cfg(test)]
     pub fn small_windows(file: File) -> Self {
         Mapped {
-            file,
+            file: Arc::new(file),
             window: GRANULE as usize,
             map: None,
             touched: 0,
             stride: LINE,
             sizes: Sizes::default(),
-            ahead: None,
+            ahead: MapAhead::Thread,
+            thread: None,
+            pending: None,
+            handout: None,
             file_len: 0,
-            map_ahead: true,
             taken_ahead: 0,
         }
     }
@@ -265,8 +331,8 @@ impl Mapped {
     /// is within the window ([`Mapped::bytes`]); past the file's end, the
     /// window is empty and the answer 0.
     pub fn window_at(&mut self, offset: u64, want: usize) -> io::Result<usize> {
-        // The old window goes first: its pages leave the process before
-        // the new ones come in (unless another thread still holds it).
+        // The old window goes first (to the thread that maps ahead, if
+        // any, to be unmapped there), unless another thread still holds it.
         if let Some(old) = self.map.take() {
             self.unmap(old);
         }
@@ -297,21 +363,14 @@ impl Mapped {
         }
     }
 
-    /// The window asked for ahead, when one was: waits for it.
+    /// The window asked for ahead, when one was and somebody mapped it
+    /// (waiting for it while it is being mapped).
     fn mapped_ahead(&mut self) -> io::Result<Option<(Window, u64)>> {
-        let Some(ahead) = self.ahead.as_mut().filter(|a| a.asked) else {
-            return Ok(None);
-        };
-        ahead.asked = false;
-        match ahead.ready.recv() {
-            Ok(Ok((Some(window), file_len))) => Ok(Some((window, file_len))),
-            Ok(Ok((None, _))) => Ok(None),
-            Ok(Err(e)) => Err(e),
-            // The thread is gone: map here from now on.
-            Err(_) => {
-                self.ahead = None;
-                Ok(None)
-            }
+        self.handout = None;
+        match self.pending.take().and_then(|job| job.take()) {
+            Some(Ok((Some(window), file_len))) => Ok(Some((window, file_len))),
+            Some(Ok((None, _))) | None => Ok(None),
+            Some(Err(e)) => Err(e),
         }
     }
 
@@ -323,15 +382,9 @@ impl Mapped {
             return;
         };
         let end = current.base + current.bytes().len() as u64;
-        if end >= self.file_len || !self.map_ahead {
+        if end >= self.file_len || self.ahead == MapAhead::Off {
             return;
         }
-        if self.ahead.is_none() {
-            self.ahead = Ahead::start(&self.file);
-        }
-        let Some(ahead) = self.ahead.as_mut() else {
-            return;
-        };
         let back = OVERLAP.min(self.window as u64 / 2);
         let from = end.saturating_sub(back).max(current.base + 1);
         let base = from - from % GRANULE;
@@ -340,20 +393,47 @@ impl Mapped {
         } else {
             base
         };
-        let len = self.window + (end - base) as usize;
-        if ahead.jobs.send(Job::Map { base, len }).is_ok() {
-            ahead.asked = true;
-        } else {
-            self.ahead = None;
+        let job = Arc::new(MapJob {
+            file: Arc::clone(&self.file),
+            base,
+            len: self.window + (end - base) as usize,
+            state: Mutex::new(JobState::Waiting),
+            done: Condvar::new(),
+        });
+        match self.ahead {
+            MapAhead::Thread => {
+                if self.thread.is_none() {
+                    self.thread = start_thread();
+                }
+                let sent = self
+                    .thread
+                    .as_ref()
+                    .is_some_and(|t| t.send(Job::Map(Arc::clone(&job))).is_ok());
+                if !sent {
+                    // No thread: map here from now on.
+                    self.thread = None;
+                    self.ahead = MapAhead::Off;
+                    return;
+                }
+            }
+            MapAhead::HandedOut => self.handout = Some(Arc::clone(&job)),
+            MapAhead::Off => return,
         }
+        self.pending = Some(job);
+    }
+
+    /// With [`MapAhead::HandedOut`]: the next window to map, once, for a
+    /// thread with nothing else to do to [`MapJob::run`].
+    pub fn take_job(&mut self) -> Option<Arc<MapJob>> {
+        self.handout.take()
     }
 
     /// Lets `window` go: on the thread that maps ahead, if there is one,
     /// so that unmapping its pages is not in the reader's way.
     fn unmap(&mut self, window: Window) {
-        match &self.ahead {
-            Some(ahead) => {
-                if let Err(e) = ahead.jobs.send(Job::Unmap(window)) {
+        match &self.thread {
+            Some(thread) => {
+                if let Err(e) = thread.send(Job::Unmap(window)) {
                     drop(e);
                 }
             }
@@ -366,12 +446,14 @@ impl Mapped {
         self.taken_ahead
     }
 
-    /// Whether the next window is mapped ahead, on a thread of its own
-    /// ([`Ahead`]), while the current one is read. On by default when the
-    /// machine has a core more than the one reading; a caller that keeps
-    /// the other cores busy turns it off ([`spare_core`]).
-    pub fn map_ahead(&mut self, on: bool) {
-        self.map_ahead = on;
+    /// How the next window is mapped ahead of the reader. By default on a
+    /// thread of its own when the machine has a core more than the one
+    /// reading ([`spare_core`]), else not ahead.
+    pub fn map_ahead(&mut self, how: MapAhead) {
+        self.ahead = how;
+        if how != MapAhead::Thread {
+            self.thread = None;
+        }
     }
 
     /// Tells the map that only the records' headers will be read (other
@@ -446,7 +528,8 @@ fn map_range(file: &File, base: u64, len: usize) -> io::Result<Mmap> {
 
 /// Whether the machine has more cores than `busy` threads keep busy, so
 /// that mapping ahead on a thread of its own runs beside them, not in
-/// their way (measured with `--jobs 2` on 2 cores: 5-25% slower with it).
+/// their way (measured with `--jobs 2` on 2 cores: 5-25% slower with a
+/// third thread; [`MapAhead::HandedOut`] gives the jobs to the workers).
 pub fn spare_core(busy: usize) -> bool {
     thread::available_parallelism().is_ok_and(|n| n.get() > busy)
 }
@@ -556,5 +639,38 @@ mod tests {
         let mut huge = Sizes::default();
         assert!((0..4).any(|_| huge.add(usize::MAX)));
         assert!(huge.add(0));
+    }
+
+    #[test]
+    fn a_map_job_is_mapped_once_by_whoever_starts_first() {
+        let granule = GRANULE as usize;
+        let (m, path) = mapped("job", 3 * granule);
+        let job = |base: u64| MapJob {
+            file: Arc::clone(&m.file),
+            base,
+            len: granule,
+            state: Mutex::new(JobState::Waiting),
+            done: Condvar::new(),
+        };
+        // Run first: the reader takes the window, once.
+        let first = job(GRANULE);
+        first.run();
+        let (window, file_len) = first.take().expect("run").expect("mapped");
+        let window = window.expect("within the file");
+        assert_eq!((window.base, window.bytes().len()), (GRANULE, granule));
+        assert_eq!(file_len, 3 * GRANULE);
+        assert!(first.take().is_none());
+        // Taken back before anyone ran it: running it later maps nothing.
+        let second = job(0);
+        assert!(second.take().is_none());
+        second.run();
+        assert!(second.take().is_none());
+        // Past the end: no window, and the file's length.
+        let past = job(4 * GRANULE);
+        past.run();
+        let (none, len) = past.take().expect("run").expect("no error");
+        assert!(none.is_none());
+        assert_eq!(len, 3 * GRANULE);
+        let _ = std::fs::remove_file(path);
     }
 }
