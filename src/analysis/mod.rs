@@ -1118,12 +1118,15 @@ impl<R: Report> Sink for Analyzer<R> {
             (Some(c), Some(s)) => Some([c.result(&mut self.recv), s.result(&mut self.recv)]),
             _ => None,
         };
-        let mut stalls = Vec::new();
-        for dir in Dir::BOTH {
+        let [client, server] = Dir::BOTH.map(|dir| {
             let d = &mut st.dirs[dir.index()];
             d.summary.stalls = d.nagle.count();
-            stalls.extend(d.nagle.take(dir));
-        }
+            d.nagle.take(dir)
+        });
+        // Kept to the end with the stream's result: no room to spare.
+        let mut stalls = Vec::with_capacity(client.len() + server.len());
+        stalls.extend(client);
+        stalls.extend(server);
         let tls = match (&st.dirs[0].tls, &st.dirs[1].tls) {
             (None, None) => None,
             (c, s) => Some([c, s].map(|d| d.as_ref().map(|t| t.summary).unwrap_or_default())),

@@ -41,6 +41,7 @@
 
 use std::fs::File;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -117,7 +118,7 @@ pub struct Mapped {
     /// How the next window is mapped ahead of the reader.
     ahead: MapAhead,
     /// With [`MapAhead::Thread`], once started: its jobs.
-    thread: Option<Sender<Job>>,
+    thread: Option<Helper>,
     /// The next window, asked for.
     pending: Option<Arc<MapJob>>,
     /// With [`MapAhead::HandedOut`]: the job not handed out yet.
@@ -206,21 +207,40 @@ enum Job {
     Unmap(Window),
 }
 
-/// Starts the thread of [`MapAhead::Thread`].
-fn start_thread() -> Option<Sender<Job>> {
-    let (jobs, todo) = channel::<Job>();
-    thread::Builder::new()
-        .name("map-ahead".into())
-        .spawn(move || {
-            for job in todo {
-                match job {
-                    Job::Map(job) => job.run(),
-                    Job::Unmap(window) => drop(window),
+/// The thread of [`MapAhead::Thread`].
+struct Helper {
+    jobs: Sender<Job>,
+    /// Windows sent to it to unmap that it has not unmapped yet.
+    unmapping: Arc<AtomicUsize>,
+}
+
+/// Windows waiting for the helper thread to unmap them, at most: when it
+/// falls behind (its core busy with something else), the reader unmaps
+/// them itself, so no more windows are mapped at once than the one read,
+/// the next and one of these.
+const UNMAPPING: usize = 1;
+
+impl Helper {
+    fn start() -> Option<Helper> {
+        let (jobs, todo) = channel::<Job>();
+        let unmapping = Arc::new(AtomicUsize::new(0));
+        let done = Arc::clone(&unmapping);
+        thread::Builder::new()
+            .name("map-ahead".into())
+            .spawn(move || {
+                for job in todo {
+                    match job {
+                        Job::Map(job) => job.run(),
+                        Job::Unmap(window) => {
+                            drop(window);
+                            done.fetch_sub(1, Ordering::Release);
+                        }
+                    }
                 }
-            }
-        })
-        .ok()?;
-    Some(jobs)
+            })
+            .ok()?;
+        Some(Helper { jobs, unmapping })
+    }
 }
 
 /// Maps up to `len` bytes of `file` from `base`, or as many as it has:
@@ -403,12 +423,12 @@ impl Mapped {
         match self.ahead {
             MapAhead::Thread => {
                 if self.thread.is_none() {
-                    self.thread = start_thread();
+                    self.thread = Helper::start();
                 }
                 let sent = self
                     .thread
                     .as_ref()
-                    .is_some_and(|t| t.send(Job::Map(Arc::clone(&job))).is_ok());
+                    .is_some_and(|t| t.jobs.send(Job::Map(Arc::clone(&job))).is_ok());
                 if !sent {
                     // No thread: map here from now on.
                     self.thread = None;
@@ -428,16 +448,19 @@ impl Mapped {
         self.handout.take()
     }
 
-    /// Lets `window` go: on the thread that maps ahead, if there is one,
-    /// so that unmapping its pages is not in the reader's way.
+    /// Lets `window` go: on the thread that maps ahead, if there is one
+    /// and it has unmapped the last window it was sent, so that unmapping
+    /// its pages is not in the reader's way; here otherwise.
     fn unmap(&mut self, window: Window) {
         match &self.thread {
-            Some(thread) => {
-                if let Err(e) = thread.send(Job::Unmap(window)) {
+            Some(helper) if helper.unmapping.load(Ordering::Acquire) < UNMAPPING => {
+                helper.unmapping.fetch_add(1, Ordering::AcqRel);
+                if let Err(e) = helper.jobs.send(Job::Unmap(window)) {
+                    helper.unmapping.fetch_sub(1, Ordering::AcqRel);
                     drop(e);
                 }
             }
-            None => drop(window),
+            _ => drop(window),
         }
     }
 

@@ -50,12 +50,15 @@ pub struct MessageRow {
 impl MessageRow {
     /// The row for `message` of `stream`'s direction `dir`.
     pub fn new(stream: &StreamInfo, dir: Dir, message: &Message) -> Self {
+        let mut filter = message.filter(stream, dir);
+        // Rows are kept to the end: no room to spare.
+        filter.shrink_to_fit();
         MessageRow {
             stream: stream.number,
             proto: stream.proto,
             dir,
             message: message.clone(),
-            filter: message.filter(stream, dir),
+            filter,
         }
     }
 }
