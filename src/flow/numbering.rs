@@ -90,6 +90,11 @@ pub(super) struct Numbering {
     next_number: [u64; 2],
     /// Connections remembered at most.
     max_numbered: usize,
+    /// The last TCP conversation a packet was found in, once both its
+    /// sequence bases are set (nothing but a SYN changes it then): the
+    /// packets of a connection come in runs (a segment, then its ACK), and
+    /// a run costs one comparison of keys instead of a hash and a probe.
+    last: Option<(FlowKey, u64, u8)>,
 }
 
 impl Numbering {
@@ -100,6 +105,7 @@ impl Numbering {
             next_age: 0,
             next_number: [0, 0],
             max_numbered,
+            last: None,
         }
     }
 
@@ -117,7 +123,14 @@ impl Numbering {
         tcp: &TcpSegment<'_>,
     ) -> (u64, Dir) {
         let key = flow_key(Proto::Tcp, src, dst);
-        let syn_only = tcp.flags.has(TcpFlags::SYN) && !tcp.flags.has(TcpFlags::ACK);
+        let syn = tcp.flags.has(TcpFlags::SYN);
+        if let Some((last, stream, flags)) = &self.last {
+            if !syn && *last == key {
+                let lo = (flags & Conversation::CLIENT_LO != 0) == (key.lo == src);
+                return (*stream, if lo { Dir::Client } else { Dir::Server });
+            }
+        }
+        let syn_only = syn && !tcp.flags.has(TcpFlags::ACK);
         if let Some(conv) = self.conversations.get_mut(&key) {
             let dir = conv.dir_of(&key, src);
             let d = dir.index();
@@ -135,6 +148,8 @@ impl Numbering {
                         .is_some_and(|b| b.wrapping_add(1) != tcp.ack));
             if !reused {
                 conv.set_base(d, tcp.seq);
+                let both = Conversation::HAS_BASE | Conversation::HAS_BASE << 1;
+                self.last = (conv.flags & both == both).then_some((key, conv.stream, conv.flags));
                 return (conv.stream, dir);
             }
         }
@@ -184,6 +199,8 @@ impl Numbering {
     /// a pass over the table per quarter of it numbered, not a queue entry
     /// per connection).
     fn remember(&mut self, key: FlowKey, conv: Conversation) {
+        // The conversation last found may be forgotten or replaced.
+        self.last = None;
         self.next_age += 1;
         self.conversations.insert(key, conv);
         if self.conversations.len() > self.max_numbered {
