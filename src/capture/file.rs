@@ -1021,13 +1021,15 @@ mod tests {
     }
 
     /// Every record of `reader`, owned.
-    fn all<R: io::Read>(mut reader: CaptureReader<R>) -> Vec<(u64, u64, Timestamp, Vec<u8>, u32)> {
+    /// A record as the tests compare them: number, offset, time, bytes,
+    /// original length.
+    type Row = (u64, u64, Timestamp, Vec<u8>, u32);
+
+    fn all<R: io::Read>(mut reader: CaptureReader<R>) -> Vec<Row> {
         all_from(&mut reader)
     }
 
-    fn all_from<R: io::Read>(
-        reader: &mut CaptureReader<R>,
-    ) -> Vec<(u64, u64, Timestamp, Vec<u8>, u32)> {
+    fn all_from<R: io::Read>(reader: &mut CaptureReader<R>) -> Vec<Row> {
         let mut out = Vec::new();
         while let Some(r) = reader.next_record().expect("records") {
             out.push((r.number, r.offset, r.ts, r.data.to_vec(), r.orig_len));
@@ -1057,9 +1059,11 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_mapped_file_reads_as_a_copied_one_across_windows() {
-        let dir = std::env::temp_dir().join(format!("framescope-mapped-{}", std::process::id()));
+    /// [`varied_records`] written to a file in a scratch folder named
+    /// after `name`: the folder, the file, its bytes, and its records as
+    /// the copying reader reads them.
+    fn varied_capture(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>, Vec<Row>) {
+        let dir = std::env::temp_dir().join(format!("framescope-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         let path = dir.join("varied.pcap");
         let records = varied_records();
@@ -1068,6 +1072,12 @@ mod tests {
         std::fs::write(&path, &bytes).expect("write");
         let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
         assert_eq!(copied.len(), records.len());
+        (dir, path, bytes, copied)
+    }
+
+    #[test]
+    fn a_mapped_file_reads_as_a_copied_one_across_windows() {
+        let (dir, path, bytes, copied) = varied_capture("mapped");
         // Windows mapped ahead on a thread of their own, and all mapped
         // by the reader.
         let mut ahead = mapped(&path);
@@ -1114,57 +1124,43 @@ mod tests {
 
     #[test]
     fn windows_handed_out_are_mapped_by_whoever_takes_them_or_by_the_reader() {
-        let dir = std::env::temp_dir().join(format!("framescope-handout-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        let path = dir.join("varied.pcap");
-        let records = varied_records();
-        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-        let bytes = pcap_le(&refs);
-        std::fs::write(&path, &bytes).expect("write");
-        let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
+        let (dir, path, _, copied) = varied_capture("handout");
         let taken = |r: &CaptureReader<_>| match &r.src {
             Source::Mapped(m) => m.taken_ahead(),
             _ => panic!("mapped"),
         };
+        // Reads the file, handing each job out to `hand`.
+        let read = |hand: &mut dyn FnMut(Arc<MapJob>)| {
+            let mut r = mapped(&path);
+            r.map_ahead(MapAhead::HandedOut);
+            let mut rows = Vec::new();
+            loop {
+                if let Some(job) = r.take_map_job() {
+                    hand(job);
+                }
+                match r.next_record().expect("records") {
+                    Some(x) => rows.push((x.number, x.offset, x.ts, x.data.to_vec(), x.orig_len)),
+                    None => break,
+                }
+            }
+            (rows, taken(&r))
+        };
         // Every job run as soon as it is handed out: every window but the
         // first (and those a long record needs whole) was mapped ahead.
-        let mut r = mapped(&path);
-        r.map_ahead(MapAhead::HandedOut);
-        let mut read = Vec::new();
-        loop {
-            if let Some(job) = r.take_map_job() {
-                job.run();
-            }
-            match r.next_record().expect("records") {
-                Some(x) => read.push((x.number, x.offset, x.ts, x.data.to_vec(), x.orig_len)),
-                None => break,
-            }
-        }
-        assert_eq!(read, copied);
-        assert!(taken(&r) > 10, "{} windows taken ahead", taken(&r));
+        let (rows, ahead) = read(&mut |job| job.run());
+        assert_eq!(rows, copied);
+        assert!(ahead > 10, "{ahead} windows taken ahead");
         // Jobs run on another thread, whenever it gets to them.
-        let mut r = mapped(&path);
-        r.map_ahead(MapAhead::HandedOut);
         let (tx, rx) = std::sync::mpsc::channel::<Arc<MapJob>>();
         let runner = std::thread::spawn(move || rx.into_iter().for_each(|job| job.run()));
-        let mut read = Vec::new();
-        loop {
-            if let Some(job) = r.take_map_job() {
-                tx.send(job).expect("the runner");
-            }
-            match r.next_record().expect("records") {
-                Some(x) => read.push((x.number, x.offset, x.ts, x.data.to_vec(), x.orig_len)),
-                None => break,
-            }
-        }
+        let (rows, _) = read(&mut |job| tx.send(job).expect("the runner"));
         drop(tx);
         runner.join().expect("the runner");
-        assert_eq!(read, copied);
+        assert_eq!(rows, copied);
         // Nobody takes them: the reader maps every window itself.
-        let mut r = mapped(&path);
-        r.map_ahead(MapAhead::HandedOut);
-        assert_eq!(all_from(&mut r), copied);
-        assert_eq!(taken(&r), 0);
+        let (rows, ahead) = read(&mut |job| drop(job));
+        assert_eq!(rows, copied);
+        assert_eq!(ahead, 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
