@@ -357,7 +357,7 @@ impl Mapped {
             self.unmap(old);
         }
         self.touched = 0;
-        if let Some((window, file_len)) = self.mapped_ahead()? {
+        if let Some((window, file_len)) = self.mapped_ahead() {
             self.file_len = self.file_len.max(file_len);
             let end = window.base + window.bytes().len() as u64;
             if window.base <= offset && offset.saturating_add(want as u64) <= end {
@@ -384,13 +384,14 @@ impl Mapped {
     }
 
     /// The window asked for ahead, when one was and somebody mapped it
-    /// (waiting for it while it is being mapped).
-    fn mapped_ahead(&mut self) -> io::Result<Option<(Window, u64)>> {
+    /// (waiting for it while it is being mapped). A mapping ahead that
+    /// failed is not the reader's error: it maps the window itself, and
+    /// reports what that meets.
+    fn mapped_ahead(&mut self) -> Option<(Window, u64)> {
         self.handout = None;
-        match self.pending.take().and_then(|job| job.take()) {
-            Some(Ok((Some(window), file_len))) => Ok(Some((window, file_len))),
-            Some(Ok((None, _))) | None => Ok(None),
-            Some(Err(e)) => Err(e),
+        match self.pending.take()?.take()? {
+            Ok((Some(window), file_len)) => Some((window, file_len)),
+            Ok((None, _)) | Err(_) => None,
         }
     }
 
