@@ -141,12 +141,28 @@ impl Message {
     /// takes its elements separated by spaces before 3.6 and by commas
     /// from 4.0.
     pub fn write_filter<W: std::fmt::Write>(&self, f: &mut W, info: &StreamInfo, dir: Dir) {
+        let from = match dir {
+            Dir::Client => info.client,
+            Dir::Server => info.server,
+        };
+        self.write_filter_from(f, info.proto, info.number, from);
+    }
+
+    /// [`Message::write_filter`] for the message of stream `number` of
+    /// `proto` that `from` sent.
+    pub fn write_filter_from<W: std::fmt::Write>(
+        &self,
+        f: &mut W,
+        proto: Proto,
+        number: u64,
+        from: std::net::SocketAddr,
+    ) {
         let (records, first, last) = (self.records.as_slice(), self.first_record, self.last_record);
-        let proto = match info.proto {
+        let name = match proto {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
         };
-        let _ = write!(f, "{proto}.stream eq {}", info.number);
+        let _ = write!(f, "{name}.stream eq {number}");
         let known = usize::try_from(self.segments).is_ok_and(|n| n <= records.len());
         match records {
             [one] if known => {
@@ -161,18 +177,14 @@ impl Message {
                 let _ = f.write_char(')');
             }
             _ => {
-                let from = match dir {
-                    Dir::Client => info.client,
-                    Dir::Server => info.server,
-                };
                 let ip = if from.is_ipv4() { "ip" } else { "ipv6" };
-                let payload = match info.proto {
+                let payload = match proto {
                     Proto::Tcp => " && tcp.len > 0",
                     Proto::Udp => "",
                 };
                 let _ = write!(
                     f,
-                    " && {ip}.src == {} && {proto}.srcport == {}{payload} \
+                    " && {ip}.src == {} && {name}.srcport == {}{payload} \
                      && frame.number >= {first} && frame.number <= {last}",
                     from.ip(),
                     from.port()

@@ -14,6 +14,7 @@ pub mod pretty;
 pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
+use std::net::SocketAddr;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
@@ -31,8 +32,9 @@ pub const SCHEMA: &str = "framescope.analyze/1";
 /// A callback that sees each flagged message as it completes.
 pub type FlaggedHook = Box<dyn FnMut(&MessageRow) + Send>;
 
-/// A message with the stream and direction it belongs to, as serialized.
-#[derive(Clone, Debug, Serialize)]
+/// A message with the stream and direction it belongs to, as serialized:
+/// its fields, then `filter` ([`MessageRow::filter`]).
+#[derive(Clone, Debug)]
 pub struct MessageRow {
     /// Stream number.
     pub stream: u64,
@@ -41,25 +43,59 @@ pub struct MessageRow {
     /// `client` or `server`.
     pub dir: Dir,
     /// The message.
-    #[serde(flatten)]
     pub message: Message,
-    /// A Wireshark display filter selecting its packets.
-    pub filter: String,
+    /// The address and port it came from (its filter names them when its
+    /// records are not all known).
+    pub from: SocketAddr,
 }
 
 impl MessageRow {
     /// The row for `message` of `stream`'s direction `dir`.
     pub fn new(stream: &StreamInfo, dir: Dir, message: &Message) -> Self {
-        let mut filter = message.filter(stream, dir);
-        // Rows are kept to the end: no room to spare.
-        filter.shrink_to_fit();
         MessageRow {
             stream: stream.number,
             proto: stream.proto,
             dir,
             message: message.clone(),
-            filter,
+            from: match dir {
+                Dir::Client => stream.client,
+                Dir::Server => stream.server,
+            },
         }
+    }
+
+    /// A Wireshark display filter selecting its packets
+    /// ([`Message::write_filter`]). It is made when asked for, not kept:
+    /// rows are kept by the thousand to the end of a capture.
+    pub fn filter(&self) -> String {
+        let mut f = String::new();
+        self.message
+            .write_filter_from(&mut f, self.proto, self.stream, self.from);
+        f
+    }
+}
+
+/// A [`MessageRow`] as written: its fields, the message's, then its filter.
+#[derive(Serialize)]
+struct RowOut<'a> {
+    stream: u64,
+    proto: Proto,
+    dir: Dir,
+    #[serde(flatten)]
+    message: &'a Message,
+    filter: String,
+}
+
+impl Serialize for MessageRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RowOut {
+            stream: self.stream,
+            proto: self.proto,
+            dir: self.dir,
+            message: &self.message,
+            filter: self.filter(),
+        }
+        .serialize(s)
     }
 }
 
@@ -881,7 +917,7 @@ pub fn message_table(rows: &[MessageRow]) -> Table {
         let mut detail = match (&m.error, m.missing) {
             (Some(e), _) => e.clone(),
             (None, Some(missing)) => format!("{missing} bytes missing"),
-            _ if m.is_flagged() => r.filter.clone(),
+            _ if m.is_flagged() => r.filter(),
             _ => String::new(),
         };
         if let Some(tls) = &m.tls {
