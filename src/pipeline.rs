@@ -22,13 +22,15 @@
 //! as its offset in the file when the file is mapped, the batch keeping the
 //! reader's window of the file mapped ([`crate::capture::mapped::Window`]),
 //! so the file is mapped once however many threads read it; copied
-//! otherwise. The reader's share is a quarter of the flows with two threads
-//! ([`WORKER_SHARE`]): reading and numbering are its work too. The other
-//! threads dissect their records again (cheap) and follow them with the
-//! numbers given. Memory stays bounded: [`QUEUE`] batches per thread wait
-//! at most, each of [`BATCH`] bytes of copied records, or of
-//! [`MAPPED_BATCH`] bytes of records in at most [`MAPPED_WINDOWS`] of the
-//! reader's windows.
+//! otherwise. Without a core to spare, the reader's next window is mapped
+//! by a worker with nothing else to do
+//! ([`crate::capture::mapped::MapAhead::HandedOut`]). The reader's share
+//! is a quarter of the flows with two threads ([`WORKER_SHARE`]): reading
+//! and numbering are its work too. The other threads dissect their records
+//! again (cheap) and follow them with the numbers given. Memory stays
+//! bounded: [`QUEUE`] batches per thread wait at most, each of [`BATCH`]
+//! bytes of copied records, or of [`MAPPED_BATCH`] bytes of records in at
+//! most [`MAPPED_WINDOWS`] of the reader's windows.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -219,7 +221,7 @@ pub const MAPPED_WINDOWS: usize = 2;
 pub const QUEUE: usize = 4;
 
 /// One record handed to a worker.
-struct Copied {
+struct Handed {
     number: u64,
     ts: Timestamp,
     link: LinkType,
@@ -254,7 +256,7 @@ enum Held {
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
-    records: Vec<Copied>,
+    records: Vec<Handed>,
     /// The mapped windows its records are in, in file order: the batch
     /// keeps them mapped.
     windows: Vec<Window>,
@@ -302,7 +304,7 @@ impl Batch {
                 }
             }
         };
-        self.records.push(Copied {
+        self.records.push(Handed {
             number: rec.number,
             ts: rec.ts,
             link: rec.link,
@@ -315,7 +317,7 @@ impl Batch {
     /// The bytes of `c`, one of its records; those in the map are touched
     /// first ([`Sizes::touch`]), so their lines come in together, not one
     /// load at a time as the dissector follows the headers.
-    fn bytes_of(&self, c: &Copied, sizes: &mut Sizes) -> &[u8] {
+    fn bytes_of(&self, c: &Handed, sizes: &mut Sizes) -> &[u8] {
         match c.bytes {
             Held::Copied { start, end } => &self.data[start..end],
             Held::Mapped {
