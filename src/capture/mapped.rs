@@ -414,6 +414,12 @@ impl Mapped {
         } else {
             base
         };
+        // Windows are at least a granule long, so the next one starts
+        // within this one; were it not to, nothing is asked for (its
+        // length would not be a window's).
+        if base >= end {
+            return;
+        }
         let job = Arc::new(MapJob {
             file: Arc::clone(&self.file),
             base,
