@@ -167,6 +167,16 @@ enum JobState {
 }
 
 impl MapJob {
+    fn new(file: Arc<File>, base: u64, len: usize) -> Self {
+        MapJob {
+            file,
+            base,
+            len,
+            state: Mutex::new(JobState::Waiting),
+            done: Condvar::new(),
+        }
+    }
+
     /// Maps the window, unless the reader has taken the job back or
     /// another thread is on it.
     pub fn run(&self) {
@@ -290,24 +300,12 @@ impl Mapped {
         let mappable = std::env::var_os(NO_MMAP_ENV).is_none()
             && file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
         if mappable {
-            Ok(Mapped {
-                file: Arc::new(file),
-                window: WINDOW,
-                map: None,
-                touched: 0,
-                stride: LINE,
-                sizes: Sizes::default(),
-                ahead: if spare_core(1) {
-                    MapAhead::Thread
-                } else {
-                    MapAhead::Off
-                },
-                thread: None,
-                pending: None,
-                handout: None,
-                file_len: 0,
-                taken_ahead: 0,
-            })
+            let ahead = if spare_core(1) {
+                MapAhead::Thread
+            } else {
+                MapAhead::Off
+            };
+            Ok(Mapped::with(file, WINDOW, ahead))
         } else {
             Err(file)
         }
@@ -317,14 +315,18 @@ impl Mapped {
     /// cross many windows (tests).
     #[cfg(test)]
     pub fn small_windows(file: File) -> Self {
+        Mapped::with(file, GRANULE as usize, MapAhead::Thread)
+    }
+
+    fn with(file: File, window: usize, ahead: MapAhead) -> Self {
         Mapped {
             file: Arc::new(file),
-            window: GRANULE as usize,
+            window,
             map: None,
             touched: 0,
             stride: LINE,
             sizes: Sizes::default(),
-            ahead: MapAhead::Thread,
+            ahead,
             thread: None,
             pending: None,
             handout: None,
@@ -420,13 +422,8 @@ impl Mapped {
         if base >= end {
             return;
         }
-        let job = Arc::new(MapJob {
-            file: Arc::clone(&self.file),
-            base,
-            len: self.window + (end - base) as usize,
-            state: Mutex::new(JobState::Waiting),
-            done: Condvar::new(),
-        });
+        let len = self.window + (end - base) as usize;
+        let job = Arc::new(MapJob::new(Arc::clone(&self.file), base, len));
         match self.ahead {
             MapAhead::Thread => {
                 if self.thread.is_none() {
@@ -487,8 +484,8 @@ impl Mapped {
     }
 
     /// Tells the map that only the records' headers will be read (other
-    /// threads read their bytes out of its [`Window`]s): windows of [`HEADERS_WINDOW`]
-    /// bytes, and [`Mapped::touch_ahead`] touches one byte per page, which
+    /// threads read their bytes out of its [`Window`]s): windows of
+    /// [`HEADERS_WINDOW`] bytes, and [`Mapped::touch_ahead`] touches one byte per page, which
     /// brings the page's translation and first line in ahead of the reader
     /// without loading every line (measured: 2-5% faster `--jobs 2` on
     /// many and bulk than no touch, where every line cost 10-18%).
@@ -558,8 +555,9 @@ fn map_range(file: &File, base: u64, len: usize) -> io::Result<Mmap> {
 
 /// Whether the machine has more cores than `busy` threads keep busy, so
 /// that mapping ahead on a thread of its own runs beside them, not in
-/// their way (measured with `--jobs 2` on 2 cores: 5-25% slower with a
-/// third thread; [`MapAhead::HandedOut`] gives the jobs to the workers).
+/// their way (measured with `--jobs 2` on 2 cores: 2-22% slower on many,
+/// redis and redis-mix with a third thread, the same on bulk and
+/// many-small; [`MapAhead::HandedOut`] gives the jobs to the workers).
 pub fn spare_core(busy: usize) -> bool {
     thread::available_parallelism().is_ok_and(|n| n.get() > busy)
 }
@@ -675,13 +673,7 @@ mod tests {
     fn a_map_job_is_mapped_once_by_whoever_starts_first() {
         let granule = GRANULE as usize;
         let (m, path) = mapped("job", 3 * granule);
-        let job = |base: u64| MapJob {
-            file: Arc::clone(&m.file),
-            base,
-            len: granule,
-            state: Mutex::new(JobState::Waiting),
-            done: Condvar::new(),
-        };
+        let job = |base: u64| MapJob::new(Arc::clone(&m.file), base, granule);
         // Run first: the reader takes the window, once.
         let first = job(GRANULE);
         first.run();
