@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use super::ahead::{ReadAhead, HEADROOM};
 use super::mapped::{MapAhead, MapJob, Mapped, Window};
+use super::way::Way;
 use super::{LinkType, Record, Timestamp};
 
 /// The largest record or block the reader accepts, in bytes. A larger
@@ -231,8 +232,9 @@ impl TsResolution {
 
 impl CaptureReader<Box<dyn Read + Send>> {
     /// Opens a file, or standard input for `-`. A regular file is mapped
-    /// into memory ([`super::mapped`]); anything else is read ahead by a
-    /// thread of its own ([`super::ahead`]).
+    /// into memory ([`super::mapped`]) or read ahead by a thread of its
+    /// own ([`super::ahead`]), whichever is the faster on this machine
+    /// ([`super::way`]); anything else is read ahead.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let io_error = |e| CaptureError {
             record: 0,
@@ -242,10 +244,14 @@ impl CaptureReader<Box<dyn Read + Send>> {
         let src: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(io::stdin())
         } else {
-            match Mapped::new(File::open(path).map_err(io_error)?) {
-                Ok(mapped) => return CaptureReader::start(Source::Mapped(mapped), Vec::new()),
-                Err(file) => Box::new(file),
+            let file = File::open(path).map_err(io_error)?;
+            let len = file
+                .metadata()
+                .map_or(0, |m| if m.is_file() { m.len() } else { 0 });
+            if len > 0 && Way::for_file(&file, len) == Way::Mapped {
+                return CaptureReader::start(Source::Mapped(Mapped::new(file)), Vec::new());
             }
+            Box::new(file)
         };
         let ahead = ReadAhead::spawn(src).map_err(io_error)?;
         CaptureReader::start(Source::Ahead(ahead), Vec::new())

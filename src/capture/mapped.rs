@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use memmap2::{Advice, Mmap, MmapOptions};
 
@@ -294,21 +295,15 @@ const LINE: usize = 64;
 const PAGE: usize = 4096;
 
 impl Mapped {
-    /// The file, to be read through a map, when it is a regular file with
-    /// bytes in it and mapping is not turned off; otherwise the file back.
-    pub fn new(file: File) -> Result<Self, File> {
-        let mappable = std::env::var_os(NO_MMAP_ENV).is_none()
-            && file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
-        if mappable {
-            let ahead = if spare_core(1) {
-                MapAhead::Thread
-            } else {
-                MapAhead::Off
-            };
-            Ok(Mapped::with(file, WINDOW, ahead))
+    /// `file`, a regular file, to be read through a map (whether it is
+    /// the way to read it is [`super::way`]'s to say).
+    pub fn new(file: File) -> Self {
+        let ahead = if spare_core(1) {
+            MapAhead::Thread
         } else {
-            Err(file)
-        }
+            MapAhead::Off
+        };
+        Mapped::with(file, WINDOW, ahead)
     }
 
     /// A file mapped [`GRANULE`] bytes at a time, so that small files
@@ -551,6 +546,16 @@ fn map_range(file: &File, base: u64, len: usize) -> io::Result<Mmap> {
             .populate()
             .map(file)
     }
+}
+
+/// How long mapping the first `len` bytes of `file`, reading a byte of
+/// each cache line and unmapping them takes ([`super::way::Way::probe`]).
+pub fn time_map(file: &File, len: usize) -> io::Result<Duration> {
+    let started = Instant::now();
+    let map = map_range(file, 0, len)?;
+    touch(&map);
+    drop(map);
+    Ok(started.elapsed())
 }
 
 /// Whether the machine has more cores than `busy` threads keep busy, so
