@@ -15,7 +15,12 @@ writing those bytes).
 
 Goals (exit status 1 when one is missed, with the reason):
   analyze (table and json)  >= MIN_RATIO x libpcap   (default 1.0)
-  analyze --jobs 2          >= the single job's speed (same format)
+  analyze --jobs 2          no slower than the single job (same format),
+                            beyond JOBS_NOISE (5%: the medians of one job
+                            run twice as two tools differed by up to 5%)
+On a machine of 2 cores `--jobs 2` runs one thread of analysis, which
+leaves a core to read ahead; `-j2 uncap` (FRAMESCOPE_JOBS_UNCAPPED=1) runs
+two, for the threads' own speed-up, with no goal.
   jsonl                     <= 1.5 x (writing its output + the table run's
                                analysis): the two jobs it does, one after
                                the other
@@ -33,6 +38,7 @@ FS = os.environ["FS"]
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MIN_RATIO = float(os.environ.get("MIN_RATIO", "1.0"))
 MAX_RSS_MIB = float(os.environ.get("MAX_RSS_MIB", "32"))
+JOBS_NOISE = float(os.environ.get("JOBS_NOISE", "0.05"))
 TOOLS = os.environ.get("TOOLS", "").split()
 
 
@@ -60,6 +66,8 @@ def tools_for(cap, out_dir):
         "json": [FS, "analyze", f, "--frame", frame, "--format", "json"],
         "table -j2": [FS, "analyze", f, "--frame", frame, "--jobs", "2"],
         "json -j2": [FS, "analyze", f, "--frame", frame, "--format", "json", "--jobs", "2"],
+        "-j2 uncap": ["env", "FRAMESCOPE_JOBS_UNCAPPED=1", FS, "analyze", f, "--frame", frame,
+                      "--jobs", "2"],
         "jsonl": ["sh", "-c", f'exec "$0" analyze "$1" --frame "$2" --format jsonl > "$3"',
                   FS, f, frame, jsonl_out],
         "write": ["sh", "-c", 'exec cp "$0" "$1"', jsonl_out, jsonl_out + ".copy"],
@@ -131,16 +139,16 @@ def main():
                 mbs_text = f"{mbs:.0f}"
             lines.append(f"{cap['name']:<11} {name:<10} {mbs_text:>7} {ratio:>9} {to_cat:>6} "
                          f"{secs:>8.3f} {rss:>8.1f}")
-            fs_run = name in ("table", "json", "table -j2", "json -j2", "jsonl")
+            fs_run = name in ("table", "json", "table -j2", "json -j2", "-j2 uncap", "jsonl")
             if fs_run and rss > MAX_RSS_MIB:
                 failures.append(f"{cap['name']} {name}: peak RSS {rss:.1f} MiB > {MAX_RSS_MIB:g} MiB")
             if name in ("table", "json") and base and base / secs < MIN_RATIO:
                 failures.append(f"{cap['name']} {name}: {base / secs:.2f} x libpcap < {MIN_RATIO:g}")
             if name.endswith("-j2"):
                 single = med.get(name.split()[0])
-                if single and secs > single[0]:
-                    failures.append(f"{cap['name']} {name}: slower than one job "
-                                    f"({secs:.3f} s against {single[0]:.3f} s)")
+                if single and secs > single[0] * (1 + JOBS_NOISE):
+                    failures.append(f"{cap['name']} {name}: slower than one job by more than "
+                                    f"{JOBS_NOISE:.0%} ({secs:.3f} s against {single[0]:.3f} s)")
         if "jsonl" in med and "write" in med and "table" in med:
             # jsonl analyses the capture and writes its lines: its bound is
             # the two done one after the other, the analysis (the table

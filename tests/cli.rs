@@ -12,9 +12,12 @@ fn capture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The binary run with `args`. `--jobs N` runs N threads however few cores
+/// the machine has, so that threads are tested on every machine.
 fn framescope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_framescope"))
         .args(args)
+        .env("FRAMESCOPE_JOBS_UNCAPPED", "1")
         .output()
         .expect("runs")
 }
@@ -124,6 +127,47 @@ fn jobs_and_shards_give_the_same_streams_as_one_pass() {
     assert_eq!(Value::Array(threaded), one["streams"]);
 }
 
+/// On one core (`taskset -c 0`), `--jobs 2` runs one thread of analysis
+/// and says so; the document is the same. With
+/// `FRAMESCOPE_JOBS_UNCAPPED` it runs two, and says nothing.
+#[test]
+fn jobs_leave_a_core_to_read_ahead_and_say_so() {
+    let f = capture("servers/redis.pcap");
+    let f = f.to_str().unwrap();
+    let run = |jobs: &str, uncapped: bool| {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0", env!("CARGO_BIN_EXE_framescope")]);
+        cmd.args([
+            "analyze", f, "--frame", "resp", "--format", "json", "--jobs", jobs,
+        ]);
+        cmd.env_remove("FRAMESCOPE_JOBS_UNCAPPED");
+        if uncapped {
+            cmd.env("FRAMESCOPE_JOBS_UNCAPPED", "1");
+        }
+        let out = cmd.output().expect("taskset runs (util-linux)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (doc, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (one, quiet) = run("1", false);
+    assert!(!quiet.contains("--jobs"), "{quiet}");
+    let (capped, note) = run("2", false);
+    assert!(
+        note.contains("--jobs 2 runs 1 thread of analysis here: this machine has 1 core"),
+        "{note}"
+    );
+    let (uncapped, quiet) = run("2", true);
+    assert!(!quiet.contains("--jobs"), "{quiet}");
+    for key in ["streams", "messages", "summary", "capture", "framing"] {
+        assert_eq!(one[key], capped[key], "{key}");
+        assert_eq!(one[key], uncapped[key], "{key}");
+    }
+}
+
 #[test]
 fn jobs_out_of_range_are_refused() {
     let f = capture("servers/redis.pcap");
@@ -163,6 +207,7 @@ fn jobs_give_the_document_of_one_pass_on_every_capture() {
     let run = |f: &str, jobs: &str, no_mmap: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_framescope"));
         cmd.args(["analyze", f, "--format", "json", "--jobs", jobs]);
+        cmd.env("FRAMESCOPE_JOBS_UNCAPPED", "1");
         if no_mmap {
             cmd.env("FRAMESCOPE_NO_MMAP", "1");
         }

@@ -154,6 +154,21 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     if jobs > 1 && args.input.file.as_os_str() == "-" {
         bail!("--jobs needs a file: standard input can be read only once");
     }
+    let jobs = match pipeline::jobs_for(jobs) {
+        fewer if fewer < jobs => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            eprintln!(
+                "framescope: --jobs {jobs} runs {fewer} thread{} of analysis here: this machine \
+                 has {cores} core{}, and one is left for reading ahead, which is faster than \
+                 more threads than cores ({}=1 runs {jobs})",
+                if fewer == 1 { "" } else { "s" },
+                if cores == 1 { "" } else { "s" },
+                pipeline::JOBS_UNCAPPED_ENV
+            );
+            fewer
+        }
+        all => all,
+    };
     let keys = super::load_keylog(&args.tls)?;
     let bar = progress_bar(&args.input.file);
     let make = || {
