@@ -275,7 +275,10 @@ pub struct AnalyzeArgs {
     /// numbers its streams and hands each record to the thread that owns
     /// its flow (by a hash of addresses and ports); every thread, the
     /// reader too, analyses its own flows, the reader fewer than the
-    /// others. The output is the same as with one.
+    /// others. The output is the same as with one. At most one less than
+    /// the machine's cores run (one job already keeps two busy: its reader
+    /// and the thread that reads ahead of it); a note says so when fewer
+    /// run than asked, and FRAMESCOPE_JOBS_UNCAPPED=1 runs N.
     #[arg(short, long, default_value_t = 1, value_name = "N", value_parser = jobs_parser())]
     pub jobs: usize,
     #[command(flatten)]
