@@ -34,10 +34,11 @@
 //! A mapped file that another process truncates while it is read makes
 //! the pages past the new end unreadable, and touching them kills the
 //! process with SIGBUS (a copying reader would see a short file instead).
-//! Only regular files are mapped; setting `FRAMESCOPE_NO_MMAP` in the
-//! environment makes [`super::CaptureReader::open`] read every file by
-//! copying instead, for captures that may be truncated while they are
-//! analysed.
+//! Only regular files are mapped, and only where mapping is the faster
+//! way ([`super::way`]); setting `FRAMESCOPE_READ=copy` (or
+//! `FRAMESCOPE_NO_MMAP`) in the environment makes
+//! [`super::CaptureReader::open`] read every file by copying instead, for
+//! captures that may be truncated while they are analysed.
 
 use std::fs::File;
 use std::io;
