@@ -8,20 +8,26 @@
 //!
 //! | 2 cores, KVM | map, read, unmap the 287 MB redis capture | copy it | one job on the five bench captures |
 //! | --- | --- | --- | --- |
-//! | Intel | 47-64 ms (4 MiB windows) | 49 ms (`cat`) | mapped: 16-20% less processor time than copied |
-//! | AMD EPYC | 38-44 ms (2 MiB windows) | 24-25 ms (`pread`, then read) | copied: as fast on many, 8-44% faster on the other four |
+//! | Intel | 47-64 ms (4 MiB windows, populated) | 49 ms (`cat`) | mapped: 16-20% less processor time than copied |
+//! | AMD EPYC | 38-44 ms populated, 32-46 ms faulted in 64 KiB at a time (2 MiB windows) | 24-35 ms (`pread`, then read) | copied, against mapped and faulted in: 24% faster on bulk, 7-10% on redis, many-small and redis-mix, 8% slower on many |
 //!
-//! On the AMD machine the probe below finds mapping 2.7 times as slow as
-//! copying (256 KiB, 3 runs the same to 0.05); from the Intel figures it
-//! is 1.0-1.3 there.
+//! (The AMD figures are from C programs and `FRAMESCOPE_READ`, 3 and 6
+//! runs; the copy's varied through the day with the page cache's state.)
+//! On the AMD machine the probe below finds mapping 2.2-2.4 times as slow
+//! as copying, 256 KiB at a time, steady from run to run. On the Intel
+//! machine it was not run: from its whole-file figures mapping cost there
+//! about what copying did, and the threshold below sits between.
 //!
 //! So a file of [`MIN_FILE`] bytes or more is first probed
 //! ([`Way::probe`]): [`PROBE`] bytes from its start are mapped, read and
 //! unmapped, then copied into a buffer and read, [`ROUNDS`] times in turn,
 //! and the fastest of each is kept. When mapping takes [`COPY_ABOVE`]
 //! times as long as copying or more, the file is copied; otherwise mapped.
-//! The probe takes about 0.2 ms (3 × 53 µs on the AMD machine), under 1%
-//! of reading the smallest of the bench captures. Smaller files are
+//! The probe takes about 0.15 ms (3 × 45 µs, mapping 31 and copying 14,
+//! on the AMD machine), under 1% of reading the smallest of the bench
+//! captures. The bytes are the same each round, so both ways find them
+//! in the processor's cache: the probe weighs the kernel's mapping
+//! against a copy, not the memory traffic, which both ways pay. Smaller files are
 //! mapped without a probe.
 //!
 //! `FRAMESCOPE_READ=map` or `FRAMESCOPE_READ=copy` picks one way without a
@@ -45,7 +51,8 @@ pub const PROBE: usize = 256 << 10;
 /// Times the probe maps and copies, keeping the fastest of each.
 pub const ROUNDS: usize = 3;
 /// How many times as long as a copy mapping takes, at least, for the file
-/// to be copied: between the two machines measured (1.0-1.3 and 2.7).
+/// to be copied: between the two machines (about 1.0-1.3 on the Intel
+/// one, from its whole-file figures; 2.2-2.4 measured on the AMD one).
 pub const COPY_ABOVE: f64 = 1.7;
 
 /// One of the two ways of reading a regular file.
