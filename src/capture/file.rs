@@ -1081,6 +1081,45 @@ mod tests {
         (dir, path, bytes, copied)
     }
 
+    /// A file long enough to be probed ([`super::super::way`]) reads as
+    /// the same bytes copied whichever way the probe chooses, and read
+    /// each way on purpose: mapped in whole-size windows, and copied by
+    /// the thread that reads ahead.
+    #[test]
+    fn a_probed_file_reads_as_a_copied_one_either_way() {
+        let records = varied_records();
+        let mut refs: Vec<&[u8]> = Vec::new();
+        let mut len = 24u64;
+        while len <= super::super::way::MIN_FILE {
+            for r in &records {
+                refs.push(r);
+                len += 16 + r.len() as u64;
+            }
+        }
+        let bytes = pcap_le(&refs);
+        let dir = std::env::temp_dir().join(format!("framescope-probed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let path = dir.join("long.pcap");
+        std::fs::write(&path, &bytes).expect("write");
+        let copied = all(CaptureReader::new(&bytes[..]).expect("a capture"));
+        let mut opened = CaptureReader::open(&path).expect("a capture");
+        let way = if opened.is_mapped() {
+            "mapped"
+        } else {
+            "copied"
+        };
+        assert_eq!(all_from(&mut opened), copied, "opened, {way}");
+        let file = || File::open(&path).expect("the capture");
+        type Opened = CaptureReader<Box<dyn io::Read + Send>>;
+        let mapped = Opened::start(Source::Mapped(Mapped::new(file())), Vec::new());
+        assert_eq!(all(mapped.expect("a capture")), copied, "mapped");
+        let src: Box<dyn io::Read + Send> = Box::new(file());
+        let ahead = ReadAhead::spawn(src).expect("a thread");
+        let ahead = Opened::start(Source::Ahead(ahead), Vec::new());
+        assert_eq!(all(ahead.expect("a capture")), copied, "copied");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn a_mapped_file_reads_as_a_copied_one_across_windows() {
         let (dir, path, bytes, copied) = varied_capture("mapped");
