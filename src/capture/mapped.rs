@@ -552,8 +552,8 @@ const FAULT_AROUND: usize = 64 << 10;
 /// bytes: each load's fault maps that many bytes of pages at once, which
 /// costs the kernel less than `MAP_POPULATE` mapping them one at a time
 /// (the 287 MB redis capture in 2 MiB windows, mapped and unmapped: 20.6
-/// against 28.4 ms; with the reader mapping, `FRAMESCOPE_READ=map`: many
-/// 0.038 to 0.033 s, bulk 0.027 to 0.019, the other three the same). Had
+/// against 28.4 ms; one job, `FRAMESCOPE_READ=map`: many 0.047 to
+/// 0.037 s, bulk 0.034 to 0.024, the other three the same). Had
 /// the kernel been set to map fewer, the reader's own loads fault in the
 /// rest.
 fn fault_in(map: &[u8]) {
