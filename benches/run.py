@@ -19,7 +19,7 @@ Goals (exit status 1 when one is missed, with the reason):
                             beyond JOBS_NOISE (8%: the medians of one job
                             run twice as two tools differed by up to 5%,
                             and of --jobs 2 on 2 cores, the same work, by
-                            5.0% and 5.7% in two runs) or JOBS_NOISE_S
+                            5.0-6.0% in three runs) or JOBS_NOISE_S
                             (1 ms, for the shortest runs)
 On a machine of 2 cores `--jobs 2` runs one thread of analysis, which
 leaves a core to read ahead; `-j2 uncap` (FRAMESCOPE_JOBS_UNCAPPED=1) runs
