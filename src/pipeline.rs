@@ -7,7 +7,8 @@
 //! numbers), and the damage that stopped reading, if any. Reading stops at
 //! damage, but everything read before it is still followed and reported.
 //!
-//! [`run_parallel`] spreads the work over N threads, one of which reads.
+//! [`run_parallel`] spreads the work over N threads, one of which reads;
+//! [`jobs_for`] says how many a machine's cores make worth running.
 //!
 //! ```text
 //!  reader: read, filter, dissect, number, follow its own share of the flows
@@ -387,7 +388,8 @@ pub fn jobs_given(asked: usize, cores: usize, uncapped: bool) -> usize {
     }
 }
 
-/// [`run_observed`] on `jobs` threads (at least 2), following the flows of
+/// [`run_observed`] on `jobs` threads (at least 2; [`jobs_for`] says how
+/// many pay on this machine), following the flows of
 /// the `user` shard. The calling thread reads, numbers every stream, and
 /// follows a share of the flows; each other thread follows a share
 /// [`WORKER_SHARE`] times as large (the shares are ranges of the flows'
