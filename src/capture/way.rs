@@ -14,9 +14,11 @@
 //! (The AMD figures are from C programs and `FRAMESCOPE_READ`, 3 and 6
 //! runs; the copy's varied through the day with the page cache's state.)
 //! On the AMD machine the probe below finds mapping 2.2-2.4 times as slow
-//! as copying, 256 KiB at a time, steady from run to run. On the Intel
-//! machine it was not run: from its whole-file figures mapping cost there
-//! about what copying did, and the threshold below sits between.
+//! as copying, 256 KiB at a time, steady from run to run, where the whole
+//! file gives 1.0-1.8. On the Intel machine the probe was not run, so what
+//! it finds there is not known; the whole file gave 1.0-1.3 there. The
+//! threshold, 1.7, is below what the probe finds here and above both
+//! machines' lower whole-file figures: set from one machine, not two.
 //!
 //! So a file of [`MIN_FILE`] bytes or more is first probed
 //! ([`Way::probe`]): [`PROBE`] bytes from its start are mapped, read and
@@ -27,8 +29,8 @@
 //! on the AMD machine), under 1% of reading the smallest of the bench
 //! captures. The bytes are the same each round, so both ways find them
 //! in the processor's cache: the probe weighs the kernel's mapping
-//! against a copy, not the memory traffic, which both ways pay. Smaller files are
-//! mapped without a probe.
+//! against a copy, not the memory traffic, which both ways pay. Smaller
+//! files are mapped without a probe.
 //!
 //! `FRAMESCOPE_READ=map` or `FRAMESCOPE_READ=copy` picks one way without a
 //! probe; `FRAMESCOPE_NO_MMAP` (from before) is `copy`.
@@ -51,8 +53,9 @@ pub const PROBE: usize = 256 << 10;
 /// Times the probe maps and copies, keeping the fastest of each.
 pub const ROUNDS: usize = 3;
 /// How many times as long as a copy mapping takes, at least, for the file
-/// to be copied: between the two machines (about 1.0-1.3 on the Intel
-/// one, from its whole-file figures; 2.2-2.4 measured on the AMD one).
+/// to be copied: below the 2.2-2.4 the probe finds on the AMD machine,
+/// where copying is the faster (the module documentation says what is
+/// known of the Intel one).
 pub const COPY_ABOVE: f64 = 1.7;
 
 /// One of the two ways of reading a regular file.
