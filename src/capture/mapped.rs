@@ -521,11 +521,7 @@ impl Mapped {
         if from >= to {
             return;
         }
-        let mut sum = 0u8;
-        for b in bytes[from..to].iter().step_by(self.stride) {
-            sum ^= b;
-        }
-        std::hint::black_box(sum);
+        load_every(&bytes[from..to], self.stride);
         self.touched = to;
     }
 }
@@ -557,11 +553,7 @@ const FAULT_AROUND: usize = 64 << 10;
 /// the kernel been set to map fewer, the reader's own loads fault in the
 /// rest.
 fn fault_in(map: &[u8]) {
-    let mut sum = 0u8;
-    for b in map.iter().step_by(FAULT_AROUND) {
-        sum ^= b;
-    }
-    std::hint::black_box(sum);
+    load_every(map, FAULT_AROUND);
 }
 
 /// How long mapping the first `len` bytes of `file`, reading a byte of
@@ -589,8 +581,15 @@ pub fn spare_core(busy: usize) -> bool {
 /// flight together, where the parser's would wait one for another.
 #[inline]
 pub fn touch(bytes: &[u8]) {
+    load_every(bytes, LINE);
+}
+
+/// Loads one byte of every `stride` bytes of `bytes`, for its side
+/// effects only (the page mapped, the line in the cache).
+#[inline]
+fn load_every(bytes: &[u8], stride: usize) {
     let mut sum = 0u8;
-    for b in bytes.iter().step_by(LINE) {
+    for b in bytes.iter().step_by(stride) {
         sum ^= b;
     }
     std::hint::black_box(sum);

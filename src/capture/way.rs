@@ -13,9 +13,9 @@
 //!
 //! (The AMD figures are from C programs and `FRAMESCOPE_READ`, 3 and 6
 //! runs; the copy's varied through the day with the page cache's state.)
-//! On the AMD machine the probe below finds mapping 2.2-2.4 times as slow
-//! as copying, 256 KiB at a time, steady from run to run, where the whole
-//! file gives 1.0-1.8. On the Intel machine the probe was not run, so what
+//! On the AMD machine the probe below finds mapping 2.2-3.2 times as slow
+//! as copying, 256 KiB at a time (3 runs on each bench capture, within
+//! 0.3 of each other on one capture), where the whole file gives 1.0-1.8. On the Intel machine the probe was not run, so what
 //! it finds there is not known; the whole file gave 1.0-1.3 there. The
 //! threshold, 1.7, is below what the probe finds here and above both
 //! machines' lower whole-file figures: set from one machine, not two.
@@ -25,12 +25,12 @@
 //! unmapped, then copied into a buffer and read, [`ROUNDS`] times in turn,
 //! and the fastest of each is kept. When mapping takes [`COPY_ABOVE`]
 //! times as long as copying or more, the file is copied; otherwise mapped.
-//! The probe takes about 0.15 ms (3 × 45 µs, mapping 31 and copying 14,
-//! on the AMD machine), under 1% of reading the smallest of the bench
-//! captures. The bytes are the same each round, so both ways find them
-//! in the processor's cache: the probe weighs the kernel's mapping
-//! against a copy, not the memory traffic, which both ways pay. Smaller
-//! files are mapped without a probe.
+//! The probe takes about 0.2 ms (0.17-0.26 ms on the AMD machine, a
+//! round mapping in 16-28 µs and copying in 7-9 µs), about 1% of reading
+//! the fastest-read bench capture (bulk, 0.021 s). The bytes are the same
+//! each round, so both ways find them in the processor's cache: the probe
+//! weighs the kernel's mapping against a copy, not the memory traffic,
+//! which both ways pay. Smaller files are mapped without a probe.
 //!
 //! `FRAMESCOPE_READ=map` or `FRAMESCOPE_READ=copy` picks one way without a
 //! probe; `FRAMESCOPE_NO_MMAP` (from before) is `copy`.
@@ -53,7 +53,7 @@ pub const PROBE: usize = 256 << 10;
 /// Times the probe maps and copies, keeping the fastest of each.
 pub const ROUNDS: usize = 3;
 /// How many times as long as a copy mapping takes, at least, for the file
-/// to be copied: below the 2.2-2.4 the probe finds on the AMD machine,
+/// to be copied: below the 2.2-3.2 the probe finds on the AMD machine,
 /// where copying is the faster (the module documentation says what is
 /// known of the Intel one).
 pub const COPY_ABOVE: f64 = 1.7;
