@@ -49,7 +49,9 @@ impl AnalysisArgs {
 /// the sample it shows.
 const FLAGGED_ROWS: usize = 100;
 
-/// The `--format json` document (schema in the README).
+/// The `--format json` document (schema in the README). It is written by
+/// [`Document::write`]; its `Serialize`, which writes the same bytes on one
+/// thread, is what that is tested against.
 #[derive(serde::Serialize)]
 struct Document<'a> {
     schema: &'a str,
@@ -67,6 +69,41 @@ struct Document<'a> {
     live: Option<&'a LiveStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proxy: Option<&'a crate::proxy::ProxySummary>,
+}
+
+impl Document<'_> {
+    /// Threads rendering the stream and message lists, at most.
+    const THREADS: usize = 4;
+
+    /// Writes the document: the bytes [`crate::output::pretty::to_writer`]
+    /// writes for it, field by field, with the stream and message lists
+    /// rendered on up to [`Document::THREADS`] threads (no more than the
+    /// machine's cores). The analysis is over by then: its threads are
+    /// idle.
+    fn write(&self, out: impl Write) -> serde_json::Result<()> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(Self::THREADS);
+        let mut o = crate::output::pretty::Object::begin(out)?;
+        o.field("schema", self.schema)?;
+        o.field("file", self.file)?;
+        o.field("framing", self.framing)?;
+        o.field("capture", self.capture)?;
+        o.field("totals", self.totals)?;
+        o.field("summary", self.summary)?;
+        o.array("streams", self.streams, threads)?;
+        o.array("messages", self.messages, threads)?;
+        o.field("messages_dropped", &self.messages_dropped)?;
+        o.field("streams_without_data", &self.streams_without_data)?;
+        o.field("streams_dropped", &self.streams_dropped)?;
+        if let Some(live) = self.live {
+            o.field("live", live)?;
+        }
+        if let Some(proxy) = self.proxy {
+            o.field("proxy", proxy)?;
+        }
+        o.end().map(drop)
+    }
 }
 
 /// A progress bar on stderr for long reads of regular files, drawn only
@@ -401,7 +438,7 @@ pub(super) fn print_report(
                 live: f.live,
                 proxy: f.proxy,
             };
-            crate::output::pretty::to_writer(&mut *out, &doc)?;
+            doc.write(&mut *out)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {
@@ -494,4 +531,65 @@ pub(super) fn print_report(
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    /// The document written field by field, its lists on several threads,
+    /// is the one `Serialize` writes, on a real capture whose lists take
+    /// many batches, with and without the optional fields.
+    #[test]
+    fn the_document_written_in_parallel_is_the_serialized_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/servers/redis.pcap");
+        let cli = Cli::try_parse_from([
+            "framescope",
+            "analyze",
+            path,
+            "--frame",
+            "resp",
+            "--messages",
+        ])
+        .expect("arguments");
+        let Command::Analyze(args) = &cli.command else {
+            panic!("not analyze");
+        };
+        let opts = args.analysis.options().expect("options");
+        let (mut c, _, summary, totals) = collect(args, &opts).expect("the analysis");
+        c.sort();
+        let all = c.totals();
+        c.drop_messages_of_dropped_streams();
+        assert!(
+            c.messages.len() > 10 * crate::output::pretty::BATCH,
+            "{}",
+            c.messages.len()
+        );
+        assert!(c.streams.len() > 1, "{}", c.streams.len());
+        let (live, proxy) = (LiveStats::default(), crate::proxy::ProxySummary::default());
+        for extras in [false, true] {
+            let doc = Document {
+                schema: SCHEMA,
+                file: path,
+                framing: "resp",
+                capture: &summary,
+                totals: &totals,
+                summary: &all,
+                streams: &c.streams,
+                messages: &c.messages,
+                messages_dropped: c.messages_dropped,
+                streams_without_data: c.streams_without_data,
+                streams_dropped: c.dropped.streams,
+                live: extras.then_some(&live),
+                proxy: extras.then_some(&proxy),
+            };
+            let mut ours = Vec::new();
+            doc.write(&mut ours).expect("written");
+            let mut theirs = Vec::new();
+            crate::output::pretty::to_writer(&mut theirs, &doc).expect("serialized");
+            assert!(ours == theirs, "the documents differ (extras: {extras})");
+        }
+    }
 }

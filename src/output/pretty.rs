@@ -7,8 +7,15 @@
 //! megabytes (the streams of a thousand connections, their stalls, the
 //! message rows) is mostly such lines, each a call into the writer. It does
 //! not own what is written: that is the types' `Serialize`.
+//!
+//! [`Object`] writes the same bytes for an object given field by field,
+//! with its long arrays ([`Object::array`]) rendered on several threads in
+//! batches of [`BATCH`] elements, each at its own level: a value's bytes
+//! depend only on the level it starts at.
 
 use std::io::{self, Write};
+use std::sync::mpsc::{channel, sync_channel};
+use std::thread;
 
 use serde::Serialize;
 use serde_json::ser::Formatter;
@@ -111,6 +118,140 @@ pub fn to_writer<W: Write, T: ?Sized + Serialize>(writer: W, value: &T) -> serde
     ))
 }
 
+/// Writes `value` as it is written nested `level` levels deep.
+fn at_level<W: Write, T: ?Sized + Serialize>(
+    writer: W,
+    level: usize,
+    value: &T,
+) -> serde_json::Result<()> {
+    let formatter = Indented {
+        level,
+        has_value: false,
+    };
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        writer, formatter,
+    ))
+}
+
+/// Elements of an [`Object::array`] rendered in one piece by one thread.
+pub const BATCH: usize = 64;
+
+/// An object of the top level, written field by field: the bytes
+/// [`to_writer`] writes for a struct with the same fields in the same
+/// order.
+pub struct Object<W: Write> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> Object<W> {
+    /// Opens the object.
+    pub fn begin(mut out: W) -> serde_json::Result<Self> {
+        put(&mut out, b"{")?;
+        Ok(Object { out, first: true })
+    }
+
+    fn key(&mut self, key: &str) -> serde_json::Result<()> {
+        let from = usize::from(self.first);
+        self.first = false;
+        put(&mut self.out, &BREAK[from..4])?;
+        serde_json::to_writer(&mut self.out, key)?;
+        put(&mut self.out, b": ")
+    }
+
+    /// Writes a field.
+    pub fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
+        self.key(key)?;
+        at_level(&mut self.out, 1, value)
+    }
+
+    /// Writes a field whose value is the array `items`, rendered on up to
+    /// `threads` threads (this one included), in order.
+    pub fn array<T: Serialize + Sync>(
+        &mut self,
+        key: &str,
+        items: &[T],
+        threads: usize,
+    ) -> serde_json::Result<()> {
+        self.key(key)?;
+        if items.is_empty() {
+            return put(&mut self.out, b"[]");
+        }
+        put(&mut self.out, b"[")?;
+        let batches = items.len().div_ceil(BATCH);
+        let threads = threads.clamp(1, batches);
+        let out = &mut self.out;
+        thread::scope(|scope| {
+            // Thread `k` renders batches k, k + threads, ...; at most one
+            // waits rendered, and written ones come back to be filled
+            // again, so memory stays at a few batches and is not faulted
+            // in anew for each.
+            let helpers: Vec<_> = (1..threads)
+                .map(|k| {
+                    let (tx, rx) = sync_channel(1);
+                    let (spare_tx, spare_rx) = channel::<Vec<u8>>();
+                    scope.spawn(move || {
+                        for b in (k..batches).step_by(threads) {
+                            let buf = spare_rx.try_recv().unwrap_or_default();
+                            if tx.send(render(items, b, buf)).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    (rx, spare_tx)
+                })
+                .collect();
+            let mut own = Vec::new();
+            for b in 0..batches {
+                match b % threads {
+                    0 => {
+                        own = render(items, b, own)?;
+                        put(out, &own)?;
+                    }
+                    k => {
+                        let (rx, spare) = &helpers[k - 1];
+                        let piece = rx.recv().map_err(|_| {
+                            serde_json::Error::io(io::Error::other("a thread writing JSON stopped"))
+                        })??;
+                        put(out, &piece)?;
+                        // The thread may be done: the buffer is then dropped.
+                        let _ = spare.send(piece);
+                    }
+                }
+            }
+            Ok::<(), serde_json::Error>(())
+        })?;
+        put(&mut self.out, &BREAK[1..4])?;
+        put(&mut self.out, b"]")
+    }
+
+    /// Closes the object; returns the writer.
+    pub fn end(mut self) -> serde_json::Result<W> {
+        let close: &[u8] = if self.first { b"}" } else { b"\n}" };
+        put(&mut self.out, close)?;
+        Ok(self.out)
+    }
+}
+
+/// `write_all`, its error as `serde_json`'s.
+fn put<W: Write>(out: &mut W, bytes: &[u8]) -> serde_json::Result<()> {
+    out.write_all(bytes).map_err(serde_json::Error::io)
+}
+
+/// Batch `b` of `items` as elements of an array of the top level's field:
+/// each after its line break (and comma, but for the first element).
+/// `buf` is emptied first and returned.
+fn render<T: Serialize>(items: &[T], b: usize, mut buf: Vec<u8>) -> serde_json::Result<Vec<u8>> {
+    let batch = &items[b * BATCH..((b + 1) * BATCH).min(items.len())];
+    buf.clear();
+    for (i, item) in batch.iter().enumerate() {
+        let from = usize::from(b == 0 && i == 0);
+        buf.extend_from_slice(&BREAK[from..6]);
+        at_level(&mut buf, 2, item)?;
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +278,50 @@ mod tests {
             String::from_utf8_lossy(&theirs)
         );
         assert_eq!(both(&serde_json::json!(7)).0, b"7");
+    }
+
+    #[derive(Serialize)]
+    struct Doc {
+        name: &'static str,
+        rows: Vec<serde_json::Value>,
+        empty: Vec<u8>,
+        tail: Option<u8>,
+    }
+
+    #[test]
+    fn an_object_field_by_field_is_what_serde_json_writes() {
+        for rows in [0, 1, BATCH - 1, BATCH, 5 * BATCH + 3] {
+            let doc = Doc {
+                name: "a \"name\"\n",
+                rows: (0..rows)
+                    .map(|i| serde_json::json!({"i": i, "nested": {"list": [i, {}, []], "f": 0.5}}))
+                    .collect(),
+                empty: Vec::new(),
+                tail: None,
+            };
+            let theirs = serde_json::to_vec_pretty(&doc).expect("theirs");
+            for threads in [0, 1, 2, 3, 8] {
+                let mut o = Object::begin(Vec::new()).expect("begin");
+                o.field("name", &doc.name).expect("name");
+                o.array("rows", &doc.rows, threads).expect("rows");
+                o.array("empty", &doc.empty, threads).expect("empty");
+                o.field("tail", &doc.tail).expect("tail");
+                let ours = o.end().expect("end");
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs),
+                    "{rows} rows, {threads} threads"
+                );
+            }
+        }
+        let empty = Object::begin(Vec::new())
+            .expect("begin")
+            .end()
+            .expect("end");
+        assert_eq!(
+            empty,
+            serde_json::to_vec_pretty(&serde_json::json!({})).expect("{}")
+        );
     }
 
     #[test]
