@@ -28,9 +28,21 @@
 //! [`WAITS`] of the last [`WINDOW`] chunks, it asks the thread to stop,
 //! takes the rest of the chunks already read, then the source itself, and
 //! reads it in place from there on.
+//!
+//! A regular file is shared out instead ([`ReadAhead::spawn_file`]): the
+//! thread and the reader take its chunks by number from one counter, and
+//! the reader, rather than wait for the chunk it needs, copies the next
+//! unclaimed one itself (`pread`), so that both cores copy when copying is
+//! the slower side. The reader holds at most one chunk of its own ahead of
+//! the one it analyses; chunks still come out in the file's order. The
+//! file's length is taken when it is opened: what it grows by later is
+//! read in place after the chunks, as is the rest of a file found shorter
+//! than that.
 
+use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread;
@@ -56,7 +68,8 @@ pub struct Chunk {
 
 /// What the thread sends.
 enum Message {
-    Chunk(Chunk),
+    /// A chunk and its number (counted from the start of the source).
+    Chunk(u64, Chunk),
     End,
     Error(io::Error),
     /// Asked to stop: the source, to be read in place from here on.
@@ -74,6 +87,77 @@ pub struct ReadAhead {
     /// Chunks received and waited for in the current window.
     received: u32,
     waited: u32,
+    /// A regular file shared out between the thread and the reader.
+    shared: Option<Shared>,
+}
+
+/// The reader's side of a file shared out by chunk number.
+struct Shared {
+    file: Arc<File>,
+    claims: Arc<Claims>,
+    /// The number of the chunk the reader needs next.
+    want: u64,
+    /// A chunk the reader copied itself, ahead of `want`.
+    mine: Option<(u64, Chunk)>,
+    /// A buffer kept for the reader's own copies.
+    spare: Option<Vec<u8>>,
+    /// Where the rest is read in place from, once a chunk came back short.
+    cut: Option<u64>,
+}
+
+/// The chunk counter the thread and the reader claim from.
+struct Claims {
+    next: AtomicU64,
+    /// The file's length when opened, and its chunks.
+    len: u64,
+    chunks: u64,
+}
+
+impl Claims {
+    fn claim(&self) -> Option<u64> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.chunks).then_some(index)
+    }
+
+    /// The bytes chunk `index` should hold.
+    fn expected(&self, index: u64) -> usize {
+        // At most CHUNK, so the cast cannot truncate.
+        (self.len - index * CHUNK as u64).min(CHUNK as u64) as usize
+    }
+
+    /// Copies chunk `index` of `file` into `buf` (after its headroom),
+    /// resizing `buf` if needed; short only where the file is.
+    fn copy(&self, file: &File, index: u64, mut buf: Vec<u8>) -> io::Result<Chunk> {
+        if buf.len() < HEADROOM + CHUNK {
+            buf.resize(HEADROOM + CHUNK, 0);
+        }
+        let want = self.expected(index);
+        let at = index * CHUNK as u64;
+        let mut len = 0;
+        while len < want {
+            match file.read_at(&mut buf[HEADROOM + len..HEADROOM + want], at + len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Chunk { buf, len })
+    }
+}
+
+/// A file read from an offset on, in place.
+struct ReadFrom {
+    file: Arc<File>,
+    at: u64,
+}
+
+impl Read for ReadFrom {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(out, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 impl ReadAhead {
@@ -94,6 +178,41 @@ impl ReadAhead {
             source: None,
             received: 0,
             waited: 0,
+            shared: None,
+        })
+    }
+
+    /// Starts a thread sharing out the chunks of `file`, `len` bytes long
+    /// (see the module documentation).
+    pub fn spawn_file(file: File, len: u64) -> io::Result<Self> {
+        let (filled_tx, filled) = sync_channel(DEPTH);
+        let (spare, spare_rx) = channel();
+        let file = Arc::new(file);
+        let claims = Arc::new(Claims {
+            next: AtomicU64::new(0),
+            len,
+            chunks: len.div_ceil(CHUNK as u64),
+        });
+        let (thread_file, thread_claims) = (Arc::clone(&file), Arc::clone(&claims));
+        thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || share_out(&thread_file, &thread_claims, &filled_tx, &spare_rx))?;
+        Ok(ReadAhead {
+            filled,
+            spare,
+            stop: Arc::new(AtomicBool::new(false)),
+            done: false,
+            source: None,
+            received: 0,
+            waited: 0,
+            shared: Some(Shared {
+                file,
+                claims,
+                want: 0,
+                mine: None,
+                spare: None,
+                cut: None,
+            }),
         })
     }
 
@@ -103,6 +222,9 @@ impl ReadAhead {
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         if self.done {
             return Ok(None);
+        }
+        if self.shared.is_some() {
+            return self.next_shared();
         }
         let message = match self.filled.try_recv() {
             Ok(message) => message,
@@ -123,7 +245,7 @@ impl ReadAhead {
             self.waited = 0;
         }
         match message {
-            Message::Chunk(chunk) => Ok(Some(chunk)),
+            Message::Chunk(_, chunk) => Ok(Some(chunk)),
             Message::End => {
                 self.done = true;
                 Ok(None)
@@ -151,8 +273,100 @@ impl ReadAhead {
         self.source.is_some()
     }
 
+    /// [`ReadAhead::next_chunk`] for a shared-out file.
+    fn next_shared(&mut self) -> io::Result<Option<Chunk>> {
+        let Some(shared) = self.shared.as_mut() else {
+            return Ok(None);
+        };
+        let want = shared.want;
+        let end = match shared.cut {
+            Some(at) => Some(at),
+            None => (want >= shared.claims.chunks).then_some(shared.claims.len),
+        };
+        if let Some(at) = end {
+            // The rest, if any, in place.
+            self.done = true;
+            self.source = Some(Box::new(ReadFrom {
+                file: Arc::clone(&shared.file),
+                at,
+            }));
+            return Ok(None);
+        }
+        let chunk = match shared.mine.take() {
+            Some((index, chunk)) if index == want => chunk,
+            mine => {
+                shared.mine = mine;
+                self.shared_from_thread()?
+            }
+        };
+        let Some(shared) = self.shared.as_mut() else {
+            return Ok(None);
+        };
+        if chunk.len < shared.claims.expected(want) {
+            // The file is shorter than it was: what follows is read in
+            // place, from the end of this chunk.
+            shared.cut = Some(want * CHUNK as u64 + chunk.len as u64);
+            if chunk.len == 0 {
+                self.recycle(chunk.buf);
+                return self.next_shared();
+            }
+        }
+        shared.want += 1;
+        Ok(Some(chunk))
+    }
+
+    /// The chunk the reader wants from the thread, copying the next
+    /// unclaimed chunk itself rather than wait for it.
+    fn shared_from_thread(&mut self) -> io::Result<Chunk> {
+        let Some(shared) = self.shared.as_mut() else {
+            return Err(io::Error::other("not a shared-out file"));
+        };
+        let message = match self.filled.try_recv() {
+            Ok(message) => message,
+            Err(_) => {
+                if shared.mine.is_none() {
+                    if let Some(index) = shared.claims.claim() {
+                        let buf = shared.spare.take().unwrap_or_default();
+                        let chunk = match shared.claims.copy(&shared.file, index, buf) {
+                            Ok(chunk) => chunk,
+                            Err(e) => {
+                                self.done = true;
+                                return Err(e);
+                            }
+                        };
+                        if index == shared.want {
+                            return Ok(chunk);
+                        }
+                        shared.mine = Some((index, chunk));
+                    }
+                }
+                self.filled.recv().unwrap_or(Message::End)
+            }
+        };
+        match message {
+            Message::Chunk(index, chunk) if index == shared.want => Ok(chunk),
+            Message::Error(e) => {
+                self.done = true;
+                Err(e)
+            }
+            _ => {
+                self.done = true;
+                Err(io::Error::other(format!(
+                    "the read-ahead thread stopped before chunk {}",
+                    shared.want
+                )))
+            }
+        }
+    }
+
     /// Gives a used buffer back to the thread.
     pub fn recycle(&mut self, buf: Vec<u8>) {
+        if let Some(shared) = self.shared.as_mut() {
+            if shared.spare.is_none() {
+                shared.spare = Some(buf);
+                return;
+            }
+        }
         // The thread may have ended (end of file): the buffer is dropped.
         let _ = self.spare.send(buf);
     }
@@ -178,16 +392,37 @@ fn read_ahead(
         let message = loop {
             match src.read(&mut buf[HEADROOM..HEADROOM + CHUNK]) {
                 Ok(0) => break Message::End,
-                Ok(len) => break Message::Chunk(Chunk { buf, len }),
+                Ok(len) => break Message::Chunk(0, Chunk { buf, len }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break Message::Error(e),
             }
         };
-        let more = matches!(message, Message::Chunk(_));
+        let more = matches!(message, Message::Chunk(..));
         if filled.send(message).is_err() || !more {
             return;
         }
     }
+}
+
+/// The thread's loop for a shared-out file: claims and copies chunks
+/// until none is left, an error, or the reader going away.
+fn share_out(
+    file: &File,
+    claims: &Claims,
+    filled: &SyncSender<Message>,
+    spare: &Receiver<Vec<u8>>,
+) {
+    while let Some(index) = claims.claim() {
+        let buf = spare.try_recv().unwrap_or_default();
+        let (message, more) = match claims.copy(file, index, buf) {
+            Ok(chunk) => (Message::Chunk(index, chunk), true),
+            Err(e) => (Message::Error(e), false),
+        };
+        if filled.send(message).is_err() || !more {
+            return;
+        }
+    }
+    let _ = filled.send(Message::End);
 }
 
 #[cfg(test)]
@@ -264,6 +499,80 @@ mod tests {
             src.read_to_end(&mut got).unwrap();
         }
         assert_eq!(got, data, "the bytes, in order, across the hand-back");
+    }
+
+    /// A scratch file holding `data`.
+    fn scratch(name: &str, data: &[u8]) -> (std::path::PathBuf, File) {
+        let dir = std::env::temp_dir().join(format!("framescope-ahead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        let file = File::open(&path).unwrap();
+        (path, file)
+    }
+
+    /// Every chunk of a shared-out file, then what is read in place.
+    fn shared_bytes(ahead: &mut ReadAhead, chunks: &mut usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Some(chunk) = ahead.next_chunk().unwrap() {
+            assert!(chunk.len > 0 && chunk.len <= CHUNK);
+            got.extend_from_slice(&chunk.buf[HEADROOM..HEADROOM + chunk.len]);
+            ahead.recycle(chunk.buf);
+            *chunks += 1;
+        }
+        assert!(ahead.handed_back(), "the rest is read in place");
+        if let Some(src) = ahead.source() {
+            src.read_to_end(&mut got).unwrap();
+        }
+        assert!(ahead.next_chunk().unwrap().is_none());
+        got
+    }
+
+    #[test]
+    fn a_shared_out_file_comes_out_whole_and_in_order() {
+        for len in [1, CHUNK - 1, CHUNK, 5 * CHUNK + 12_345] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (path, file) = scratch(&format!("whole-{len}"), &data);
+            let mut ahead = ReadAhead::spawn_file(file, len as u64).unwrap();
+            let mut chunks = 0;
+            assert_eq!(shared_bytes(&mut ahead, &mut chunks), data, "{len} bytes");
+            assert_eq!(chunks, len.div_ceil(CHUNK), "{len} bytes");
+            std::fs::remove_file(path).ok();
+        }
+    }
+
+    #[test]
+    fn a_shared_out_file_that_grows_or_shrinks_is_read_to_its_end() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..4 * CHUNK + 99).map(|i| (i % 241) as u8).collect();
+        // Grown after being opened: the new bytes are read in place.
+        let (path, file) = scratch("grows", &data[..2 * CHUNK + 7]);
+        let mut ahead = ReadAhead::spawn_file(file, 2 * CHUNK as u64 + 7).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&data[2 * CHUNK + 7..])
+            .unwrap();
+        let mut chunks = 0;
+        assert_eq!(shared_bytes(&mut ahead, &mut chunks), data, "grown");
+        assert_eq!(chunks, 3);
+        std::fs::remove_file(path).ok();
+        // Cut after being opened: the chunks stop where the file does,
+        // and what was read is its start.
+        let (path, file) = scratch("shrinks", &data);
+        let mut ahead = ReadAhead::spawn_file(file, data.len() as u64).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(CHUNK as u64 + 5)
+            .unwrap();
+        let got = shared_bytes(&mut ahead, &mut 0);
+        // Chunks copied before the cut keep their bytes.
+        assert!(got.len() >= CHUNK + 5, "{} bytes", got.len());
+        assert_eq!(got[..], data[..got.len()], "a start of the file");
+        std::fs::remove_file(path).ok();
     }
 
     #[test]

@@ -232,9 +232,10 @@ impl TsResolution {
 
 impl CaptureReader<Box<dyn Read + Send>> {
     /// Opens a file, or standard input for `-`. A regular file is mapped
-    /// into memory ([`super::mapped`]) or read ahead by a thread of its
-    /// own ([`super::ahead`]), whichever is the faster on this machine
-    /// ([`super::way`]); anything else is read ahead.
+    /// into memory ([`super::mapped`]) or copied chunk by chunk by a
+    /// thread of its own and, when that thread is behind, by the reader
+    /// ([`super::ahead`]), whichever is the faster on this machine
+    /// ([`super::way`]); anything else is read ahead by the thread.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let io_error = |e| CaptureError {
             record: 0,
@@ -248,8 +249,13 @@ impl CaptureReader<Box<dyn Read + Send>> {
             let len = file
                 .metadata()
                 .map_or(0, |m| if m.is_file() { m.len() } else { 0 });
-            if len > 0 && Way::for_file(&file, len) == Way::Mapped {
-                return CaptureReader::start(Source::Mapped(Mapped::new(file)), Vec::new());
+            if len > 0 {
+                let src = if Way::for_file(&file, len) == Way::Mapped {
+                    Source::Mapped(Mapped::new(file))
+                } else {
+                    Source::Ahead(ReadAhead::spawn_file(file, len).map_err(io_error)?)
+                };
+                return CaptureReader::start(src, Vec::new());
             }
             Box::new(file)
         };
@@ -1084,7 +1090,7 @@ mod tests {
     /// A file long enough to be probed ([`super::super::way`]) reads as
     /// the same bytes copied whichever way the probe chooses, and read
     /// each way on purpose: mapped in whole-size windows, and copied by
-    /// the thread that reads ahead.
+    /// the thread that reads ahead, from a stream and shared out by chunk.
     #[test]
     fn a_probed_file_reads_as_a_copied_one_either_way() {
         let records = varied_records();
@@ -1117,6 +1123,9 @@ mod tests {
         let ahead = ReadAhead::spawn(src).expect("a thread");
         let ahead = Opened::start(Source::Ahead(ahead), Vec::new());
         assert_eq!(all(ahead.expect("a capture")), copied, "copied");
+        let shared = ReadAhead::spawn_file(file(), bytes.len() as u64).expect("a thread");
+        let shared = Opened::start(Source::Ahead(shared), Vec::new());
+        assert_eq!(all(shared.expect("a capture")), copied, "shared out");
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -1124,17 +1133,13 @@ mod tests {
     fn a_mapped_file_reads_as_a_copied_one_across_windows() {
         let (dir, path, bytes, copied) = varied_capture("mapped");
         // Windows mapped ahead on a thread of their own, and all mapped
-        // by the reader.
+        // by the reader. How many the thread maps in time depends on its
+        // being scheduled (other tests keep both cores busy): that windows
+        // mapped ahead are taken is tested with jobs run at known points,
+        // in `windows_handed_out_are_mapped_by_whoever_takes_them_or_by_the_reader`.
         let mut ahead = mapped(&path);
         assert_eq!(all_from(&mut ahead), copied);
-        let Source::Mapped(m) = &ahead.src else {
-            panic!("mapped")
-        };
-        assert!(
-            m.taken_ahead() > 10,
-            "{} windows taken ahead",
-            m.taken_ahead()
-        );
+        assert!(matches!(&ahead.src, Source::Mapped(_)), "mapped");
         let mut here = mapped(&path);
         here.map_ahead(MapAhead::Off);
         assert_eq!(all_from(&mut here), copied);
