@@ -34,7 +34,8 @@
 //! the reader, rather than wait for the chunk it needs, copies the next
 //! unclaimed one itself (`pread`), so that both cores copy when copying is
 //! the slower side. The reader holds at most one chunk of its own ahead of
-//! the one it analyses; chunks still come out in the file's order. The
+//! the one it analyses, and one spare buffer for it (six buffers in all,
+//! at most); chunks still come out in the file's order. The
 //! file's length is taken when it is opened: what it grows by later is
 //! read in place after the chunks, as is the rest of a file found shorter
 //! than that.
