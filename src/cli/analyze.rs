@@ -71,7 +71,26 @@ struct Document<'a> {
     proxy: Option<&'a crate::proxy::ProxySummary>,
 }
 
-impl Document<'_> {
+impl<'a> Document<'a> {
+    /// The document of a finished, sorted collector whose totals are `all`.
+    fn of(f: &Finished<'a>, c: &'a Collector, all: &'a crate::analysis::DirSummary) -> Self {
+        Document {
+            schema: SCHEMA,
+            file: f.source,
+            framing: f.framing,
+            capture: f.summary,
+            totals: f.totals,
+            summary: all,
+            streams: &c.streams,
+            messages: &c.messages,
+            messages_dropped: c.messages_dropped,
+            streams_without_data: c.streams_without_data,
+            streams_dropped: c.dropped.streams,
+            live: f.live,
+            proxy: f.proxy,
+        }
+    }
+
     /// Threads rendering the stream and message lists, at most.
     const THREADS: usize = 4;
 
@@ -423,22 +442,7 @@ pub(super) fn print_report(
     match format {
         AnalyzeFormat::Json => {
             c.drop_messages_of_dropped_streams();
-            let doc = Document {
-                schema: SCHEMA,
-                file: f.source,
-                framing: f.framing,
-                capture: f.summary,
-                totals: f.totals,
-                summary: &all,
-                streams: &c.streams,
-                messages: &c.messages,
-                messages_dropped: c.messages_dropped,
-                streams_without_data: c.streams_without_data,
-                streams_dropped: c.dropped.streams,
-                live: f.live,
-                proxy: f.proxy,
-            };
-            doc.write(&mut *out)?;
+            Document::of(f, c, &all).write(&mut *out)?;
             writeln!(out)?;
         }
         AnalyzeFormat::Table | AnalyzeFormat::Jsonl => {
@@ -570,21 +574,15 @@ mod tests {
         assert!(c.streams.len() > 1, "{}", c.streams.len());
         let (live, proxy) = (LiveStats::default(), crate::proxy::ProxySummary::default());
         for extras in [false, true] {
-            let doc = Document {
-                schema: SCHEMA,
-                file: path,
+            let finished = Finished {
+                source: path,
                 framing: "resp",
-                capture: &summary,
+                summary: &summary,
                 totals: &totals,
-                summary: &all,
-                streams: &c.streams,
-                messages: &c.messages,
-                messages_dropped: c.messages_dropped,
-                streams_without_data: c.streams_without_data,
-                streams_dropped: c.dropped.streams,
                 live: extras.then_some(&live),
                 proxy: extras.then_some(&proxy),
             };
+            let doc = Document::of(&finished, &c, &all);
             let mut ours = Vec::new();
             doc.write(&mut ours).expect("written");
             let mut theirs = Vec::new();
