@@ -375,8 +375,16 @@ pub const JOBS_UNCAPPED_ENV: &str = "FRAMESCOPE_JOBS_UNCAPPED";
 /// bulk and many-small, the same on redis, 4% faster on redis-mix. Setting
 /// [`JOBS_UNCAPPED_ENV`] gives `asked`.
 pub fn jobs_for(asked: usize) -> usize {
-    let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    jobs_given(asked, cores, std::env::var_os(JOBS_UNCAPPED_ENV).is_some())
+    jobs_given(
+        asked,
+        cores(),
+        std::env::var_os(JOBS_UNCAPPED_ENV).is_some(),
+    )
+}
+
+/// The cores this process may run on (1 when that cannot be found out).
+pub fn cores() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// [`jobs_for`] on a machine of `cores` cores.

@@ -164,13 +164,48 @@ impl Read for ReadFrom {
 impl ReadAhead {
     /// Starts a thread reading `src` ahead.
     pub fn spawn(src: Box<dyn Read + Send>) -> io::Result<Self> {
-        let (filled_tx, filled) = sync_channel(DEPTH);
-        let (spare, spare_rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
+        Self::start(stop, None, move |filled, spare| {
+            read_ahead(src, &filled, &spare, &stopped)
+        })
+    }
+
+    /// Starts a thread sharing out the chunks of `file`, `len` bytes long
+    /// (see the module documentation).
+    pub fn spawn_file(file: File, len: u64) -> io::Result<Self> {
+        let file = Arc::new(file);
+        let claims = Arc::new(Claims {
+            next: AtomicU64::new(0),
+            len,
+            chunks: len.div_ceil(CHUNK as u64),
+        });
+        let (thread_file, thread_claims) = (Arc::clone(&file), Arc::clone(&claims));
+        let shared = Shared {
+            file,
+            claims,
+            want: 0,
+            mine: None,
+            spare: None,
+            cut: None,
+        };
+        Self::start(Arc::default(), Some(shared), move |filled, spare| {
+            share_out(&thread_file, &thread_claims, &filled, &spare)
+        })
+    }
+
+    /// Starts the thread running `body`, which sends chunks on its first
+    /// argument and takes spare buffers from its second.
+    fn start(
+        stop: Arc<AtomicBool>,
+        shared: Option<Shared>,
+        body: impl FnOnce(SyncSender<Message>, Receiver<Vec<u8>>) + Send + 'static,
+    ) -> io::Result<Self> {
+        let (filled_tx, filled) = sync_channel(DEPTH);
+        let (spare, spare_rx) = channel();
         thread::Builder::new()
             .name("read-ahead".into())
-            .spawn(move || read_ahead(src, &filled_tx, &spare_rx, &stopped))?;
+            .spawn(move || body(filled_tx, spare_rx))?;
         Ok(ReadAhead {
             filled,
             spare,
@@ -179,41 +214,7 @@ impl ReadAhead {
             source: None,
             received: 0,
             waited: 0,
-            shared: None,
-        })
-    }
-
-    /// Starts a thread sharing out the chunks of `file`, `len` bytes long
-    /// (see the module documentation).
-    pub fn spawn_file(file: File, len: u64) -> io::Result<Self> {
-        let (filled_tx, filled) = sync_channel(DEPTH);
-        let (spare, spare_rx) = channel();
-        let file = Arc::new(file);
-        let claims = Arc::new(Claims {
-            next: AtomicU64::new(0),
-            len,
-            chunks: len.div_ceil(CHUNK as u64),
-        });
-        let (thread_file, thread_claims) = (Arc::clone(&file), Arc::clone(&claims));
-        thread::Builder::new()
-            .name("read-ahead".into())
-            .spawn(move || share_out(&thread_file, &thread_claims, &filled_tx, &spare_rx))?;
-        Ok(ReadAhead {
-            filled,
-            spare,
-            stop: Arc::new(AtomicBool::new(false)),
-            done: false,
-            source: None,
-            received: 0,
-            waited: 0,
-            shared: Some(Shared {
-                file,
-                claims,
-                want: 0,
-                mine: None,
-                spare: None,
-                cut: None,
-            }),
+            shared,
         })
     }
 

@@ -100,9 +100,7 @@ impl<'a> Document<'a> {
     /// machine's cores). The analysis is over by then: its threads are
     /// idle.
     fn write(&self, out: impl Write) -> serde_json::Result<()> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(Self::THREADS);
+        let threads = pipeline::cores().min(Self::THREADS);
         let mut o = crate::output::pretty::Object::begin(out)?;
         o.field("schema", self.schema)?;
         o.field("file", self.file)?;
@@ -212,7 +210,7 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     }
     let jobs = match pipeline::jobs_for(jobs) {
         fewer if fewer < jobs => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cores = pipeline::cores();
             eprintln!(
                 "framescope: --jobs {jobs} runs {fewer} thread{} of analysis here: this machine \
                  has {cores} core{}, and one is left for reading ahead, which is faster than \
