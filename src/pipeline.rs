@@ -43,6 +43,7 @@ use std::thread;
 
 use crate::capture::filter::{Filter, FilterError};
 use crate::capture::mapped::{spare_core, MapAhead, MapJob, Sizes, Window};
+use crate::capture::scan::ChunkScan;
 use crate::capture::{CaptureError, CaptureReader, LinkType, Record, Timestamp};
 use crate::dissect::{dissect, Dissected, Transport};
 use crate::flow::{Dir, Proto, Shard, Sink, Tracker, TrackerStats};
@@ -136,11 +137,23 @@ pub fn read<R: Read, K: Sink>(
     observe: &mut dyn FnMut(Progress),
 ) -> Result<CaptureSummary, InputError> {
     let mut summary = CaptureSummary::default();
+    // The work the read-ahead thread can do for the sink, if any.
+    let scanning = match tracker.sink().scan_ahead() {
+        Some(scan) => reader.scan_ahead(scan),
+        None => false,
+    };
+    let mut failed = None;
     loop {
-        match reader.next_record() {
-            Ok(Some(rec)) => {
+        match reader.next_scanned() {
+            Ok(Some((rec, found))) => {
+                if let Some(found) = found {
+                    tracker.sink_mut().scanned(found);
+                }
                 summary.records += 1;
-                feed(&rec, filter.as_deref_mut(), tracker, &mut summary)?;
+                if let Err(e) = feed(&rec, filter.as_deref_mut(), tracker, &mut summary) {
+                    failed = Some(e);
+                    break;
+                }
                 if summary.records % PROGRESS_EVERY == 0 {
                     observe(Progress {
                         records: summary.records,
@@ -155,6 +168,14 @@ pub fn read<R: Read, K: Sink>(
                 break;
             }
         }
+    }
+    if scanning {
+        // The chunks' buffers go with the reader: what was found in them
+        // must not outlive them.
+        tracker.sink_mut().scanned(ChunkScan::Nothing);
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     summary.bytes = reader.bytes_read();
     Ok(summary)

@@ -22,6 +22,7 @@
 //! reused from message to message; nothing is allocated per message on the
 //! in-order path.
 
+mod ahead;
 pub mod nagle;
 pub mod recv;
 pub mod tls;
@@ -1037,6 +1038,18 @@ impl DirState {
 
 impl<R: Report> Sink for Analyzer<R> {
     type Stream = StreamState;
+
+    fn scan_ahead(&self) -> Option<Box<dyn crate::capture::scan::ScanAhead>> {
+        if self.opts.detect {
+            return None;
+        }
+        let scan = self.opts.framing.scan_ahead()?;
+        Some(Box::new(ahead::PayloadScan::new(scan)))
+    }
+
+    fn scanned(&mut self, found: crate::capture::scan::ChunkScan) {
+        ahead::found(&mut self.run, found);
+    }
 
     fn open(&mut self, info: &StreamInfo) -> StreamState {
         StreamState {

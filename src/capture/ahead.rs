@@ -40,13 +40,16 @@
 //! read in place after the chunks, as is the rest of a file found shorter
 //! than that.
 
+use std::any::Any;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
+
+use super::scan::Walker;
 
 /// Bytes left free in front of each chunk for the previous chunk's tail.
 pub const HEADROOM: usize = 256 * 1024;
@@ -65,6 +68,9 @@ pub struct Chunk {
     pub buf: Vec<u8>,
     /// Bytes of file data after the headroom.
     pub len: usize,
+    /// What the thread's [`ScanAhead`](super::scan::ScanAhead) found in
+    /// the chunk's whole records, when it walked them.
+    pub scanned: Option<Box<dyn Any + Send>>,
 }
 
 /// What the thread sends.
@@ -104,6 +110,9 @@ struct Shared {
     spare: Option<Vec<u8>>,
     /// Where the rest is read in place from, once a chunk came back short.
     cut: Option<u64>,
+    /// The walk the thread is to do on the chunks it copies, until it
+    /// takes it.
+    walk: Arc<Mutex<Option<Walker>>>,
 }
 
 /// The chunk counter the thread and the reader claim from.
@@ -143,7 +152,11 @@ impl Claims {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Chunk { buf, len })
+        Ok(Chunk {
+            buf,
+            len,
+            scanned: None,
+        })
     }
 }
 
@@ -181,6 +194,8 @@ impl ReadAhead {
             chunks: len.div_ceil(CHUNK as u64),
         });
         let (thread_file, thread_claims) = (Arc::clone(&file), Arc::clone(&claims));
+        let walk = Arc::new(Mutex::new(None));
+        let thread_walk = Arc::clone(&walk);
         let shared = Shared {
             file,
             claims,
@@ -188,9 +203,10 @@ impl ReadAhead {
             mine: None,
             spare: None,
             cut: None,
+            walk,
         };
         Self::start(Arc::default(), Some(shared), move |filled, spare| {
-            share_out(&thread_file, &thread_claims, &filled, &spare)
+            share_out(&thread_file, &thread_claims, &thread_walk, &filled, &spare)
         })
     }
 
@@ -361,6 +377,22 @@ impl ReadAhead {
         }
     }
 
+    /// Has the thread walk the records of the chunks it copies from now
+    /// on ([`super::scan`]); false when it cannot (a source that is not a
+    /// regular file shared out).
+    pub(super) fn walk(&mut self, walker: Walker) -> bool {
+        match &self.shared {
+            Some(shared) => match shared.walk.lock() {
+                Ok(mut slot) => {
+                    *slot = Some(walker);
+                    true
+                }
+                Err(_) => false,
+            },
+            None => false,
+        }
+    }
+
     /// Gives a used buffer back to the thread.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         if let Some(shared) = self.shared.as_mut() {
@@ -394,7 +426,16 @@ fn read_ahead(
         let message = loop {
             match src.read(&mut buf[HEADROOM..HEADROOM + CHUNK]) {
                 Ok(0) => break Message::End,
-                Ok(len) => break Message::Chunk(0, Chunk { buf, len }),
+                Ok(len) => {
+                    break Message::Chunk(
+                        0,
+                        Chunk {
+                            buf,
+                            len,
+                            scanned: None,
+                        },
+                    )
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break Message::Error(e),
             }
@@ -407,17 +448,29 @@ fn read_ahead(
 }
 
 /// The thread's loop for a shared-out file: claims and copies chunks
-/// until none is left, an error, or the reader going away.
+/// until none is left, an error, or the reader going away; walks the
+/// records of each once it is given a walk.
 fn share_out(
     file: &File,
     claims: &Claims,
+    walk: &Mutex<Option<Walker>>,
     filled: &SyncSender<Message>,
     spare: &Receiver<Vec<u8>>,
 ) {
+    let mut walker: Option<Walker> = None;
     while let Some(index) = claims.claim() {
         let buf = spare.try_recv().unwrap_or_default();
         let (message, more) = match claims.copy(file, index, buf) {
-            Ok(chunk) => (Message::Chunk(index, chunk), true),
+            Ok(mut chunk) => {
+                if walker.is_none() {
+                    walker = walk.lock().ok().and_then(|mut slot| slot.take());
+                }
+                if let Some(w) = walker.as_mut() {
+                    let data = &chunk.buf[HEADROOM..HEADROOM + chunk.len];
+                    chunk.scanned = Some(w.chunk(index, index * CHUNK as u64, data));
+                }
+                (Message::Chunk(index, chunk), true)
+            }
             Err(e) => (Message::Error(e), false),
         };
         if filled.send(message).is_err() || !more {

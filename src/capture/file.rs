@@ -22,8 +22,9 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::ahead::{ReadAhead, HEADROOM};
+use super::ahead::{ReadAhead, CHUNK, HEADROOM};
 use super::mapped::{MapAhead, MapJob, Mapped, Window};
+use super::scan::{ChunkScan, Layout, ScanAhead, Walker};
 use super::way::Way;
 use super::{LinkType, Record, Timestamp};
 
@@ -132,6 +133,10 @@ pub struct CaptureReader<R> {
     pcap: PcapHeader,
     ng: NgSection,
     failed: bool,
+    /// Whether the read-ahead thread walks chunks ([`CaptureReader::scan_ahead`]).
+    scanning: bool,
+    /// What it found in the chunk now being read, not yet taken.
+    scanned: Option<ChunkScan>,
 }
 
 /// Where the bytes come from: a reader read in place, chunks read ahead
@@ -283,6 +288,8 @@ impl<R: Read> CaptureReader<R> {
             pcap: PcapHeader::default(),
             ng: NgSection::default(),
             failed: false,
+            scanning: false,
+            scanned: None,
         };
         reader.fill(4).map_err(|kind| reader.error(0, kind))?;
         if reader.available() == 0 {
@@ -425,6 +432,43 @@ impl<R: Read> CaptureReader<R> {
         Ok(Some((pos.into_record(self.data(), self.records), window)))
     }
 
+    /// Has the thread that reads the file ahead walk the records of each
+    /// chunk it copies with `scan` ([`super::scan`]); what it found comes
+    /// with the records ([`CaptureReader::next_scanned`]). False, and
+    /// nothing done, unless a classic pcap file is shared out by chunk
+    /// ([`ReadAhead::spawn_file`]) and no record has been read yet.
+    pub fn scan_ahead(&mut self, scan: Box<dyn ScanAhead>) -> bool {
+        if self.format != CaptureFormat::Pcap || self.records > 0 || self.scanning {
+            return false;
+        }
+        let Source::Ahead(ahead) = &mut self.src else {
+            return false;
+        };
+        let layout = Layout {
+            big_endian: self.pcap.big_endian,
+            nanos: self.pcap.nanos,
+            link: LinkType(self.pcap.link),
+            snaplen: self.pcap.snaplen,
+        };
+        self.scanning = ahead.walk(Walker::new(layout, scan, self.offset, CHUNK));
+        self.scanning
+    }
+
+    /// [`CaptureReader::next_record`], with what the read-ahead thread's
+    /// scan found ([`CaptureReader::scan_ahead`]) when the record is the
+    /// first read from a chunk's bytes: [`ChunkScan::Found`] for a chunk
+    /// the thread walked, [`ChunkScan::Nothing`] when the bytes being read
+    /// are any others (earlier results no longer hold).
+    pub fn next_scanned(
+        &mut self,
+    ) -> Result<Option<(Record<'_>, Option<ChunkScan>)>, CaptureError> {
+        let Some(pos) = self.advance()? else {
+            return Ok(None);
+        };
+        let scanned = self.scanned.take();
+        Ok(Some((pos.into_record(self.data(), self.records), scanned)))
+    }
+
     /// Finds the next record and counts it.
     fn advance(&mut self) -> Result<Option<Pos>, CaptureError> {
         if self.failed {
@@ -484,6 +528,11 @@ impl<R: Read> CaptureReader<R> {
     fn fill(&mut self, want: usize) -> Result<(), CaptureErrorKind> {
         if self.available() >= want || self.eof {
             return Ok(());
+        }
+        if self.scanning {
+            // The buffer's bytes change: unless a walked chunk comes in
+            // whole, what the last scan found no longer holds.
+            self.scanned = Some(ChunkScan::Nothing);
         }
         if let Source::Mapped(m) = &mut self.src {
             self.start = m
@@ -562,6 +611,9 @@ impl<R: Read> CaptureReader<R> {
                 self.start = HEADROOM - left;
                 self.end = HEADROOM + chunk.len;
                 ahead.recycle(used);
+                if self.scanning {
+                    self.scanned = Some(chunk.scanned.map_or(ChunkScan::Nothing, ChunkScan::Found));
+                }
             } else {
                 // A record longer than the headroom: gathered in the
                 // reader's own buffer, which grows to hold it.

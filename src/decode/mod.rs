@@ -32,6 +32,7 @@
 //! stream whole or one byte at a time gives the same boundaries, labels and
 //! errors (tested for every decoder, and checked by the fuzz targets).
 
+pub mod ahead;
 pub mod delimiter;
 pub mod fixed;
 pub mod json_header;
@@ -309,6 +310,8 @@ pub struct Run {
     ends: [usize; RUN],
     labels: [Option<Label>; RUN],
     len: usize,
+    /// Messages found ahead in the chunk being read ([`ahead`]).
+    pub(crate) hints: Option<ahead::Hints>,
 }
 
 impl Default for Run {
@@ -317,11 +320,19 @@ impl Default for Run {
             ends: [0; RUN],
             labels: [None; RUN],
             len: 0,
+            hints: None,
         }
     }
 }
 
 impl Run {
+    /// Takes the messages found ahead in the chunk now being read, or
+    /// drops those of the last (`None`: the bytes now read were not
+    /// scanned). See [`ahead`].
+    pub fn found_ahead(&mut self, found: Option<Box<ahead::Found>>) {
+        self.hints = found.map(ahead::Hints::new);
+    }
+
     /// Empties the run.
     pub fn clear(&mut self) {
         self.len = 0;

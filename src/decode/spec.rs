@@ -233,6 +233,15 @@ impl FrameSpec {
         }
     }
 
+    /// The scan that finds this framing's messages ahead of the analysis
+    /// ([`super::ahead`]), when it has one.
+    pub fn scan_ahead(&self) -> Option<super::ahead::Scan> {
+        match self {
+            FrameSpec::Protocol { name, .. } => proto::scan_ahead(name),
+            _ => None,
+        }
+    }
+
     /// The largest frame the decoders accept.
     pub fn max_frame(&self) -> u64 {
         match self {

@@ -37,6 +37,7 @@ pub mod seq;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::capture::scan::{ChunkScan, ScanAhead};
 use crate::capture::LinkType;
 use crate::capture::Timestamp;
 use crate::dissect::{dissect, Dissected, Packet, TcpFlags, Transport};
@@ -197,6 +198,15 @@ pub trait Sink {
     fn datagram(&mut self, _st: &mut Self::Stream, _dir: Dir, _dg: &Datagram<'_>) {}
     /// The stream is over; no more events for it.
     fn close(&mut self, st: Self::Stream, info: &StreamInfo, stats: &StreamStats);
+    /// Work for the thread that reads the capture ahead to do on each
+    /// record ([`crate::capture::scan`]), if the sink has any.
+    fn scan_ahead(&self) -> Option<Box<dyn ScanAhead>> {
+        None
+    }
+    /// What that work found in the chunk the next records come from
+    /// ([`ChunkScan::Nothing`]: nothing; what was found before no longer
+    /// holds).
+    fn scanned(&mut self, _found: ChunkScan) {}
 }
 
 /// Bounds on the flow table.

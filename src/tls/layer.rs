@@ -382,6 +382,14 @@ impl<S: RecordSink> Sink for Decrypting<S> {
         self.inner.datagram(&mut st.inner, dir, dg);
     }
 
+    fn scan_ahead(&self) -> Option<Box<dyn crate::capture::scan::ScanAhead>> {
+        self.inner.scan_ahead()
+    }
+
+    fn scanned(&mut self, found: crate::capture::scan::ChunkScan) {
+        self.inner.scanned(found);
+    }
+
     fn close(&mut self, mut st: Self::Stream, info: &StreamInfo, stats: &StreamStats) {
         let (notes, more, n) = (&mut self.notes, &mut self.more_notes, st.number);
         let mut keep = |d: Dir, e: TlsEvent<'_>| {

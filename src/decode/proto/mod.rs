@@ -184,6 +184,20 @@ pub fn build(name: &str, max_frame: u64) -> Option<[Box<dyn Decoder>; 2]> {
     Some(pair)
 }
 
+/// The scan that finds protocol `name`'s whole messages ahead of the
+/// analysis ([`crate::decode::ahead`]), for the protocols that have one.
+pub fn scan_ahead(name: &str) -> Option<crate::decode::ahead::Scan> {
+    match name {
+        "resp" => {
+            let mut recent = resp::recent_indices();
+            Some(Box::new(move |payload, found| {
+                resp::scan_ahead(payload, found, &mut recent)
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// Whether `message`, one whole client message of protocol `name`, asks
 /// the server to end the session: Redis `QUIT`, memcached `quit`, an HTTP/1
 /// request with `Connection: close` (or HTTP/1.0 without keep-alive),

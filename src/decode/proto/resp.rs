@@ -36,6 +36,7 @@
 use super::block::{Block, Fill};
 use super::http1::{decimal_i128, parse_decimal};
 use super::line::{self, Fed, Flow, Text};
+use crate::decode::ahead::{Found, NO_LABEL};
 use crate::decode::{DecodeError, DecodeErrorKind, Decoder, End, Label, Run, Step};
 
 /// The deepest nesting of aggregates accepted.
@@ -119,8 +120,7 @@ impl Resp {
             capture: false,
             name: Vec::new(),
             streamed_string: false,
-            // An empty name is labelled `*`, as the general path does.
-            recent: [(name_key(b"", 0, 0), Label::new("*")); 4],
+            recent: recent_names(),
         }
     }
 
@@ -462,50 +462,167 @@ impl Resp {
     /// (this path) and in pieces (the general one) and compares.
     #[inline(always)]
     fn fast_message(&mut self, input: &[u8]) -> Option<(usize, Option<Label>)> {
-        let top = *input.first()?;
-        let (end, label) = match top {
-            b'*' => {
-                let (count, mut at) = count_line(input, 1)?;
-                if count == 0 || count > 4096 {
+        let (end, top, name) = whole_message(input, self.client)?;
+        let label = if top != b'*' || !self.client {
+            Label::of_byte(top)
+        } else {
+            self.command_label(input, name.0, name.1.min(Label::CAPACITY))
+        };
+        (end as u64 <= self.text.max).then_some((end, Some(label)))
+    }
+
+    /// The messages the fast path finds at the start of `input`, taken
+    /// from what was found ahead ([`ahead`]) when `input` is a payload (or
+    /// the rest of one) listed there. Returns where the messages taken end,
+    /// and whether the fast path is to go on from there (it is not after a
+    /// message a client does not send, one past `input`'s end or one
+    /// over the largest frame: there the fast path would stop too).
+    fn hinted(&mut self, input: &[u8], run: &mut Run) -> (usize, bool) {
+        let Some(hints) = run.hints.as_mut() else {
+            return (0, true);
+        };
+        let Some(listed) = hints.at(input) else {
+            return (0, true);
+        };
+        let mut at = 0usize;
+        let mut index = listed.from;
+        while index < listed.to && !run.is_full() {
+            let Some(hints) = run.hints.as_ref() else {
+                break;
+            };
+            let m = hints.msg(index);
+            let end = (m.end - listed.base) as usize;
+            if end > input.len() || (end - at) as u64 > self.text.max {
+                return (at, false);
+            }
+            let label = if !self.client {
+                Label::of_byte(m.top)
+            } else if m.top != b'*' {
+                return (at, false);
+            } else {
+                match hints.label(m.label) {
+                    Some(label) => label,
+                    None => break,
+                }
+            };
+            run.push(end, Some(label));
+            at = end;
+            index += 1;
+        }
+        if let Some(hints) = run.hints.as_mut() {
+            hints.taken(&listed, index, listed.base + at as u32);
+        }
+        (at, true)
+    }
+}
+
+/// One whole message at the start of `input` as the fast path reads it
+/// (a client's: arrays of bulk strings only): its length, its first byte,
+/// and where the bytes of an array's first element (a command's name)
+/// are. `None` when the message is not whole in `input`, or anything the
+/// fast path leaves to the general one.
+#[inline(always)]
+fn whole_message(input: &[u8], client: bool) -> Option<(usize, u8, (usize, usize))> {
+    let top = *input.first()?;
+    match top {
+        b'*' => {
+            let (count, mut at) = count_line(input, 1)?;
+            if count == 0 || count > 4096 {
+                return None;
+            }
+            let mut name = (0, 0);
+            for i in 0..count {
+                if *input.get(at)? != b'$' {
                     return None;
                 }
-                let mut name = (0, 0);
-                for i in 0..count {
-                    if *input.get(at)? != b'$' {
-                        return None;
-                    }
-                    let (len, body) = count_line(input, at + 1)?;
-                    let end = body.checked_add(len)?;
-                    if input.get(end..end + 2)? != b"\r\n" {
-                        return None;
-                    }
-                    if i == 0 {
-                        name = (body, len);
-                    }
-                    at = end + 2;
-                }
-                let label = if !self.client {
-                    Label::of_byte(top)
-                } else {
-                    self.command_label(input, name.0, name.1.min(Label::CAPACITY))
-                };
-                (at, label)
-            }
-            b'$' if !self.client => {
-                let (len, body) = count_line(input, 1)?;
+                let (len, body) = count_line(input, at + 1)?;
                 let end = body.checked_add(len)?;
                 if input.get(end..end + 2)? != b"\r\n" {
                     return None;
                 }
-                (end + 2, Label::of_byte(top))
+                if i == 0 {
+                    name = (body, len);
+                }
+                at = end + 2;
             }
-            b'+' | b'-' | b':' if !self.client => {
-                let nl = input.iter().position(|&b| b == b'\n')?;
-                (nl + 1, Label::of_byte(top))
+            Some((at, top, name))
+        }
+        b'$' if !client => {
+            let (len, body) = count_line(input, 1)?;
+            let end = body.checked_add(len)?;
+            if input.get(end..end + 2)? != b"\r\n" {
+                return None;
             }
-            _ => return None,
-        };
-        (end as u64 <= self.text.max).then_some((end, Some(label)))
+            Some((end + 2, top, (0, 0)))
+        }
+        b'+' | b'-' | b':' if !client => {
+            let nl = input.iter().position(|&b| b == b'\n')?;
+            Some((nl + 1, top, (0, 0)))
+        }
+        _ => None,
+    }
+}
+
+/// Lists in `found` the whole messages at the start of `payload` that the
+/// fast path finds, read as a server's (a client's are the arrays among
+/// the first of them), each with its command's label when it is an array;
+/// the bytes alone decide (see [`crate::decode::ahead`]). `recent` keeps
+/// the last names' label indices in `found` (which keeps its labels from
+/// chunk to chunk, [`Found::next`]). Stops at a bound of `found`.
+pub(crate) fn scan_ahead(payload: &[u8], found: &mut Found, recent: &mut [([u64; 4], u8); 4]) {
+    let mut at = 0;
+    if payload.is_empty() || !found.begin(payload) {
+        return;
+    }
+    while let Some((len, top, name)) = whole_message(&payload[at..], false) {
+        let mut label = NO_LABEL;
+        if top == b'*' {
+            let (start, n) = (at + name.0, name.1.min(Label::CAPACITY));
+            let key = name_key(payload, start, n);
+            label = match recent.iter().find(|(seen, _)| *seen == key) {
+                Some(&(_, index)) => index,
+                None => {
+                    let Some(index) = found.intern(name_label(&payload[start..start + n])) else {
+                        break;
+                    };
+                    recent.rotate_right(1);
+                    recent[0] = (key, index);
+                    index
+                }
+            };
+        }
+        at += len;
+        if !found.push(at, top, label) {
+            break;
+        }
+    }
+    found.finish();
+}
+
+/// A cache of the last command names' labels, filled with the empty
+/// name's (labelled `*`, as the general path does).
+pub(super) fn recent_names() -> [([u64; 4], Label); 4] {
+    [(name_key(b"", 0, 0), Label::new("*")); 4]
+}
+
+/// A cache of the last command names' label indices for [`scan_ahead`],
+/// filled with a key no name has (a length byte above
+/// [`Label::CAPACITY`]).
+pub(super) fn recent_indices() -> [([u64; 4], u8); 4] {
+    [([0, 0, 0, u64::MAX], NO_LABEL); 4]
+}
+
+/// The label of a command name of at most [`Label::CAPACITY`] bytes: the
+/// name in capitals, `*` when empty.
+fn name_label(name: &[u8]) -> Label {
+    let mut upper = [0u8; Label::CAPACITY];
+    for (u, b) in upper.iter_mut().zip(name) {
+        *u = b.to_ascii_uppercase();
+    }
+    if name.is_empty() {
+        Label::new("*")
+    } else {
+        Label::from_bytes(&upper[..name.len()])
     }
 }
 
@@ -522,15 +639,7 @@ impl Resp {
                 return *label;
             }
         }
-        let mut upper = [0u8; Label::CAPACITY];
-        for (u, b) in upper.iter_mut().zip(&input[start..start + n]) {
-            *u = b.to_ascii_uppercase();
-        }
-        let label = if n == 0 {
-            Label::new("*")
-        } else {
-            Label::from_bytes(&upper[..n])
-        };
+        let label = name_label(&input[start..start + n]);
         self.recent.rotate_right(1);
         self.recent[0] = (key, label);
         label
@@ -621,8 +730,8 @@ impl Decoder for Resp {
         if !matches!(self.text.state, State::Idle) {
             return;
         }
-        let mut at = 0;
-        while !run.is_full() {
+        let (mut at, more) = self.hinted(input, run);
+        while more && !run.is_full() {
             let Some((len, label)) = self.fast_message(&input[at..]) else {
                 break;
             };

@@ -1,0 +1,253 @@
+//! Whole messages found ahead of the analysis, on another thread.
+//!
+//! The thread that reads a capture ahead ([`crate::capture::scan`]) can
+//! find the whole messages at the start of each TCP payload while the
+//! analysis is still on earlier records. A decoder at a message boundary
+//! then takes them from [`Found`] (through its [`super::Run`]) instead of
+//! reading the bytes itself.
+//!
+//! A scan is a pure function of a payload's bytes: for each payload it
+//! lists the messages the decoder's fast path would find there, read as a
+//! server's (client decoders accept a prefix of those, see
+//! [`Found::push`]). Payloads are known by their address, which holds as
+//! long as the chunk they lie in is the one being read: the pipeline hands
+//! each chunk's results to the analysis when the reader moves to that
+//! chunk, and drops them when it moves to bytes that were not scanned. A
+//! payload the analysis gets from anywhere else (reassembled from
+//! out-of-order segments, held while a framing is detected, decrypted) has
+//! another address and is decoded as before.
+//!
+//! Bounds: at most [`MAX_SEGMENTS`] payloads, [`MAX_MESSAGES`] messages
+//! and 254 distinct labels per chunk; a scan that reaches one stops, and
+//! the rest is decoded by the analysis.
+
+use super::Label;
+
+/// A protocol's scan: lists in a [`Found`] the whole messages at the
+/// start of one payload ([`super::proto::scan_ahead`]).
+pub type Scan = Box<dyn FnMut(&[u8], &mut Found) + Send>;
+
+/// Payloads listed per chunk, at most.
+pub const MAX_SEGMENTS: usize = 8192;
+/// Messages listed per chunk, at most.
+pub const MAX_MESSAGES: usize = 32_768;
+/// The label index of a message whose label was not found.
+pub const NO_LABEL: u8 = u8::MAX;
+
+/// One message found: where it ends (from the start of its payload), its
+/// first byte, and the index of its command's label in [`Found`]'s labels
+/// ([`NO_LABEL`] when it has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg {
+    /// The message's end, from the start of the payload.
+    pub end: u32,
+    /// Its first byte.
+    pub top: u8,
+    /// Its command's label, as an index into the chunk's labels.
+    pub label: u8,
+}
+
+/// A payload and the messages found at its start.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    addr: usize,
+    len: usize,
+    first: u32,
+    count: u32,
+}
+
+/// The messages found in the payloads of one chunk's records.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    segments: Vec<Segment>,
+    msgs: Vec<Msg>,
+    labels: Vec<Label>,
+    /// The payload being listed was cut short by a bound.
+    full: bool,
+}
+
+impl Found {
+    /// Whether a bound was reached: nothing more is listed.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Starts listing the messages of `payload`; false when a bound is
+    /// reached.
+    pub fn begin(&mut self, payload: &[u8]) -> bool {
+        if self.full || self.segments.len() >= MAX_SEGMENTS {
+            self.full = true;
+            return false;
+        }
+        self.segments.push(Segment {
+            addr: payload.as_ptr() as usize,
+            len: payload.len(),
+            first: self.msgs.len() as u32,
+            count: 0,
+        });
+        true
+    }
+
+    /// Lists a message of the payload begun last, ending at `end`, whose
+    /// first byte is `top` and whose command's label is at `label`
+    /// ([`Found::intern`], or [`NO_LABEL`]); false (nothing listed) when a
+    /// bound is reached.
+    #[inline]
+    pub fn push(&mut self, end: usize, top: u8, label: u8) -> bool {
+        let Some(segment) = self.segments.last_mut() else {
+            return false;
+        };
+        let Ok(end) = u32::try_from(end) else {
+            self.full = true;
+            return false;
+        };
+        if self.msgs.len() >= MAX_MESSAGES {
+            self.full = true;
+            return false;
+        }
+        self.msgs.push(Msg { end, top, label });
+        segment.count += 1;
+        true
+    }
+
+    /// The index of `label` among the labels, added if new; `None` (and
+    /// full) past 254 labels.
+    pub fn intern(&mut self, label: Label) -> Option<u8> {
+        if let Some(i) = self.labels.iter().position(|l| *l == label) {
+            return Some(i as u8);
+        }
+        if self.labels.len() >= usize::from(NO_LABEL) {
+            self.full = true;
+            return None;
+        }
+        self.labels.push(label);
+        Some((self.labels.len() - 1) as u8)
+    }
+
+    /// The list for the next chunk: empty, with this one's labels (so the
+    /// indices a scan keeps stay good) and room for as many entries.
+    pub fn next(&self) -> Found {
+        Found {
+            segments: Vec::with_capacity(self.segments.len()),
+            msgs: Vec::with_capacity(self.msgs.len()),
+            labels: self.labels.clone(),
+            full: false,
+        }
+    }
+
+    /// The label at `index`, if any.
+    pub fn label(&self, index: u8) -> Option<Label> {
+        self.labels.get(usize::from(index)).copied()
+    }
+
+    /// Drops payloads with no message listed, as a finished list needs
+    /// none of them.
+    pub fn finish(&mut self) {
+        if self.segments.last().is_some_and(|s| s.count == 0) {
+            self.segments.pop();
+        }
+    }
+
+    /// Payloads listed.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+/// The messages found for the chunk being read, as a decoder asks for
+/// them: payloads are looked up in the order they come, with a cursor.
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    found: Box<Found>,
+    /// The addresses the payloads listed span.
+    lo: usize,
+    hi: usize,
+    /// The first payload not yet passed.
+    cursor: usize,
+    /// Where the next message of a payload whose messages were taken in
+    /// part begins, its index, and the end of the last taken.
+    resume: Option<(usize, usize, u32)>,
+}
+
+/// The messages of one payload a decoder may take: indices into the
+/// list, and the offset their ends count from.
+#[derive(Clone, Copy, Debug)]
+pub struct Listed {
+    /// The first message's index.
+    pub from: usize,
+    /// One past the last's.
+    pub to: usize,
+    /// Subtracted from each end: the end of the messages before `from`.
+    pub base: u32,
+    /// The payload's address.
+    addr: usize,
+}
+
+impl Hints {
+    /// The results of one chunk.
+    pub fn new(found: Box<Found>) -> Self {
+        let lo = found.segments.first().map_or(0, |s| s.addr);
+        let hi = found.segments.last().map_or(0, |s| s.addr + s.len);
+        Hints {
+            found,
+            lo,
+            hi,
+            cursor: 0,
+            resume: None,
+        }
+    }
+
+    /// The messages listed for a payload starting at `input`'s first byte
+    /// (a whole payload, or the rest of one whose messages were taken in
+    /// part), if any.
+    #[inline]
+    pub fn at(&mut self, input: &[u8]) -> Option<Listed> {
+        let addr = input.as_ptr() as usize;
+        if addr < self.lo || addr >= self.hi {
+            return None;
+        }
+        if let Some((next, index, base)) = self.resume.take() {
+            if next == addr {
+                let s = self.found.segments[self.cursor];
+                return Some(Listed {
+                    from: index,
+                    to: (s.first + s.count) as usize,
+                    base,
+                    addr: s.addr,
+                });
+            }
+        }
+        let segments = &self.found.segments;
+        while self.cursor < segments.len() && segments[self.cursor].addr < addr {
+            self.cursor += 1;
+        }
+        let s = segments.get(self.cursor)?;
+        (s.addr == addr).then_some(Listed {
+            from: s.first as usize,
+            to: (s.first + s.count) as usize,
+            base: 0,
+            addr,
+        })
+    }
+
+    /// Message `index` of the list.
+    #[inline]
+    pub fn msg(&self, index: usize) -> Msg {
+        self.found.msgs[index]
+    }
+
+    /// The label at `index`, if any.
+    #[inline]
+    pub fn label(&self, index: u8) -> Option<Label> {
+        self.found.label(index)
+    }
+
+    /// Notes that the messages of `listed` were taken up to `index` (not
+    /// included), the last ending at `end` (from the payload's start): a
+    /// call for the rest of the payload finds the others.
+    pub fn taken(&mut self, listed: &Listed, index: usize, end: u32) {
+        if index < listed.to {
+            self.resume = Some((listed.addr + end as usize, index, end));
+        }
+    }
+}
