@@ -24,6 +24,7 @@ use arbitrary::{Result, Unstructured};
 
 use crate::analysis::{Analyzer, Message, Options, Report, StreamResult};
 use crate::capture::{CaptureReader, LinkType, Timestamp};
+use crate::decode::ahead::Found;
 use crate::decode::spec::FrameSpec;
 use crate::decode::{proto, Collected, DecodeError, Decoder, Frame, Run, Step};
 use crate::dissect::{dissect, Dissected, TcpFlags, Transport};
@@ -90,6 +91,23 @@ fn try_decoder(data: &[u8]) -> Result<()> {
     assert_eq!(whole, split, "{text}: split at {cuts:?}");
     let runs = checked_frames_with_runs(run_dec.as_mut(), &chunks);
     assert_eq!(whole, runs, "{text}: decode_run, split at {cuts:?}");
+    if spec.scan_ahead().is_some() {
+        // Messages found ahead in each chunk, as the read-ahead thread
+        // finds them in each payload, give the same frames, on both sides.
+        let [client, server] = spec.decoders();
+        let [mut client_hinted, mut server_hinted] = spec.decoders();
+        for (mut plain, hinted, side) in [
+            (client, client_hinted.as_mut(), "client"),
+            (server, server_hinted.as_mut(), "server"),
+        ] {
+            let expected = checked_frames(plain.as_mut(), &[stream]);
+            let got = frames_of(hinted, &chunks, Some(found_ahead(&spec, &chunks)));
+            assert_eq!(
+                expected, got,
+                "{text}: found ahead ({side}), split at {cuts:?}"
+            );
+        }
+    }
     for frame in &whole.frames {
         assert!(
             frame.bytes.len() as u64 <= max,
@@ -169,17 +187,41 @@ fn decoder_spec(u: &mut Unstructured<'_>) -> Result<String> {
 /// asserting the [`Decoder`] contract at every step: `consumed` is at least
 /// one and at most the chunk, and a failed decoder repeats its error.
 pub fn checked_frames(decoder: &mut dyn Decoder, chunks: &[&[u8]]) -> Collected {
-    frames_of(decoder, chunks, false)
+    frames_of_calls(decoder, chunks, false, None)
 }
 
 /// [`checked_frames`], with [`Decoder::decode_run`] called at every message
 /// boundary first, as the analysis calls it.
 pub fn checked_frames_with_runs(decoder: &mut dyn Decoder, chunks: &[&[u8]]) -> Collected {
-    frames_of(decoder, chunks, true)
+    frames_of_calls(decoder, chunks, true, None)
 }
 
-fn frames_of(decoder: &mut dyn Decoder, chunks: &[&[u8]], runs: bool) -> Collected {
+/// [`checked_frames_with_runs`], with `found` (the messages found ahead
+/// in `chunks`, [`found_ahead`]) given to the decoder's runs.
+pub fn frames_of(decoder: &mut dyn Decoder, chunks: &[&[u8]], found: Option<Found>) -> Collected {
+    frames_of_calls(decoder, chunks, true, found)
+}
+
+/// The messages `spec`'s scan finds ahead in each of `chunks`, taken as
+/// the payloads of one chunk of a capture (empty without a scan).
+pub fn found_ahead(spec: &FrameSpec, chunks: &[&[u8]]) -> Found {
+    let mut found = Found::default();
+    if let Some(mut scan) = spec.scan_ahead() {
+        for chunk in chunks {
+            scan(chunk, &mut found);
+        }
+    }
+    found
+}
+
+fn frames_of_calls(
+    decoder: &mut dyn Decoder,
+    chunks: &[&[u8]],
+    runs: bool,
+    found: Option<Found>,
+) -> Collected {
     let mut run = Run::default();
+    run.found_ahead(found.map(Box::new));
     let mut frames = Vec::new();
     let mut current = Vec::new();
     let mut start = 0u64;

@@ -132,7 +132,7 @@ pub fn run_observed<K: Sink>(
 /// [`Read`] source, such as a capture held in memory.
 pub fn read<R: Read, K: Sink>(
     reader: &mut CaptureReader<R>,
-    mut filter: Option<&mut Filter>,
+    filter: Option<&mut Filter>,
     tracker: &mut Tracker<K>,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<CaptureSummary, InputError> {
@@ -142,18 +142,44 @@ pub fn read<R: Read, K: Sink>(
         Some(scan) => reader.scan_ahead(scan),
         None => false,
     };
-    let mut failed = None;
+    let failed = if scanning {
+        records::<true, R, K>(reader, filter, tracker, observe, &mut summary)
+    } else {
+        records::<false, R, K>(reader, filter, tracker, observe, &mut summary)
+    };
+    if scanning {
+        // The chunks' buffers go with the reader: what was found in them
+        // must not outlive them.
+        tracker.sink_mut().scanned(ChunkScan::Nothing);
+    }
+    failed?;
+    summary.bytes = reader.bytes_read();
+    Ok(summary)
+}
+
+/// [`read`]'s loop over the records, handing the sink what the read-ahead
+/// thread found when `SCANNED` (a loop of its own, as the other needs
+/// none of it).
+fn records<const SCANNED: bool, R: Read, K: Sink>(
+    reader: &mut CaptureReader<R>,
+    mut filter: Option<&mut Filter>,
+    tracker: &mut Tracker<K>,
+    observe: &mut dyn FnMut(Progress),
+    summary: &mut CaptureSummary,
+) -> Result<(), FilterError> {
     loop {
-        match reader.next_scanned() {
+        let next = if SCANNED {
+            reader.next_scanned()
+        } else {
+            reader.next_record().map(|r| r.map(|rec| (rec, None)))
+        };
+        match next {
             Ok(Some((rec, found))) => {
                 if let Some(found) = found {
                     tracker.sink_mut().scanned(found);
                 }
                 summary.records += 1;
-                if let Err(e) = feed(&rec, filter.as_deref_mut(), tracker, &mut summary) {
-                    failed = Some(e);
-                    break;
-                }
+                feed(&rec, filter.as_deref_mut(), tracker, summary)?;
                 if summary.records % PROGRESS_EVERY == 0 {
                     observe(Progress {
                         records: summary.records,
@@ -162,23 +188,13 @@ pub fn read<R: Read, K: Sink>(
                     });
                 }
             }
-            Ok(None) => break,
+            Ok(None) => return Ok(()),
             Err(e) => {
                 summary.error = Some(e.to_string());
-                break;
+                return Ok(());
             }
         }
     }
-    if scanning {
-        // The chunks' buffers go with the reader: what was found in them
-        // must not outlive them.
-        tracker.sink_mut().scanned(ChunkScan::Nothing);
-    }
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    summary.bytes = reader.bytes_read();
-    Ok(summary)
 }
 
 /// Counts a record with nothing to follow, or that could not be dissected.

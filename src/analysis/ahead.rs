@@ -56,3 +56,123 @@ pub(super) fn found(run: &mut Run, found: ChunkScan) {
     };
     run.found_ahead(found);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::analysis::{Analyzer, Options};
+    use crate::capture::CaptureReader;
+    use crate::decode::spec::FrameSpec;
+    use crate::flow::{Dir, FlowLimits, Tracker};
+    use crate::output::Collector;
+    use crate::pipeline;
+    use crate::replay::synth::{pcap_bytes, SynthSession, SynthWrite};
+
+    /// Pipelined Redis commands and replies over several MiB: writes
+    /// begin at message boundaries, and writes over a segment cut
+    /// messages, as a client's and a server's do. Command names vary in
+    /// case and length; values include ones over a segment.
+    fn session() -> SynthSession {
+        let names = [
+            "SET", "get", "LPUSH", "Incr", "HSET", "ZADD", "mset", "PING",
+        ];
+        let mut writes = Vec::new();
+        let mut x: u64 = 7;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        for i in 0..3000u64 {
+            let mut out = Vec::new();
+            let mut replies = Vec::new();
+            for _ in 0..1 + next(40) {
+                let name = names[next(names.len() as u64) as usize];
+                let value = "v".repeat(match next(50) {
+                    0 => 3000,
+                    k => k as usize * 7,
+                });
+                let args = [name, "key:000042", value.as_str()];
+                out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                for a in args {
+                    out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+                }
+                replies.extend_from_slice(match next(4) {
+                    0 => b"+OK\r\n".as_slice(),
+                    1 => b":1042\r\n",
+                    2 => b"$5\r\nhello\r\n",
+                    _ => b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n",
+                });
+            }
+            let pause = Duration::from_micros(100 + i % 7);
+            writes.push(SynthWrite {
+                dir: Dir::Client,
+                pause,
+                bytes: out,
+            });
+            writes.push(SynthWrite {
+                dir: Dir::Server,
+                pause,
+                bytes: replies,
+            });
+        }
+        SynthSession {
+            writes,
+            server_end: None,
+        }
+    }
+
+    /// Analyses `reader`'s capture, keeping every message; returns the
+    /// streams and messages as JSON and the payloads taken from what was
+    /// found ahead.
+    fn analyse<R: std::io::Read>(reader: &mut CaptureReader<R>) -> (String, u64) {
+        let opts = Options {
+            framing: FrameSpec::parse("resp").expect("a spec"),
+            ..Default::default()
+        };
+        let collector = Collector::new(true, usize::MAX, usize::MAX);
+        let mut tracker = Tracker::new(Analyzer::new(opts, collector), FlowLimits::default());
+        pipeline::read(reader, None, &mut tracker, &mut |_| {}).expect("read");
+        let hinted = tracker.sink().run.hinted;
+        let (analyzer, _) = tracker.finish();
+        let c = analyzer.into_report();
+        let json = serde_json::to_string(&(&c.streams, &c.messages)).expect("json");
+        (json, hinted)
+    }
+
+    /// A capture read from a file, whose payloads' messages the read-ahead
+    /// thread finds, gives every stream and message exactly as the same
+    /// bytes read in place (where nothing is found ahead) do.
+    #[test]
+    fn messages_found_ahead_change_nothing() {
+        let bytes = pcap_bytes(&session()).expect("a capture");
+        assert!(bytes.len() > 4 << 20, "{} bytes: a few chunks", bytes.len());
+        let dir = std::env::temp_dir().join(format!("framescope-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("resp.pcap");
+        std::fs::write(&path, &bytes).expect("written");
+        let (plain, none) = analyse(&mut CaptureReader::new(Cursor::new(bytes)).expect("read"));
+        assert_eq!(none, 0, "nothing found ahead in place");
+        // Whether the thread or the reader copies each chunk depends on
+        // timing: read it a few times.
+        let mut hinted = 0;
+        for _ in 0..3 {
+            let mut reader = CaptureReader::open_copied(&path).expect("opened");
+            let (scanned, n) = analyse(&mut reader);
+            assert!(
+                scanned == plain,
+                "the analysis differs with messages found ahead"
+            );
+            hinted += n;
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            hinted > 1000,
+            "{hinted} payloads taken from what was found ahead"
+        );
+    }
+}

@@ -63,6 +63,15 @@ pub(super) struct Walker {
     carry: Vec<u8>,
 }
 
+/// Where a chunk's first whole record begins.
+enum Start {
+    At(usize),
+    /// Beyond the chunk: a record begun before covers it.
+    Beyond,
+    /// Not known: found by [`resync`].
+    Unknown,
+}
+
 /// Record headers that must chain for [`resync`] to trust a place.
 const CHAIN: usize = 4;
 /// Bytes of a chunk [`resync`] looks through for a place to start.
@@ -90,9 +99,18 @@ impl Walker {
     pub fn chunk(&mut self, index: u64, base: u64, data: &[u8]) -> Box<dyn Any + Send> {
         let start = match self.after {
             Some((last, next)) if last.wrapping_add(1) == index => self.continued(base, next, data),
-            _ => None,
+            _ => Start::Unknown,
         };
-        let start = start.or_else(|| resync(&self.layout, data));
+        let start = match start {
+            Start::At(at) => Some(at),
+            Start::Beyond => {
+                // A record longer than the chunk: its header is still the
+                // one carried.
+                self.after = self.after.map(|(_, next)| (index, next));
+                return self.scan.take();
+            }
+            Start::Unknown => resync(&self.layout, data),
+        };
         self.after = None;
         self.carry.clear();
         if let Some(mut at) = start {
@@ -121,21 +139,36 @@ impl Walker {
 
     /// Where the first whole record of a chunk begins, given that the
     /// record after the last one walked has its header at `next`.
-    fn continued(&mut self, base: u64, next: u64, data: &[u8]) -> Option<usize> {
+    fn continued(&mut self, base: u64, next: u64, data: &[u8]) -> Start {
         if let Some(at) = next.checked_sub(base) {
-            return usize::try_from(at).ok().filter(|&at| at <= data.len());
+            return match usize::try_from(at) {
+                Ok(at) if at <= data.len() => Start::At(at),
+                _ => Start::Unknown,
+            };
         }
-        // The header began in the chunk before: its first bytes are
-        // carried, the rest opens this one.
+        // The header began in a chunk before: its first bytes are carried,
+        // the rest opens this one.
         let have = self.carry.len().min(16);
         let mut header = [0u8; 16];
         header[..have].copy_from_slice(&self.carry[..have]);
-        header[have..].copy_from_slice(data.get(..16 - have)?);
+        if have < 16 {
+            let Some(rest) = data.get(..16 - have) else {
+                return Start::Unknown;
+            };
+            header[have..].copy_from_slice(rest);
+            self.carry.clear();
+            self.carry.extend_from_slice(&header);
+        }
         let (incl, _) = lengths(&self.layout, &header);
-        let end = next.checked_add(16 + incl as u64)?;
-        usize::try_from(end.checked_sub(base)?)
-            .ok()
-            .filter(|&at| at <= data.len() && incl <= MAX_BLOCK)
+        if incl > MAX_BLOCK {
+            return Start::Unknown;
+        }
+        let end = next + 16 + incl as u64;
+        match end.checked_sub(base).map(usize::try_from) {
+            Some(Ok(at)) if at <= data.len() => Start::At(at),
+            Some(_) => Start::Beyond,
+            None => Start::Unknown,
+        }
     }
 }
 

@@ -312,6 +312,8 @@ pub struct Run {
     len: usize,
     /// Messages found ahead in the chunk being read ([`ahead`]).
     pub(crate) hints: Option<ahead::Hints>,
+    /// Payloads whose messages were taken from what was found ahead.
+    pub(crate) hinted: u64,
 }
 
 impl Default for Run {
@@ -321,6 +323,7 @@ impl Default for Run {
             labels: [None; RUN],
             len: 0,
             hints: None,
+            hinted: 0,
         }
     }
 }

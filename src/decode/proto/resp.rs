@@ -484,6 +484,7 @@ impl Resp {
         let Some(listed) = hints.at(input) else {
             return (0, true);
         };
+        run.hinted += 1;
         let mut at = 0usize;
         let mut index = listed.from;
         while index < listed.to && !run.is_full() {
@@ -579,7 +580,11 @@ pub(crate) fn scan_ahead(payload: &[u8], found: &mut Found, recent: &mut [([u64;
         if top == b'*' {
             let (start, n) = (at + name.0, name.1.min(Label::CAPACITY));
             let key = name_key(payload, start, n);
-            label = match recent.iter().find(|(seen, _)| *seen == key) {
+            // Word by word, as in `command_label`.
+            let seen = recent.iter().find(|(seen, _)| {
+                seen[0] == key[0] && seen[3] == key[3] && seen[1] == key[1] && seen[2] == key[2]
+            });
+            label = match seen {
                 Some(&(_, index)) => index,
                 None => {
                     let Some(index) = found.intern(name_label(&payload[start..start + n])) else {
@@ -601,7 +606,7 @@ pub(crate) fn scan_ahead(payload: &[u8], found: &mut Found, recent: &mut [([u64;
 
 /// A cache of the last command names' labels, filled with the empty
 /// name's (labelled `*`, as the general path does).
-pub(super) fn recent_names() -> [([u64; 4], Label); 4] {
+fn recent_names() -> [([u64; 4], Label); 4] {
     [(name_key(b"", 0, 0), Label::new("*")); 4]
 }
 
