@@ -180,7 +180,7 @@ fn records<const SCANNED: bool, R: Read, K: Sink>(
                 }
                 summary.records += 1;
                 feed(&rec, filter.as_deref_mut(), tracker, summary)?;
-                if summary.records % PROGRESS_EVERY == 0 {
+                if summary.records.is_multiple_of(PROGRESS_EVERY) {
                     observe(Progress {
                         records: summary.records,
                         bytes: reader.bytes_read(),

@@ -934,3 +934,63 @@ proptest! {
         prop_assert_eq!(got.end, Some(End::Clean));
     }
 }
+
+/// RESP messages of every kind the fast path takes or leaves: commands in
+/// any case, names over a label's length, values over a segment, replies
+/// of each type, then what it leaves to the general path (an inline
+/// command, a nested array, a null, RESP3 types, a count over its limit, a
+/// bulk string whose CRLF is wrong).
+fn resp_stream() -> Vec<u8> {
+    let mut s = Vec::new();
+    let long = "X".repeat(40);
+    let value = "v".repeat(2000);
+    for (i, name) in ["SET", "get", "LpUsH", long.as_str(), "", "PING"]
+        .iter()
+        .enumerate()
+    {
+        let arg = if i == 2 { value.as_str() } else { "k" };
+        s.extend_from_slice(
+            format!(
+                "*2\r\n${}\r\n{name}\r\n${}\r\n{arg}\r\n",
+                name.len(),
+                arg.len()
+            )
+            .as_bytes(),
+        );
+    }
+    s.extend_from_slice(b"+OK\r\n:42\r\n-ERR no\r\n$5\r\nhello\r\n$0\r\n\r\n*1\r\n$1\r\nx\r\n");
+    s.extend_from_slice(b"*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n");
+    s.extend_from_slice(b"PING\r\n*1\r\n*1\r\n$1\r\na\r\n$-1\r\n_\r\n#t\r\n*5000\r\n");
+    s.extend_from_slice(b"*1\r\n$4\r\nQUIT\r\n$3\r\nabcXY*1\r\n$1\r\nz\r\n");
+    s
+}
+
+/// The messages the read-ahead thread finds in each payload give the
+/// frames the decoder finds alone, on both sides, whatever the payloads
+/// (cut at every point, in pairs) and the largest frame; the fuzz target
+/// `decoder` checks the same on random streams.
+#[test]
+fn resp_messages_found_ahead_give_the_same_frames() {
+    let stream = resp_stream();
+    for spec in ["resp", "resp:max=64", "resp:max=2K"] {
+        let spec = FrameSpec::parse(spec).unwrap_or_else(|e| panic!("{e}"));
+        for side in 0..2 {
+            let whole = collect(spec.decoders()[side].as_mut(), &[&stream]);
+            assert!(
+                whole.frames.len() > 1,
+                "{spec}: {} frames",
+                whole.frames.len()
+            );
+            for a in (0..=stream.len()).step_by(7) {
+                for b in [a, a + 1, a + 5, a + 40, a + 1500] {
+                    let cut = chunks(&stream, &[a, b]);
+                    let found = framescope::fuzzing::found_ahead(&spec, &cut);
+                    let mut hinted = spec.decoders();
+                    let got =
+                        framescope::fuzzing::frames_of(hinted[side].as_mut(), &cut, Some(found));
+                    assert_eq!(whole, got, "{spec} side {side}: cut at {a} and {b}");
+                }
+            }
+        }
+    }
+}

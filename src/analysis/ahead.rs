@@ -62,7 +62,6 @@ mod tests {
     use std::io::Cursor;
     use std::time::Duration;
 
-    use super::*;
     use crate::analysis::{Analyzer, Options};
     use crate::capture::CaptureReader;
     use crate::decode::spec::FrameSpec;
