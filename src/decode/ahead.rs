@@ -18,7 +18,7 @@
 //! another address and is decoded as before.
 //!
 //! Bounds: at most [`MAX_SEGMENTS`] payloads, [`MAX_MESSAGES`] messages
-//! and 254 distinct labels per chunk; a scan that reaches one stops, and
+//! and 255 distinct labels per chunk; a scan that reaches one stops, and
 //! the rest is decoded by the analysis.
 
 use super::Label;
@@ -111,7 +111,7 @@ impl Found {
     }
 
     /// The index of `label` among the labels, added if new; `None` (and
-    /// full) past 254 labels.
+    /// full) past 255 labels.
     pub fn intern(&mut self, label: Label) -> Option<u8> {
         if let Some(i) = self.labels.iter().position(|l| *l == label) {
             return Some(i as u8);
@@ -249,5 +249,74 @@ impl Hints {
         if index < listed.to {
             self.resume = Some((listed.addr + end as usize, index, end));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::spec::FrameSpec;
+    use crate::fuzzing::{checked_frames, found_ahead, frames_of};
+
+    /// The bounds are reached and hold: past them nothing more is listed,
+    /// and the decoder reads the rest itself, finding the same frames.
+    #[test]
+    fn bounds_hold_and_the_decoder_reads_on() {
+        let spec = FrameSpec::parse("resp").expect("a spec");
+        // More messages than a chunk's list holds, in one payload.
+        let many = b"+\r\n".repeat(MAX_MESSAGES + 100);
+        let found = found_ahead(&spec, &[&many]);
+        assert!(found.is_full());
+        assert_eq!(found.msgs.len(), MAX_MESSAGES);
+        let [_, mut plain] = spec.decoders();
+        let [_, mut hinted] = spec.decoders();
+        let expected = checked_frames(plain.as_mut(), &[&many]);
+        assert_eq!(expected.frames.len(), MAX_MESSAGES + 100);
+        assert_eq!(expected, frames_of(hinted.as_mut(), &[&many], Some(found)));
+
+        // More payloads than it lists.
+        let one = b"+\r\n".repeat(MAX_SEGMENTS + 10);
+        let payloads: Vec<&[u8]> = one.chunks(3).collect();
+        let found = found_ahead(&spec, &payloads);
+        assert!(found.is_full());
+        assert_eq!(found.segments(), MAX_SEGMENTS);
+        let [_, mut plain] = spec.decoders();
+        let [_, mut hinted] = spec.decoders();
+        let expected = checked_frames(plain.as_mut(), &payloads);
+        assert_eq!(expected, frames_of(hinted.as_mut(), &payloads, Some(found)));
+
+        // More command names than it labels.
+        let mut names = Vec::new();
+        for i in 0..300 {
+            let name = format!("CMD{i}");
+            names.extend_from_slice(format!("*1\r\n${}\r\n{name}\r\n", name.len()).as_bytes());
+        }
+        let found = found_ahead(&spec, &[&names]);
+        assert!(found.is_full());
+        assert_eq!(found.labels.len(), usize::from(NO_LABEL));
+        assert_eq!(found.msgs.len(), usize::from(NO_LABEL));
+        let [mut plain, _] = spec.decoders();
+        let [mut hinted, _] = spec.decoders();
+        let expected = checked_frames(plain.as_mut(), &[&names]);
+        assert_eq!(expected.frames.len(), 300);
+        assert_eq!(expected, frames_of(hinted.as_mut(), &[&names], Some(found)));
+    }
+
+    /// A payload is found by its address alone: the same bytes elsewhere
+    /// are not, nor is a place inside a payload no run stopped at.
+    #[test]
+    fn payloads_are_found_by_address() {
+        let spec = FrameSpec::parse("resp").expect("a spec");
+        let data = b"+a\r\n+b\r\n+a\r\n+b\r\n".to_vec();
+        let copy = data.clone();
+        let (first, second) = data.split_at(8);
+        let mut hints = Hints::new(Box::new(found_ahead(&spec, &[first, second])));
+        assert!(hints.at(&copy[..8]).is_none(), "the same bytes elsewhere");
+        let listed = hints.at(first).expect("the first payload");
+        assert_eq!((listed.to - listed.from, listed.base), (2, 0));
+        assert!(hints.at(&first[4..]).is_none(), "inside a payload");
+        let listed = hints.at(second).expect("the second payload");
+        assert_eq!(hints.msg(listed.from).end, 4);
+        assert!(hints.at(first).is_none(), "passed: looked up in order");
     }
 }
