@@ -69,7 +69,8 @@ impl MessageRow {
     /// ([`Message::write_filter`]). It is made when asked for, not kept:
     /// rows are kept by the thousand to the end of a capture.
     pub fn filter(&self) -> String {
-        let mut f = String::new();
+        // Room for the stream and a few records, most filters.
+        let mut f = String::with_capacity(32 + 24 * self.message.records.as_slice().len());
         self.message
             .write_filter_from(&mut f, self.proto, self.stream, self.from);
         f
