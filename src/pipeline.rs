@@ -121,7 +121,13 @@ pub fn run_observed<K: Sink>(
     observe: &mut dyn FnMut(Progress),
 ) -> Result<CaptureSummary, InputError> {
     let mut filter = filter.map(Filter::new).transpose()?;
-    let mut reader = CaptureReader::open(path).map_err(|source| InputError::Open {
+    // A sink with work for the read-ahead thread has the file copied.
+    let opened = if tracker.sink().scan_ahead().is_some() {
+        CaptureReader::open_for_scan(path)
+    } else {
+        CaptureReader::open(path)
+    };
+    let mut reader = opened.map_err(|source| InputError::Open {
         path: path.display().to_string(),
         source,
     })?;

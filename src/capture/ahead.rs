@@ -118,6 +118,10 @@ struct Shared {
 /// The chunk counter the thread and the reader claim from.
 struct Claims {
     next: AtomicU64,
+    /// The reader found no chunk of the thread's ready when it last
+    /// needed one: the thread then hands chunks over without scanning
+    /// their payloads ([`super::scan`]) until it is ahead again.
+    behind: AtomicBool,
     /// The file's length when opened, and its chunks.
     len: u64,
     chunks: u64,
@@ -190,6 +194,7 @@ impl ReadAhead {
         let file = Arc::new(file);
         let claims = Arc::new(Claims {
             next: AtomicU64::new(0),
+            behind: AtomicBool::new(false),
             len,
             chunks: len.div_ceil(CHUNK as u64),
         });
@@ -340,8 +345,12 @@ impl ReadAhead {
             return Err(io::Error::other("not a shared-out file"));
         };
         let message = match self.filled.try_recv() {
-            Ok(message) => message,
+            Ok(message) => {
+                shared.claims.behind.store(false, Ordering::Relaxed);
+                message
+            }
             Err(_) => {
+                shared.claims.behind.store(true, Ordering::Relaxed);
                 if shared.mine.is_none() {
                     if let Some(index) = shared.claims.claim() {
                         let buf = shared.spare.take().unwrap_or_default();
@@ -466,8 +475,11 @@ fn share_out(
                     walker = walk.lock().ok().and_then(|mut slot| slot.take());
                 }
                 if let Some(w) = walker.as_mut() {
+                    // Behind the reader, the chunk goes sooner unscanned
+                    // (its records still walked, to keep the place).
+                    let scan = !claims.behind.load(Ordering::Relaxed);
                     let data = &chunk.buf[HEADROOM..HEADROOM + chunk.len];
-                    chunk.scanned = Some(w.chunk(index, index * CHUNK as u64, data));
+                    chunk.scanned = Some(w.chunk(index, index * CHUNK as u64, data, scan));
                 }
                 (Message::Chunk(index, chunk), true)
             }

@@ -242,6 +242,19 @@ impl CaptureReader<Box<dyn Read + Send>> {
     /// ([`super::ahead`]), whichever is the faster on this machine
     /// ([`super::way`]); anything else is read ahead by the thread.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        Self::open_for(path, false)
+    }
+
+    /// [`CaptureReader::open`] for a reading whose records the read-ahead
+    /// thread is to scan ([`CaptureReader::scan_ahead`]): a regular file is
+    /// copied, not mapped, as only copied chunks are walked (unless
+    /// `FRAMESCOPE_READ=map` says to map it). With RESP's scan, copying
+    /// took 0.054 s on redis-mix where mapping took 0.065.
+    pub fn open_for_scan(path: &Path) -> Result<Self, CaptureError> {
+        Self::open_for(path, true)
+    }
+
+    fn open_for(path: &Path, scan: bool) -> Result<Self, CaptureError> {
         let io_error = |e| CaptureError {
             record: 0,
             offset: 0,
@@ -255,7 +268,11 @@ impl CaptureReader<Box<dyn Read + Send>> {
                 .metadata()
                 .map_or(0, |m| if m.is_file() { m.len() } else { 0 });
             if len > 0 {
-                let src = if Way::for_file(&file, len) == Way::Mapped {
+                let way = match Way::from_env() {
+                    None if scan => Way::Copied,
+                    _ => Way::for_file(&file, len),
+                };
+                let src = if way == Way::Mapped {
                     Source::Mapped(Mapped::new(file))
                 } else {
                     Source::Ahead(ReadAhead::spawn_file(file, len).map_err(io_error)?)
@@ -1330,6 +1347,34 @@ mod tests {
         assert_eq!((b.number, b.offset, b.data), (2, 43, &b"defgh"[..]));
         assert!(r.next_record()?.is_none());
         Ok(())
+    }
+
+    /// A file opened for a scan is copied and walked (a small one would be
+    /// mapped otherwise).
+    #[test]
+    fn a_file_opened_for_a_scan_is_copied_and_walked() {
+        struct Nothing;
+        impl ScanAhead for Nothing {
+            fn record(&mut self, _: LinkType, _: &[u8], _: u32) {}
+            fn take(&mut self) -> Box<dyn std::any::Any + Send> {
+                Box::new(())
+            }
+        }
+        if Way::from_env().is_some() {
+            return; // FRAMESCOPE_READ chooses the way instead
+        }
+        let dir = std::env::temp_dir().join(format!("framescope-scan-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("small.pcap");
+        std::fs::write(&path, pcap_le(&[b"abc", b"defgh"])).expect("written");
+        assert!(CaptureReader::open(&path).expect("opened").is_mapped());
+        let mut r = CaptureReader::open_for_scan(&path).expect("opened");
+        assert!(!r.is_mapped());
+        assert!(r.scan_ahead(Box::new(Nothing)));
+        assert!(!r.scan_ahead(Box::new(Nothing)), "once");
+        let rows = all_from(&mut r);
+        assert_eq!(rows.len(), 2);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// A 116-byte pcapng whose interface declares an `if_tsoffset` near

@@ -95,8 +95,9 @@ impl Walker {
     }
 
     /// Walks chunk `index`, `data` at file offset `base`; returns what the
-    /// scan found in its whole records.
-    pub fn chunk(&mut self, index: u64, base: u64, data: &[u8]) -> Box<dyn Any + Send> {
+    /// scan found in its whole records (nothing unless `scan`: the records
+    /// are then only walked, to know where the next chunk's begin).
+    pub fn chunk(&mut self, index: u64, base: u64, data: &[u8], scan: bool) -> Box<dyn Any + Send> {
         let start = match self.after {
             Some((last, next)) if last.wrapping_add(1) == index => self.continued(base, next, data),
             _ => Start::Unknown,
@@ -130,7 +131,9 @@ impl Walker {
                     self.carry.extend_from_slice(header);
                     break;
                 };
-                self.scan.record(layout.link, record, orig);
+                if scan {
+                    self.scan.record(layout.link, record, orig);
+                }
                 at += 16 + incl;
             }
         }
@@ -268,7 +271,7 @@ mod tests {
                 continue;
             }
             let base = (index * chunk) as u64;
-            let found = w.chunk(index as u64, base, data);
+            let found = w.chunk(index as u64, base, data, true);
             seen.extend(*found.downcast::<Vec<Vec<u8>>>().expect("a list"));
         }
         seen
@@ -296,6 +299,31 @@ mod tests {
             }
             assert_eq!(seen, whole, "chunks of {chunk}");
         }
+    }
+
+    /// Chunks only walked (the thread behind the reader) keep the place:
+    /// the chunks after them are scanned from their first whole record,
+    /// not resynced.
+    #[test]
+    fn chunks_walked_without_a_scan_keep_the_place() {
+        let (records, file) = file();
+        let chunk = 997;
+        let mut w = Walker::new(LAYOUT, Box::<List>::default(), 24, chunk);
+        let mut seen = Vec::new();
+        for (index, data) in file.chunks(chunk).enumerate() {
+            let found = w.chunk(index as u64, (index * chunk) as u64, data, index % 2 == 0);
+            seen.extend(*found.downcast::<Vec<Vec<u8>>>().expect("a list"));
+        }
+        let mut at = 24;
+        let mut whole = Vec::new();
+        for r in &records {
+            let end = at + 16 + r.len();
+            if at / chunk == (end - 1) / chunk && (at / chunk) % 2 == 0 {
+                whole.push(r.clone());
+            }
+            at = end;
+        }
+        assert_eq!(seen, whole);
     }
 
     /// With chunks missing (copied by the reader), the walk finds its
@@ -328,7 +356,7 @@ mod tests {
         let mut huge = vec![0u8; 64];
         huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut w = Walker::new(LAYOUT, Box::<List>::default(), 0, 64);
-        let found = w.chunk(0, 0, &huge);
+        let found = w.chunk(0, 0, &huge, true);
         assert!(found.downcast::<Vec<Vec<u8>>>().expect("a list").is_empty());
     }
 }
