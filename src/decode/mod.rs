@@ -332,7 +332,7 @@ impl Run {
     /// Takes the messages found ahead in the chunk now being read, or
     /// drops those of the last (`None`: the bytes now read were not
     /// scanned). See [`ahead`].
-    pub fn found_ahead(&mut self, found: Option<Box<ahead::Found>>) {
+    pub(crate) fn found_ahead(&mut self, found: Option<Box<ahead::Found>>) {
         self.hints = found.map(ahead::Hints::new);
     }
 
