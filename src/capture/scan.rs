@@ -10,11 +10,12 @@
 //! The walk needs to know where the chunk's first record begins. It knows
 //! when it walked the previous chunk too (the record cut by the boundary
 //! is carried over); when the reader copied that one itself, the walk
-//! looks for a run of record headers that chain (plausible lengths and times). A wrong
-//! guess costs nothing but the scan's use: what a scan finds must be a
-//! function of the bytes it is given alone, so that it holds for whatever
-//! record the reader later finds at that address. Only classic pcap files
-//! are walked.
+//! looks for a run of record headers that chain (plausible lengths and
+//! times). A wrong guess costs nothing but the scan's use: what a scan
+//! finds must be a function of the bytes it is given alone, so that it
+//! holds for whatever record the reader later finds at that address. Only
+//! classic pcap files are walked. A thread behind the reader walks a
+//! chunk's records without scanning them, to hand it over sooner.
 
 use std::any::Any;
 

@@ -8,8 +8,8 @@
 //!
 //! A scan is a pure function of a payload's bytes: for each payload it
 //! lists the messages the decoder's fast path would find there, read as a
-//! server's (client decoders accept a prefix of those, see
-//! [`Found::push`]). Payloads are known by their address, which holds as
+//! server's (a client's decoder takes the arrays among the first of
+//! them). Payloads are known by their address, which holds as
 //! long as the chunk they lie in is the one being read: the pipeline hands
 //! each chunk's results to the analysis when the reader moves to that
 //! chunk, and drops them when it moves to bytes that were not scanned. A

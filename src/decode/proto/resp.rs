@@ -472,7 +472,7 @@ impl Resp {
     }
 
     /// The messages the fast path finds at the start of `input`, taken
-    /// from what was found ahead ([`ahead`]) when `input` is a payload (or
+    /// from what was found ahead ([`crate::decode::ahead`]) when `input` is a payload (or
     /// the rest of one) listed there. Returns where the messages taken end,
     /// and whether the fast path is to go on from there (it is not after a
     /// message a client does not send, one past `input`'s end or one
