@@ -160,7 +160,7 @@ mod tests {
         // timing: read it a few times.
         let mut hinted = 0;
         for _ in 0..3 {
-            let mut reader = CaptureReader::open_copied(&path).expect("opened");
+            let mut reader = CaptureReader::open_for_scan(&path).expect("opened");
             let (scanned, n) = analyse(&mut reader);
             assert!(
                 scanned == plain,
@@ -169,6 +169,9 @@ mod tests {
             hinted += n;
         }
         std::fs::remove_dir_all(&dir).ok();
+        if crate::capture::way::Way::from_env() == Some(crate::capture::way::Way::Mapped) {
+            return; // FRAMESCOPE_READ=map: the file is mapped, nothing found ahead
+        }
         assert!(
             hinted > 1000,
             "{hinted} payloads taken from what was found ahead"

@@ -286,24 +286,6 @@ impl CaptureReader<Box<dyn Read + Send>> {
     }
 }
 
-impl CaptureReader<Box<dyn Read + Send>> {
-    /// Opens a regular file to be copied chunk by chunk, shared out between
-    /// a thread and the reader ([`ReadAhead::spawn_file`]), whatever
-    /// [`Way`] would choose.
-    #[cfg(test)]
-    pub(crate) fn open_copied(path: &Path) -> Result<Self, CaptureError> {
-        let io_error = |e| CaptureError {
-            record: 0,
-            offset: 0,
-            kind: CaptureErrorKind::Io(e),
-        };
-        let file = File::open(path).map_err(io_error)?;
-        let len = file.metadata().map_err(io_error)?.len();
-        let ahead = ReadAhead::spawn_file(file, len).map_err(io_error)?;
-        CaptureReader::start(Source::Ahead(ahead), Vec::new())
-    }
-}
-
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header and prepares to read records.
     pub fn new(src: R) -> Result<Self, CaptureError> {

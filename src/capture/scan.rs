@@ -86,11 +86,9 @@ impl Walker {
         Walker {
             layout,
             scan,
-            // As if the chunk before the first's had been walked.
-            after: index
-                .checked_sub(1)
-                .map(|before| (before, first))
-                .or(Some((u64::MAX, first))),
+            // As if the chunk before the first's had been walked (chunk
+            // numbers follow one another wrapping, as `chunk` compares them).
+            after: Some((index.wrapping_sub(1), first)),
             carry: Vec::new(),
         }
     }
