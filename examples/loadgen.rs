@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! loadgen many  PORT CONNS CONCURRENT MESSAGES SEED   # 10..2000-byte messages, 1..4 writes each
-//! loadgen bulk  PORT CONNS MESSAGES SEED              # 64 KiB..4 MiB messages, one write each
+//! loadgen bulk  PORT CONNS MESSAGES SEED [MB/S]       # 64 KiB..4 MiB messages, one write each
 //! ```
+//!
+//! `MB/S`, for bulk, paces the connections together to that many megabytes
+//! a second (none: as fast as loopback goes, faster than tcpdump writes a
+//! capture without dropping packets).
 //!
 //! Every message is a 4-byte big-endian length and a body; writes go out
 //! without TCP_NODELAY, so the kernel coalesces and splits them as it would
@@ -77,12 +81,15 @@ fn client(
     messages: usize,
     seed: u64,
     bulk: bool,
+    bytes_per_sec: u64,
     connected: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     connected.fetch_add(1, Ordering::SeqCst);
     let mut rng = Rng(seed | 1);
     let body = vec![0x5au8; 4 << 20];
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
     for _ in 0..messages {
         let len = if bulk {
             rng.range(64 << 10, 4 << 20) as usize
@@ -103,6 +110,15 @@ fn client(
             s.write_all(&msg[at..end])?;
             at = end;
         }
+        sent += msg.len() as u64;
+        if bytes_per_sec > 0 {
+            // Pacing, not waiting for an event: the next write is due once
+            // the rate allows it.
+            let due = std::time::Duration::from_secs_f64(sent as f64 / bytes_per_sec as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                thread::sleep(wait);
+            }
+        }
     }
     Ok(())
 }
@@ -117,6 +133,11 @@ fn main() {
         (conns, num(4) as usize, num(5))
     } else {
         (num(4).max(1) as usize, num(5) as usize, num(6))
+    };
+    let bytes_per_sec = if bulk {
+        num(6) * 1_000_000 / conns as u64
+    } else {
+        0
     };
     let listener = listen(port);
     let port = listener.local_addr().expect("local address").port();
@@ -138,7 +159,7 @@ fn main() {
                     break;
                 }
                 let seed = seed.wrapping_add(i as u64 * 7919);
-                if let Err(e) = client(port, per_conn, seed, bulk, &connected) {
+                if let Err(e) = client(port, per_conn, seed, bulk, bytes_per_sec, &connected) {
                     eprintln!("loadgen: connection {i}: {e}");
                 }
             })
