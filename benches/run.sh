@@ -43,11 +43,12 @@ gen="$here/target/release/examples/loadgen"
 
 n() { python3 -c "print(max(1, int($1 * $scale)))"; }
 
-# capture NAME PORT CMD...: runs CMD while tcpdump records loopback traffic on PORT.
+# capture NAME PORT CMD...: runs CMD while tcpdump records loopback traffic on
+# PORT. A capture made before by the same command line (in NAME.scale) is kept.
 capture() {
   local name="$1" port="$2"; shift 2
-  local file="$out/$name.pcap"
-  if [ -s "$file" ] && [ -f "$out/$name.scale" ] && [ "$(cat "$out/$name.scale")" = "$scale" ]; then
+  local file="$out/$name.pcap" made="$scale $*"
+  if [ -s "$file" ] && [ -f "$out/$name.scale" ] && [ "$(cat "$out/$name.scale")" = "$made" ]; then
     return
   fi
   # A 512 MiB kernel buffer, and the file written in blocks (no -U): the
@@ -68,7 +69,7 @@ capture() {
     echo "warning: tcpdump dropped packets for $name:" >&2
     cat "$out/$name.tcpdump" >&2
   fi
-  echo "$scale" >"$out/$name.scale"
+  echo "$made" >"$out/$name.scale"
 }
 
 echo "generating captures in $out (scale $scale)" >&2
