@@ -31,6 +31,7 @@ two, for the threads' own speed-up, with no goal.
 """
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -43,11 +44,15 @@ MIN_RATIO = float(os.environ.get("MIN_RATIO", "1.0"))
 MAX_RSS_MIB = float(os.environ.get("MAX_RSS_MIB", "32"))
 JOBS_NOISE = float(os.environ.get("JOBS_NOISE", "0.08"))
 JOBS_NOISE_S = float(os.environ.get("JOBS_NOISE_S", "0.001"))
-TOOLS = os.environ.get("TOOLS", "").split()
+# Tools to run (cat and libpcap always run): names apart by spaces, or by
+# commas when a name has a space ("table,-j2 uncap").
+_tools = os.environ.get("TOOLS", "")
+TOOLS = [t.strip() for t in _tools.split(",")] if "," in _tools else _tools.split()
 
 
 def run(cmd, stdout=subprocess.DEVNULL):
-    """Seconds and peak RSS (KiB) of one run, or None when it failed."""
+    """Seconds, peak RSS (KiB) and standard error of one run, or None when
+    it failed."""
     with tempfile.NamedTemporaryFile("r") as t:
         start = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
@@ -57,7 +62,7 @@ def run(cmd, stdout=subprocess.DEVNULL):
             sys.stderr.write(f"failed ({p.returncode}): {' '.join(cmd)}\n"
                              f"{p.stderr.decode(errors='replace')[-400:]}\n")
             return None
-        return secs, int(t.read().split()[-1])
+        return secs, int(t.read().split()[-1]), p.stderr.decode(errors="replace")
 
 
 def warm(path):
@@ -77,8 +82,8 @@ def tools_for(cap, out_dir):
         "json": [FS, "analyze", f, "--frame", frame, "--format", "json"],
         "table -j2": [FS, "analyze", f, "--frame", frame, "--jobs", "2"],
         "json -j2": [FS, "analyze", f, "--frame", frame, "--format", "json", "--jobs", "2"],
-        "-j2 uncap": ["env", "FRAMESCOPE_JOBS_UNCAPPED=1", FS, "analyze", f, "--frame", frame,
-                      "--jobs", "2"],
+        "-j2 uncap": ["env", "FRAMESCOPE_JOBS_UNCAPPED=1", "FRAMESCOPE_THREAD_TIMES=1", FS,
+                      "analyze", f, "--frame", frame, "--jobs", "2"],
         "jsonl": ["sh", "-c", f'exec "$0" analyze "$1" --frame "$2" --format jsonl > "$3"',
                   FS, f, frame, jsonl_out],
         "write": ["sh", "-c", 'exec cp "$0" "$1"', jsonl_out, jsonl_out + ".copy"],
@@ -91,6 +96,43 @@ def tools_for(cap, out_dir):
     if TOOLS:
         t = {k: v for k, v in t.items() if k in TOOLS or k in ("cat", "libpcap")}
     return t
+
+
+THREADS = re.compile(r"main ([0-9.]+) ms \(1 share of the flows\), "
+                     r"worker-1 ([0-9.]+) ms \(([0-9]+) shares\)")
+
+
+def thread_split(runs):
+    """What more cores would give, by Amdahl's law, from the CPU time of the
+    two threads of `-j2 uncap` (medians over the rounds), or None.
+
+    The reader follows one share of the flows and the worker `k` shares
+    (analyze says how many), so the worker's time W is k shares of the
+    analysis: the whole analysis A = W (k + 1) / k, and the rest of the
+    reader's time R, P = R - W / k, is its own part (reading, dissecting,
+    numbering, handing out), which no thread takes from it. With one core
+    left to read ahead, n cores run t = n - 1 threads that share out
+    S = 1 + k (t - 1) shares; the slower of the reader (P + A / S) and a
+    worker (k A / S) sets the time, against P + A for one thread."""
+    found = [THREADS.search(r[2]) for r in runs]
+    found = [m for m in found if m]
+    if not found:
+        return None
+    r = statistics.median(float(m.group(1)) for m in found)
+    w = statistics.median(float(m.group(2)) for m in found)
+    k = int(found[0].group(3))
+    a = w * (k + 1) / k
+    p = max(r - w / k, 0.0)
+    one = p + a
+
+    def cores(n):
+        shares = 1 + k * (n - 2)
+        t = max(p + a / shares, k * a / shares)
+        return f"{n} cores {t:.0f} ms ({one / t:.1f}x)"
+
+    return (f"threads (-j2 uncap, CPU): reader {r:.1f} ms, worker {w:.1f} ms; analysis "
+            f"{a:.1f} ms, reader's own part {p:.1f} ms; by Amdahl's law, a core left to read "
+            f"ahead, against one thread's {one:.0f} ms: {cores(4)}, {cores(8)}, {cores(16)}")
 
 
 def main():
@@ -141,8 +183,8 @@ def main():
             runs = results.get((cap["name"], name))
             if not runs:
                 continue
-            secs = statistics.median(s for s, _ in runs)
-            rss = max(k for _, k in runs) / 1024
+            secs = statistics.median(r[0] for r in runs)
+            rss = max(r[1] for r in runs) / 1024
             med[name] = (secs, rss)
         base = med.get("libpcap", (None,))[0]
         floor = med.get("cat", (None,))[0]
@@ -179,6 +221,9 @@ def main():
                          f"({write:.3f} s) plus the analysis ({table:.3f} s)")
             if ratio > 1.5:
                 failures.append(f"{cap['name']} jsonl: {ratio:.2f} x its bound > 1.5")
+        split = thread_split(results.get((cap["name"], "-j2 uncap"), []))
+        if split:
+            lines.append(f"{'':<11} {split}")
         lines.append(f"  ({cap['name']}: {size / 1e6:.0f} MB, --frame {cap['frame']})")
     print("\n".join(lines))
     for f in failures:

@@ -7,6 +7,7 @@
 #   SCALE=0.1 benches/run.sh       # a tenth of that, for a quick look
 #   ROUNDS=5 benches/run.sh        # more interleaved rounds (default 3)
 #   TOOLS="table json" benches/run.sh   # only these (cat and libpcap always run)
+#   TOOLS="table,-j2 uncap" benches/run.sh   # commas when a name has a space
 #
 # Captures (not committed) go to bench-out/. Two more are included when they
 # exist (build them with ../shared/bench/make_caps.sh many-small redis, as

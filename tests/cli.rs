@@ -168,6 +168,59 @@ fn jobs_leave_a_core_to_read_ahead_and_say_so() {
     }
 }
 
+/// `FRAMESCOPE_THREAD_TIMES` has each thread that followed flows say its
+/// CPU time on stderr, the reader first with its share; the document is
+/// the same, and without it nothing is said.
+#[test]
+fn thread_times_are_said_when_asked() {
+    let f = capture("servers/redis.pcap");
+    let f = f.to_str().unwrap();
+    let run = |jobs: &str, timed: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_framescope"));
+        cmd.args(["analyze", f, "--frame", "resp", "--format", "json"]);
+        cmd.args(["--jobs", jobs])
+            .env("FRAMESCOPE_JOBS_UNCAPPED", "1");
+        if timed {
+            cmd.env("FRAMESCOPE_THREAD_TIMES", "1");
+        } else {
+            cmd.env_remove("FRAMESCOPE_THREAD_TIMES");
+        }
+        let out = cmd.output().expect("runs");
+        assert!(out.status.success(), "{out:?}");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (doc, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (plain, quiet) = run("3", false);
+    assert!(!quiet.contains("CPU time"), "{quiet}");
+    let (doc, said) = run("3", true);
+    assert_eq!(plain, doc);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("framescope: CPU time by thread: "))
+        .unwrap_or_else(|| panic!("{said}"));
+    let times: Vec<f64> = line
+        .split(" ms")
+        .filter_map(|part| part.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(times.len(), 3, "{line}");
+    // The reader read the capture: its time cannot be nothing.
+    assert!(times[0] > 0.0 && times.iter().all(|&t| t >= 0.0), "{line}");
+    assert!(
+        line.contains("main ") && line.contains("(1 share of the flows)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("worker-1 ") && line.contains("worker-2 "),
+        "{line}"
+    );
+    assert!(line.contains("(3 shares)"), "{line}");
+    let (_, said) = run("1", true);
+    assert!(
+        said.contains("CPU time by thread: main ") && said.contains("(all flows)"),
+        "{said}"
+    );
+}
+
 #[test]
 fn jobs_out_of_range_are_refused() {
     let f = capture("servers/redis.pcap");

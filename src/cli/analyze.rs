@@ -148,6 +148,48 @@ type Collected = (
     TrackerStats,
 );
 
+/// Set, `analyze` says on stderr how much CPU time each thread that
+/// followed flows took (`benches/run.sh` reads it for its estimate of more
+/// cores).
+pub const THREAD_TIMES_ENV: &str = "FRAMESCOPE_THREAD_TIMES";
+
+/// The CPU time the calling thread has run for, from
+/// `/proc/thread-self/schedstat` (Linux; `None` elsewhere or when it
+/// cannot be read).
+fn thread_cpu_time() -> Option<std::time::Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
+}
+
+/// `CPU time by thread: main 31.204 ms (1 share of the flows), worker-1
+/// 36.412 ms (3 shares)`: the threads of [`collect`] in order, the reader
+/// first, with the shares of the flows they followed
+/// ([`pipeline::WORKER_SHARE`]).
+fn thread_times_text<T>(finished: &[(T, Option<std::time::Duration>)]) -> String {
+    let threads: Vec<String> = finished
+        .iter()
+        .enumerate()
+        .map(|(k, (_, cpu))| {
+            let name = if k == 0 {
+                "main".to_string()
+            } else {
+                format!("worker-{k}")
+            };
+            let time = cpu.map_or("unknown".to_string(), |d| {
+                format!("{:.3} ms", d.as_secs_f64() * 1e3)
+            });
+            let shares = match (finished.len(), k) {
+                (1, _) => "all flows".to_string(),
+                (_, 0) => "1 share of the flows".to_string(),
+                _ => format!("{} shares", pipeline::WORKER_SHARE),
+            };
+            format!("{name} {time} ({shares})")
+        })
+        .collect();
+    format!("CPU time by thread: {}", threads.join(", "))
+}
+
 /// The packet comments `--annotate` asks for.
 fn annotator(args: &AnalyzeArgs) -> Option<Annotator> {
     args.annotate
@@ -256,10 +298,13 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             (Option<Timeline>, Option<crate::annotate::Annotator>),
         )>,
     >;
+    let timed = std::env::var_os(THREAD_TIMES_ENV).is_some();
+    // Runs on the thread that followed the flows, once it has finished.
     let done = |decrypting: Worker, _stats: TrackerStats| {
         let (analyzer, notes, more) = decrypting.into_parts();
         super::warn_tls(&notes, more);
-        analyzer.into_report()
+        let cpu = timed.then(thread_cpu_time).flatten();
+        (analyzer.into_report(), cpu)
     };
     let mut observe = |p: Progress| {
         if let Some(b) = &bar {
@@ -301,8 +346,11 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if timed {
+        eprintln!("framescope: {}", thread_times_text(&finished));
+    }
     let mut merged: Option<Collected> = None;
-    for (c, extras) in finished {
+    for ((c, extras), _) in finished {
         match &mut merged {
             None => merged = Some((c, extras, CaptureSummary::default(), stats)),
             Some((m, (_, mnotes), _, _)) => {
