@@ -141,10 +141,8 @@ impl Claims {
 
     /// Copies chunk `index` of `file` into `buf` (after its headroom),
     /// resizing `buf` if needed; short only where the file is.
-    fn copy(&self, file: &File, index: u64, mut buf: Vec<u8>) -> io::Result<Chunk> {
-        if buf.len() < HEADROOM + CHUNK {
-            buf.resize(HEADROOM + CHUNK, 0);
-        }
+    fn copy(&self, file: &File, index: u64, buf: Vec<u8>) -> io::Result<Chunk> {
+        let mut buf = full_size(buf);
         let want = self.expected(index);
         let at = index * CHUNK as u64;
         let mut len = 0;
@@ -161,6 +159,19 @@ impl Claims {
             len,
             scanned: None,
         })
+    }
+}
+
+/// `buf` if it is `HEADROOM + CHUNK` bytes or more, else a new buffer of
+/// that size. A new one is allocated zeroed, not filled with zeros: fresh
+/// pages from the system are zero already, so the ones the copy does not
+/// write (most of the headroom) are never touched, and the others are
+/// faulted in once, by the copy.
+fn full_size(buf: Vec<u8>) -> Vec<u8> {
+    if buf.len() >= HEADROOM + CHUNK {
+        buf
+    } else {
+        vec![0; HEADROOM + CHUNK]
     }
 }
 
@@ -428,10 +439,7 @@ fn read_ahead(
             let _ = filled.send(Message::Source(src));
             return;
         }
-        let mut buf = spare.try_recv().unwrap_or_default();
-        if buf.len() < HEADROOM + CHUNK {
-            buf.resize(HEADROOM + CHUNK, 0);
-        }
+        let mut buf = full_size(spare.try_recv().unwrap_or_default());
         let message = loop {
             match src.read(&mut buf[HEADROOM..HEADROOM + CHUNK]) {
                 Ok(0) => break Message::End,
@@ -512,6 +520,25 @@ mod tests {
             out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
             self.at += n;
             Ok(n)
+        }
+    }
+
+    /// A buffer of full size is used as it is (its contents do not
+    /// matter); a shorter one is replaced by a zeroed one of full size.
+    #[test]
+    fn buffers_are_used_when_full_size_and_made_new_when_not() {
+        let mut full = vec![7u8; HEADROOM + CHUNK];
+        full[0] = 1;
+        let at = full.as_ptr();
+        let kept = full_size(full);
+        assert_eq!(
+            (kept.as_ptr(), kept[0], kept.len()),
+            (at, 1, HEADROOM + CHUNK)
+        );
+        for short in [Vec::new(), vec![9u8; HEADROOM]] {
+            let made = full_size(short);
+            assert_eq!(made.len(), HEADROOM + CHUNK);
+            assert!(made.iter().all(|&b| b == 0));
         }
     }
 
