@@ -46,30 +46,34 @@ n() { python3 -c "print(max(1, int($1 * $scale)))"; }
 
 # capture NAME PORT CMD...: runs CMD while tcpdump records loopback traffic on
 # PORT. A capture made before by the same command line (in NAME.scale) is kept.
+# A capture that lost packets (holes the analysis skips) is made again, up to
+# three times in all, then kept with a warning.
 capture() {
   local name="$1" port="$2"; shift 2
   local file="$out/$name.pcap" made="$scale $*"
   if [ -s "$file" ] && [ -f "$out/$name.scale" ] && [ "$(cat "$out/$name.scale")" = "$made" ]; then
     return
   fi
-  # A 512 MiB kernel buffer, and the file written in blocks (no -U): the
-  # bulk transfers come faster than per-packet writes keep up with.
-  tcpdump -i lo -s 262144 -B 524288 -w "$file" "tcp port $port" 2>"$out/$name.tcpdump" &
-  local pid=$!
-  # Capturing starts when tcpdump says it listens.
-  until grep -q "listening on" "$out/$name.tcpdump" 2>/dev/null; do
-    kill -0 "$pid" || { cat "$out/$name.tcpdump" >&2; exit 1; }
-    sleep 0.05
-  done
-  "$@"
-  # tcpdump writes what the kernel queued for it; a moment lets the last
-  # packets reach it before it is stopped (this is a benchmark, not a test).
-  sleep 1
-  kill -INT "$pid"; wait "$pid" || true
-  if grep -q "[1-9][0-9]* packets dropped by kernel" "$out/$name.tcpdump"; then
-    echo "warning: tcpdump dropped packets for $name:" >&2
+  local attempt
+  for attempt in 1 2 3; do
+    # A 512 MiB kernel buffer, and the file written in blocks (no -U): the
+    # bulk transfers come faster than per-packet writes keep up with.
+    tcpdump -i lo -s 262144 -B 524288 -w "$file" "tcp port $port" 2>"$out/$name.tcpdump" &
+    local pid=$!
+    # Capturing starts when tcpdump says it listens.
+    until grep -q "listening on" "$out/$name.tcpdump" 2>/dev/null; do
+      kill -0 "$pid" || { cat "$out/$name.tcpdump" >&2; exit 1; }
+      sleep 0.05
+    done
+    "$@"
+    # tcpdump writes what the kernel queued for it; a moment lets the last
+    # packets reach it before it is stopped (this is a benchmark, not a test).
+    sleep 1
+    kill -INT "$pid"; wait "$pid" || true
+    grep -q "[1-9][0-9]* packets dropped by kernel" "$out/$name.tcpdump" || break
+    echo "warning: tcpdump dropped packets for $name (attempt $attempt of 3):" >&2
     cat "$out/$name.tcpdump" >&2
-  fi
+  done
   echo "$made" >"$out/$name.scale"
 }
 
