@@ -179,11 +179,14 @@ pub struct AnalyzeOptions {
     pub max_messages: usize,
     /// Without `all_messages`: flagged messages kept per stream direction.
     pub flagged_per_dir: usize,
+    /// The most stalls listed over all streams; the rest are counted in
+    /// [`Collector::stalls_dropped`] ([`Collector::keep_stalls`]).
+    pub max_stalls: usize,
 }
 
 impl Default for AnalyzeOptions {
     /// Detection of each stream's framing, flagged messages only (10 per
-    /// direction, at most 10 000).
+    /// direction, at most 10 000), at most 100 000 stalls listed.
     fn default() -> Self {
         AnalyzeOptions {
             analysis: analysis::Options {
@@ -194,6 +197,7 @@ impl Default for AnalyzeOptions {
             all_messages: false,
             max_messages: 10_000,
             flagged_per_dir: 10,
+            max_stalls: 100_000,
         }
     }
 }
@@ -234,7 +238,8 @@ pub struct Analysis {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn analyze(input: impl Into<Input>, opts: &AnalyzeOptions) -> Result<Analysis, Error> {
-    let collector = Collector::new(opts.all_messages, opts.max_messages, opts.flagged_per_dir);
+    let mut collector = Collector::new(opts.all_messages, opts.max_messages, opts.flagged_per_dir);
+    collector.keep_stalls(opts.max_stalls);
     let analyzer = Analyzer::new(opts.analysis.clone(), collector);
     let done = read(input, &opts.reading, analyzer, &mut |_| {})?;
     let mut report = done.sink.into_report();

@@ -221,6 +221,48 @@ fn thread_times_are_said_when_asked() {
     );
 }
 
+/// `--max-stalls` bounds the stalls listed over all streams, with one job
+/// or several; the document counts the rest in `stalls_dropped`, and the
+/// streams' counters count every stall.
+#[test]
+fn stalls_listed_stay_within_max_stalls() {
+    let f = capture("scenarios/nagle-on.pcap");
+    let f = f.to_str().unwrap();
+    let listed = |doc: &Value| -> u64 {
+        let streams = doc["streams"].as_array().unwrap();
+        streams
+            .iter()
+            .map(|s| s["stalls"].as_array().unwrap().len() as u64)
+            .sum()
+    };
+    let all = json(&["analyze", f, "--format", "json"]);
+    let stalls = all["summary"]["stalls"].as_u64().unwrap();
+    assert!(stalls > 5, "the capture stalls: {}", all["summary"]);
+    assert_eq!(
+        (listed(&all), all["stalls_dropped"].as_u64()),
+        (stalls, Some(0))
+    );
+    for jobs in ["1", "3"] {
+        let cut = json(&[
+            "analyze",
+            f,
+            "--format",
+            "json",
+            "--max-stalls",
+            "5",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(listed(&cut), 5, "--jobs {jobs}");
+        assert_eq!(
+            cut["stalls_dropped"].as_u64(),
+            Some(stalls - 5),
+            "--jobs {jobs}"
+        );
+        assert_eq!(cut["summary"], all["summary"], "--jobs {jobs}");
+    }
+}
+
 #[test]
 fn jobs_out_of_range_are_refused() {
     let f = capture("servers/redis.pcap");

@@ -63,6 +63,7 @@ struct Document<'a> {
     streams: &'a [crate::analysis::StreamResult],
     messages: &'a [output::MessageRow],
     messages_dropped: u64,
+    stalls_dropped: u64,
     streams_without_data: u64,
     streams_dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +85,7 @@ impl<'a> Document<'a> {
             streams: &c.streams,
             messages: &c.messages,
             messages_dropped: c.messages_dropped,
+            stalls_dropped: c.stalls_dropped,
             streams_without_data: c.streams_without_data,
             streams_dropped: c.dropped.streams,
             live: f.live,
@@ -111,6 +113,7 @@ impl<'a> Document<'a> {
         o.array("streams", self.streams, threads)?;
         o.array("messages", self.messages, threads)?;
         o.field("messages_dropped", &self.messages_dropped)?;
+        o.field("stalls_dropped", &self.stalls_dropped)?;
         o.field("streams_without_data", &self.streams_without_data)?;
         o.field("streams_dropped", &self.streams_dropped)?;
         if let Some(live) = self.live {
@@ -280,6 +283,7 @@ fn collect(args: &AnalyzeArgs, opts: &Options) -> Result<Collected> {
             args.output
                 .streams_kept(args.diagram || args.html.is_some()),
         );
+        collector.keep_stalls(args.output.max_stalls);
         let analyzer = Decrypting::new(
             Analyzer::new(
                 opts.clone(),

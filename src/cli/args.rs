@@ -224,6 +224,11 @@ pub struct ReportArgs {
     /// Most messages kept for the table and JSON outputs.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_messages: usize,
+    /// Most Nagle / delayed-ACK stalls listed over all streams (the
+    /// streams' counters count every one; the JSON document counts those
+    /// left out in `stalls_dropped`).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_stalls: usize,
     /// Streams the table shows, most flagged first, and twice the rows of
     /// the flagged-message sample and of the stall table; 0 shows all.
     #[arg(long, default_value_t = 20, value_name = "N")]

@@ -132,6 +132,7 @@ pub(super) fn run(args: &CaptureArgs) -> Result<u8> {
 
     let mut collector = Collector::new(args.output.messages, args.output.max_messages, 10);
     collector.keep_streams(args.output.streams_kept(false));
+    collector.keep_stalls(args.output.max_stalls);
     let to_stdout = args.output.format == AnalyzeFormat::Table;
     collector.on_flagged(Box::new(move |row| {
         let line = flagged_line(row);

@@ -122,6 +122,7 @@ pub(super) fn run(args: &LabArgs) -> Result<u8> {
         &ReportArgs {
             messages: false,
             max_messages: 0,
+            max_stalls: usize::MAX,
             top: 0,
             max_stream_results: usize::MAX,
             format: AnalyzeFormat::Table,

@@ -272,6 +272,7 @@ pub(super) fn run(args: &ProxyArgs) -> Result<u8> {
     let to_stdout = args.output.format == AnalyzeFormat::Table;
     let mut collector = Collector::new(args.output.messages, args.output.max_messages, 10);
     collector.keep_streams(args.output.streams_kept(false));
+    collector.keep_stalls(args.output.max_stalls);
     collector.on_flagged(Box::new(move |row| {
         live_line(to_stdout, &flagged_line(row))
     }));

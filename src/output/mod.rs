@@ -186,6 +186,12 @@ pub struct Collector {
     pub messages: Vec<MessageRow>,
     /// Messages not kept because of the bound.
     pub messages_dropped: u64,
+    /// Stalls of the streams kept that their lists leave out because of
+    /// [`Collector::keep_stalls`]'s bound (their counters count them).
+    pub stalls_dropped: u64,
+    /// Stalls listed in the streams kept, at most `max_stalls`.
+    stalls_kept: usize,
+    max_stalls: usize,
     /// Streams that carried no payload (counted, not kept).
     pub streams_without_data: u64,
     keep_all: bool,
@@ -207,6 +213,9 @@ impl Collector {
             ranks: std::collections::BinaryHeap::new(),
             messages: Vec::new(),
             messages_dropped: 0,
+            stalls_dropped: 0,
+            stalls_kept: 0,
+            max_stalls: usize::MAX,
             streams_without_data: 0,
             keep_all,
             max_messages,
@@ -239,27 +248,61 @@ impl Collector {
         self.max_streams = max;
     }
 
+    /// Lists at most `max` stalls over all the streams kept: a stream's
+    /// stall list ([`StreamResult::stalls`], itself at most
+    /// [`nagle::MAX_STALLS`] a direction) is cut to what is left, and the
+    /// stalls left out are counted in [`Collector::stalls_dropped`]; the
+    /// streams' counters ([`DirSummary::stalls`]) count every one. A
+    /// thousand connections that each stall on every exchange would
+    /// otherwise hold a list of thousands for each. Set it before any
+    /// result arrives.
+    pub fn keep_stalls(&mut self, max: usize) {
+        self.max_stalls = max;
+    }
+
+    /// Cuts `result`'s stall list to the room left under the bound.
+    fn cut_stalls(&mut self, result: &mut StreamResult) {
+        let room = self.max_stalls.saturating_sub(self.stalls_kept);
+        if result.stalls.len() > room {
+            self.stalls_dropped += (result.stalls.len() - room) as u64;
+            result.stalls.truncate(room);
+            result.stalls.shrink_to_fit();
+        }
+        self.stalls_kept += result.stalls.len();
+    }
+
     /// Keeps `result`. When as many results as [`Collector::keep_streams`]
     /// allows are kept already, the one ranked last of them and `result`
     /// goes, counted in [`Collector::dropped`].
-    fn keep(&mut self, result: StreamResult) {
+    fn keep(&mut self, mut result: StreamResult) {
         if self.max_streams == usize::MAX {
+            self.cut_stalls(&mut result);
             self.streams.push(result);
             return;
         }
         let key = rank(&result);
         if self.streams.len() < self.max_streams {
+            self.cut_stalls(&mut result);
             self.ranks.push((key, self.streams.len()));
             self.streams.push(result);
             return;
         }
-        let dropped = match self.ranks.peek_mut() {
+        let slot = match self.ranks.peek_mut() {
             Some(mut last) if key < last.0 => {
                 last.0 = key;
-                let slot = last.1;
+                Some(last.1)
+            }
+            _ => None,
+        };
+        let dropped = match slot {
+            Some(slot) => {
+                // The stream it replaces takes its stalls out of the
+                // lists first, leaving their room to it.
+                self.stalls_kept -= self.streams[slot].stalls.len();
+                self.cut_stalls(&mut result);
                 std::mem::replace(&mut self.streams[slot], result)
             }
-            _ => result,
+            None => result,
         };
         self.dropped.add(&dropped);
     }
@@ -268,6 +311,7 @@ impl Collector {
     /// capture).
     pub fn merge(&mut self, mut other: Collector) {
         self.dropped.merge(&other.dropped);
+        self.stalls_dropped += other.stalls_dropped;
         if self.max_streams == usize::MAX {
             // The longer lists become the base and the shorter are added
             // to them: merging one worker's results into an empty
@@ -276,6 +320,14 @@ impl Collector {
                 std::mem::swap(&mut self.streams, &mut other.streams);
             }
             self.streams.append(&mut other.streams);
+            // Each side kept up to the bound: the two together are cut to
+            // it again, in the merged order.
+            self.stalls_kept = 0;
+            let mut streams = std::mem::take(&mut self.streams);
+            for s in &mut streams {
+                self.cut_stalls(s);
+            }
+            self.streams = streams;
         } else {
             for s in other.streams.drain(..) {
                 self.keep(s);
@@ -1215,6 +1267,80 @@ mod tests {
             stalls: Vec::new(),
             tls: None,
         }
+    }
+
+    /// A result whose client direction stalled `n` times, every one listed.
+    fn stalled(number: u64, n: u64) -> StreamResult {
+        let mut r = result(Proto::Tcp, number, 5, 1);
+        r.dirs[0].stalls = n;
+        r.stalls = (0..n)
+            .map(|i| nagle::Stall {
+                dir: Dir::Client,
+                record: number * 100 + i,
+                offset: i,
+                previous_record: 0,
+                ack_record: 0,
+                stalled: 0.04,
+                ack_delay: 0.04,
+            })
+            .collect();
+        r
+    }
+
+    /// Listed stalls over all streams kept stay within the bound, across
+    /// merges and with streams dropped by their own bound; what is left
+    /// out is counted, and the streams' counters count every stall.
+    #[test]
+    fn stalls_listed_stay_within_their_bound_and_the_rest_are_counted() {
+        let listed = |c: &Collector| c.streams.iter().map(|s| s.stalls.len()).sum::<usize>();
+        let mut c = Collector::new(false, 0, 0);
+        c.keep_stalls(5);
+        for n in 0..3 {
+            c.stream(stalled(n, 3));
+        }
+        let lens: Vec<usize> = c.streams.iter().map(|s| s.stalls.len()).collect();
+        assert_eq!((lens, c.stalls_dropped), (vec![3, 2, 0], 4));
+        assert_eq!(c.totals().stalls, 9);
+        // The ones kept are each stream's first.
+        assert_eq!(c.streams[1].stalls[1].record, 101);
+
+        // Two workers' collectors, each within the bound, merged.
+        for workers in [2, 3] {
+            let mut parts: Vec<Collector> = (0..workers)
+                .map(|_| {
+                    let mut c = Collector::new(false, 0, 0);
+                    c.keep_stalls(5);
+                    c
+                })
+                .collect();
+            for n in 0..9 {
+                parts[n as usize % workers].stream(stalled(n, 2));
+            }
+            let mut merged = parts.remove(0);
+            for p in parts {
+                merged.merge(p);
+            }
+            assert_eq!(listed(&merged), 5, "{workers} workers");
+            assert_eq!(merged.stalls_dropped, 18 - 5, "{workers} workers");
+            assert_eq!(merged.totals().stalls, 18);
+        }
+
+        // A stream dropped by the streams' bound leaves room for others.
+        let mut c = Collector::new(false, 0, 0);
+        c.keep_streams(1);
+        c.keep_stalls(4);
+        c.stream(stalled(1, 3));
+        let mut more_flagged = stalled(2, 3);
+        more_flagged.dirs[0].split_messages = 5;
+        c.stream(more_flagged);
+        assert_eq!(c.streams.len(), 1);
+        assert_eq!(c.streams[0].info.number, 2);
+        assert_eq!((listed(&c), c.stalls_dropped), (3, 0));
+
+        // Without a bound, nothing is left out.
+        let mut c = Collector::new(false, 0, 0);
+        c.stream(stalled(1, 2000));
+        assert_eq!((listed(&c), c.stalls_dropped), (2000, 0));
     }
 
     #[test]
