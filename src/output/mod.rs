@@ -186,8 +186,10 @@ pub struct Collector {
     pub messages: Vec<MessageRow>,
     /// Messages not kept because of the bound.
     pub messages_dropped: u64,
-    /// Stalls of the streams kept that their lists leave out because of
-    /// [`Collector::keep_stalls`]'s bound (their counters count them).
+    /// Stalls that streams' lists left out because of
+    /// [`Collector::keep_stalls`]'s bound (their counters count them),
+    /// counted as the lists are cut: a stream dropped afterwards by
+    /// [`Collector::keep_streams`]'s bound leaves its count here.
     pub stalls_dropped: u64,
     /// Stalls listed in the streams kept, at most `max_stalls`.
     stalls_kept: usize,
