@@ -104,7 +104,8 @@ THREADS = re.compile(r"main ([0-9.]+) ms \(1 share of the flows\), "
 
 def thread_split(runs):
     """What more cores would give, by Amdahl's law, from the CPU time of the
-    two threads of `-j2 uncap` (medians over the rounds), or None.
+    two threads of `-j2 uncap` (medians over the rounds); None when it did
+    not run.
 
     The reader follows one share of the flows and the worker `k` shares
     (analyze says how many), so the worker's time W is k shares of the
@@ -114,10 +115,15 @@ def thread_split(runs):
     left to read ahead, n cores run t = n - 1 threads that share out
     S = 1 + k (t - 1) shares; the slower of the reader (P + A / S) and a
     worker (k A / S) sets the time, against P + A for one thread."""
+    if not runs:
+        return None
     found = [THREADS.search(r[2]) for r in runs]
     found = [m for m in found if m]
     if not found:
-        return None
+        # analyze's line changed, or the variable was not honoured: said,
+        # not skipped in silence.
+        return "threads (-j2 uncap): no CPU times in its stderr (FRAMESCOPE_THREAD_TIMES)"
+
     r = statistics.median(float(m.group(1)) for m in found)
     w = statistics.median(float(m.group(2)) for m in found)
     k = int(found[0].group(3))

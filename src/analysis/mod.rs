@@ -598,7 +598,7 @@ pub struct Analyzer<R: Report> {
     /// Bytes held back by streams whose framing is being detected.
     sampling: u64,
     /// Scratch space for [`Decoder::decode_run`], shared by all streams.
-    pub(crate) run: Box<Run>,
+    run: Box<Run>,
     /// What the `--recv` simulations may still track, over all streams.
     recv: recv::Budget,
 }
