@@ -161,7 +161,7 @@ fn main() -> ExitCode {
     let c = &a.report;
     println!("{}", c.totals_line());
     println!("{}", output::summary_table(&output::ranked(&c.streams)));
-    println!("{}", output::message_table(&c.messages));
+    println!("{}", output::message_table(&c.messages.to_vec()));
     ExitCode::SUCCESS
 }
 
@@ -186,7 +186,7 @@ mod tests {
         a.report
             .messages
             .iter()
-            .map(|m| serde_json::to_string(m).unwrap())
+            .map(|m| serde_json::to_string(&m).unwrap())
             .collect()
     }
 

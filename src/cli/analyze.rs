@@ -61,7 +61,7 @@ struct Document<'a> {
     totals: &'a TrackerStats,
     summary: &'a crate::analysis::DirSummary,
     streams: &'a [crate::analysis::StreamResult],
-    messages: &'a [output::MessageRow],
+    messages: &'a output::rows::Rows,
     messages_dropped: u64,
     stalls_dropped: u64,
     streams_without_data: u64,
@@ -111,7 +111,8 @@ impl<'a> Document<'a> {
         o.field("totals", self.totals)?;
         o.field("summary", self.summary)?;
         o.array("streams", self.streams, threads)?;
-        o.array("messages", self.messages, threads)?;
+        let rows = self.messages;
+        o.array_of("messages", rows.len(), |i| rows.get(i), threads)?;
         o.field("messages_dropped", &self.messages_dropped)?;
         o.field("stalls_dropped", &self.stalls_dropped)?;
         o.field("streams_without_data", &self.streams_without_data)?;
@@ -532,7 +533,7 @@ pub(super) fn print_report(
                         .get(&(m.proto, m.stream))
                         .copied()
                         .unwrap_or(usize::MAX);
-                    (r, m.proto, m.stream, m.dir.index(), m.message.index)
+                    (r, m.proto, m.stream, m.dir.index(), m.index)
                 });
                 let (what, rows) = if all_messages {
                     ("Messages", c.messages.len())
@@ -545,7 +546,7 @@ pub(super) fn print_report(
                 writeln!(
                     out,
                     "\n{what}:\n{}",
-                    output::message_table(&c.messages[..rows])
+                    output::message_table(&c.messages.iter().take(rows).collect::<Vec<_>>())
                 )?;
                 let listed = if all_messages {
                     all.messages

@@ -11,6 +11,7 @@
 pub mod diagram;
 pub mod html;
 pub mod pretty;
+pub mod rows;
 pub mod timeline;
 
 use std::io::{self, IsTerminal, Write};
@@ -182,8 +183,8 @@ pub struct Collector {
     /// The ranks of the streams kept and their places in `streams`, the
     /// last-ranked on top (only while a bound is set).
     ranks: std::collections::BinaryHeap<(Rank, usize)>,
-    /// Messages kept.
-    pub messages: Vec<MessageRow>,
+    /// Messages kept, packed ([`rows`]).
+    pub messages: rows::Rows,
     /// Messages not kept because of the bound.
     pub messages_dropped: u64,
     /// Stalls that streams' lists left out because of
@@ -213,7 +214,7 @@ impl Collector {
             dropped: DroppedStreams::default(),
             max_streams: usize::MAX,
             ranks: std::collections::BinaryHeap::new(),
-            messages: Vec::new(),
+            messages: rows::Rows::new(),
             messages_dropped: 0,
             stalls_dropped: 0,
             stalls_kept: 0,
@@ -337,16 +338,7 @@ impl Collector {
         }
         self.messages_dropped += other.messages_dropped;
         self.streams_without_data += other.streams_without_data;
-        if other.messages.len() > self.messages.len() {
-            std::mem::swap(&mut self.messages, &mut other.messages);
-        }
-        for m in other.messages {
-            if self.messages.len() < self.max_messages {
-                self.messages.push(m);
-            } else {
-                self.messages_dropped += 1;
-            }
-        }
+        self.messages_dropped += self.messages.append(other.messages, self.max_messages);
     }
 
     /// Sorts streams by protocol and number, messages likewise.
@@ -356,9 +348,8 @@ impl Collector {
             // The streams kept moved.
             self.ranks = self.streams.iter().map(rank).zip(0..).collect();
         }
-        sort_rows(&mut self.messages, |m| {
-            (m.proto, m.stream, m.dir.index(), m.message.index)
-        });
+        self.messages
+            .sort_by_key(|m| (m.proto, m.stream, m.dir.index(), m.index));
     }
 
     /// Drops the messages of streams not kept ([`Collector::keep_streams`]):
@@ -403,9 +394,8 @@ impl Collector {
     /// Shows and keeps `message`, as [`Collector::keeps`] and the hook say.
     #[inline(never)]
     fn take(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
-        let row = || MessageRow::new(stream, dir, message);
         if let (Some(f), true) = (&mut self.on_flagged, message.is_flagged()) {
-            f(&row());
+            f(&MessageRow::new(stream, dir, message));
         }
         if !self.keeps(message) {
             return;
@@ -414,14 +404,15 @@ impl Collector {
             self.messages_dropped += 1;
             return;
         }
-        self.messages.push(row());
+        self.messages.push(stream, dir, message);
     }
 }
 
 /// Sorts `rows` by `key`, ties in their order, moving each row about once:
 /// the keys are sorted beside the rows' places, then the rows follow the
-/// cycles of that permutation. Rows are hundreds of bytes (a message row
-/// is 416), which a sort of the rows themselves would move many times.
+/// cycles of that permutation. Rows are hundreds of bytes (a stream's
+/// result is 1,672), which a sort of the rows themselves would move
+/// many times.
 fn sort_rows<T, K: Ord>(rows: &mut [T], key: impl Fn(&T) -> K) {
     let mut order: Vec<(K, usize)> = rows.iter().map(&key).zip(0..).collect();
     order.sort_unstable();

@@ -173,12 +173,26 @@ impl<W: Write> Object<W> {
         items: &[T],
         threads: usize,
     ) -> serde_json::Result<()> {
+        self.array_of(key, items.len(), |i| &items[i], threads)
+    }
+
+    /// Writes a field whose value is an array of `len` elements, element
+    /// `i` being `item(i)`, rendered on up to `threads` threads (this one
+    /// included), in order.
+    pub fn array_of<T: Serialize>(
+        &mut self,
+        key: &str,
+        len: usize,
+        item: impl Fn(usize) -> T + Sync,
+        threads: usize,
+    ) -> serde_json::Result<()> {
         self.key(key)?;
-        if items.is_empty() {
+        if len == 0 {
             return put(&mut self.out, b"[]");
         }
         put(&mut self.out, b"[")?;
-        let batches = items.len().div_ceil(BATCH);
+        let batches = len.div_ceil(BATCH);
+        let item = &item;
         let threads = threads.clamp(1, batches);
         let out = &mut self.out;
         thread::scope(|scope| {
@@ -193,7 +207,7 @@ impl<W: Write> Object<W> {
                     scope.spawn(move || {
                         for b in (k..batches).step_by(threads) {
                             let buf = spare_rx.try_recv().unwrap_or_default();
-                            if tx.send(render(items, b, buf)).is_err() {
+                            if tx.send(render(len, item, b, buf)).is_err() {
                                 return;
                             }
                         }
@@ -205,7 +219,7 @@ impl<W: Write> Object<W> {
             for b in 0..batches {
                 match b % threads {
                     0 => {
-                        own = render(items, b, own)?;
+                        own = render(len, item, b, own)?;
                         put(out, &own)?;
                     }
                     k => {
@@ -238,16 +252,21 @@ fn put<W: Write>(out: &mut W, bytes: &[u8]) -> serde_json::Result<()> {
     out.write_all(bytes).map_err(serde_json::Error::io)
 }
 
-/// Batch `b` of `items` as elements of an array of the top level's field:
-/// each after its line break (and comma, but for the first element).
+/// Batch `b` of the `len` elements `item` gives, as elements of an array
+/// of the top level's field: each after its line break (and comma, but for
+/// the first element).
 /// `buf` is emptied first and returned.
-fn render<T: Serialize>(items: &[T], b: usize, mut buf: Vec<u8>) -> serde_json::Result<Vec<u8>> {
-    let batch = &items[b * BATCH..((b + 1) * BATCH).min(items.len())];
+fn render<T: Serialize>(
+    len: usize,
+    item: &impl Fn(usize) -> T,
+    b: usize,
+    mut buf: Vec<u8>,
+) -> serde_json::Result<Vec<u8>> {
     buf.clear();
-    for (i, item) in batch.iter().enumerate() {
-        let from = usize::from(b == 0 && i == 0);
+    for i in b * BATCH..((b + 1) * BATCH).min(len) {
+        let from = usize::from(i == 0);
         buf.extend_from_slice(&BREAK[from..6]);
-        at_level(&mut buf, 2, item)?;
+        at_level(&mut buf, 2, &item(i))?;
     }
     Ok(buf)
 }
