@@ -379,15 +379,15 @@ pub struct StreamResult {
     pub framing: String,
     /// How the framing was chosen, when it was detected.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detected: Option<Detected>,
+    pub detected: Option<Box<Detected>>,
     /// Per direction: client, server.
     #[serde(serialize_with = "per_dir")]
     pub dirs: [DirSummary; 2],
     /// The reassembly counters.
     pub reassembly: StreamStats,
     /// The naive reader simulation, per direction, when asked for.
-    #[serde(serialize_with = "per_dir_opt")]
-    pub recv: Option<[recv::RecvResult; 2]>,
+    #[serde(serialize_with = "per_dir_boxed")]
+    pub recv: Option<Box<[recv::RecvResult; 2]>>,
     /// Nagle / delayed-ACK stalls.
     pub stalls: Vec<nagle::Stall>,
     /// For a decrypted TLS stream, per direction: its record layer.
@@ -436,6 +436,18 @@ enum Held {
 struct Sampling {
     events: Vec<(Dir, Held)>,
     sample: StreamSample,
+}
+
+/// [`per_dir_opt`] of a boxed pair (boxed: most streams have none, and
+/// results are kept to the end of a capture).
+fn per_dir_boxed<T: serde::Serialize, S: serde::Serializer>(
+    pair: &Option<Box<[T; 2]>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match pair {
+        Some(p) => per_dir(p, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn per_dir_opt<T: serde::Serialize, S: serde::Serializer>(
@@ -1169,10 +1181,10 @@ impl<R: Report> Sink for Analyzer<R> {
         self.report.stream(StreamResult {
             info: *info,
             framing: st.framing.to_string(),
-            detected: st.detected.take(),
+            detected: st.detected.take().map(Box::new),
             dirs: [st.dirs[0].summary, st.dirs[1].summary],
             reassembly: *stats,
-            recv,
+            recv: recv.map(Box::new),
             stalls,
             tls,
         });
