@@ -411,7 +411,7 @@ impl Collector {
 /// Sorts `rows` by `key`, ties in their order, moving each row about once:
 /// the keys are sorted beside the rows' places, then the rows follow the
 /// cycles of that permutation. Rows are hundreds of bytes (a stream's
-/// result is 1,672), which a sort of the rows themselves would move
+/// result is 952), which a sort of the rows themselves would move
 /// many times.
 fn sort_rows<T, K: Ord>(rows: &mut [T], key: impl Fn(&T) -> K) {
     let mut order: Vec<(K, usize)> = rows.iter().map(&key).zip(0..).collect();
