@@ -266,9 +266,12 @@ pub struct TrackerStats {
     pub bad_ip_options: u64,
     /// The record number of the first of those.
     pub first_bad_ip_options: Option<u64>,
-    /// Peak number of streams open at once.
+    /// Peak number of streams open at once. Trackers' stats merged
+    /// (`--jobs`) add their peaks up: an upper bound on the whole's, as
+    /// the threads' peaks need not fall at the same time.
     pub peak_open: u64,
-    /// Peak out-of-order bytes buffered over all streams.
+    /// Peak out-of-order bytes buffered over all streams (merged, the
+    /// sum of the trackers' peaks, likewise).
     pub peak_buffered: u64,
     /// IP fragment reassembly.
     pub fragments: FragmentStats,
