@@ -112,7 +112,11 @@ impl<'a> Document<'a> {
         o.field("summary", self.summary)?;
         o.array("streams", self.streams, threads)?;
         let rows = self.messages;
-        o.array_of("messages", rows.len(), |i| rows.get(i), threads)?;
+        let row = |stamps: &mut output::Stamps, i: usize, buf: &mut Vec<u8>| {
+            output::document_row(buf, stamps, &rows.get(i));
+            Ok(())
+        };
+        o.array_with("messages", rows.len(), row, threads)?;
         o.field("messages_dropped", &self.messages_dropped)?;
         o.field("stalls_dropped", &self.stalls_dropped)?;
         o.field("streams_without_data", &self.streams_without_data)?;

@@ -482,16 +482,15 @@ pub struct JsonLines<W: Write> {
 /// formatting a float's shortest digits (serde_json's way) was 15% of
 /// writing the redis capture's 4.8 million lines.
 #[derive(Default)]
-struct Stamps {
+pub(crate) struct Stamps {
     kept: [(Option<Timestamp>, Vec<u8>); 2],
     /// The entry to replace next.
     next: usize,
 }
 
 impl Stamps {
-    /// Appends `key` and `ts` as serde_json writes it.
-    fn write(&mut self, line: &mut Vec<u8>, key: &str, ts: Timestamp) {
-        line.extend_from_slice(key.as_bytes());
+    /// Appends `ts` as serde_json writes it.
+    fn write(&mut self, line: &mut Vec<u8>, ts: Timestamp) {
         if let Some((_, text)) = self.kept.iter().find(|(t, _)| *t == Some(ts)) {
             line.extend_from_slice(text);
             return;
@@ -692,6 +691,75 @@ fn message_line(
     dir: Dir,
     m: &Message,
 ) {
+    let from = match dir {
+        Dir::Client => stream.client,
+        Dir::Server => stream.server,
+    };
+    let row = RowRef {
+        stream: stream.number,
+        proto: stream.proto,
+        dir,
+        from,
+        message: m,
+    };
+    write_row(line, stamps, Layout::Line, &row);
+}
+
+/// Appends `row` as an element of the JSON document's message list: the
+/// bytes [`pretty::to_writer`] writes for it there (two levels deep), from
+/// its first `{` to its last `}`. Rows are written this way rather than
+/// through `Serialize`, whose flattening of the message goes through a
+/// map; a unit test holds the two to the same bytes.
+pub(crate) fn document_row(out: &mut Vec<u8>, stamps: &mut Stamps, row: &MessageRow) {
+    let row = RowRef {
+        stream: row.stream,
+        proto: row.proto,
+        dir: row.dir,
+        from: row.from,
+        message: &row.message,
+    };
+    write_row(out, stamps, Layout::Document, &row);
+}
+
+/// A message row's parts, borrowed.
+struct RowRef<'a> {
+    stream: u64,
+    proto: Proto,
+    dir: Dir,
+    from: SocketAddr,
+    message: &'a Message,
+}
+
+/// How [`write_row`] lays a row out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A JSON line: compact, tagged `"type":"message"`, with its newline.
+    Line,
+    /// An element of the document's message list, indented as
+    /// [`pretty`] indents it.
+    Document,
+}
+
+impl Layout {
+    /// Before each key but the first.
+    fn next(self) -> &'static [u8] {
+        match self {
+            Layout::Line => b",",
+            Layout::Document => b",\n      ",
+        }
+    }
+
+    /// Between a key and its value.
+    fn colon(self) -> &'static [u8] {
+        match self {
+            Layout::Line => b":",
+            Layout::Document => b": ",
+        }
+    }
+}
+
+/// Writes `row` in `layout`: the bytes serde_json writes for it.
+fn write_row(line: &mut Vec<u8>, stamps: &mut Stamps, layout: Layout, row: &RowRef<'_>) {
     /// `line`, as `fmt::Write` for the filter.
     struct Text<'a>(&'a mut Vec<u8>);
     impl std::fmt::Write for Text<'_> {
@@ -700,67 +768,107 @@ fn message_line(
             Ok(())
         }
     }
-    fn int(line: &mut Vec<u8>, key: &str, v: u64) {
-        line.extend_from_slice(key.as_bytes());
+    let key = |line: &mut Vec<u8>, name: &str| {
+        line.extend_from_slice(layout.next());
+        line.push(b'"');
+        line.extend_from_slice(name.as_bytes());
+        line.push(b'"');
+        line.extend_from_slice(layout.colon());
+    };
+    let int = |line: &mut Vec<u8>, name: &str, v: u64| {
+        key(line, name);
         line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
-    /// A value serde_json writes itself: floats (shortest digits) and
-    /// strings (escapes). Writing to a `Vec` cannot fail.
-    fn value<T: Serialize + ?Sized>(line: &mut Vec<u8>, key: &str, v: &T) {
-        line.extend_from_slice(key.as_bytes());
+    };
+    let text = |line: &mut Vec<u8>, name: &str, v: &str| {
+        key(line, name);
+        // Strings serde_json writes itself (escapes). Writing to a `Vec`
+        // cannot fail.
         let _ = serde_json::to_writer(&mut *line, v);
+    };
+    let m = row.message;
+    match layout {
+        Layout::Line => line.extend_from_slice(br#"{"type":"message","stream":"#),
+        Layout::Document => line.extend_from_slice(b"{\n      \"stream\": "),
     }
-    int(line, r#"{"type":"message","stream":"#, stream.number);
-    line.extend_from_slice(match stream.proto {
-        Proto::Tcp => br#","proto":"tcp""#,
-        Proto::Udp => br#","proto":"udp""#,
+    line.extend_from_slice(itoa::Buffer::new().format(row.stream).as_bytes());
+    key(line, "proto");
+    line.extend_from_slice(match row.proto {
+        Proto::Tcp => br#""tcp""#,
+        Proto::Udp => br#""udp""#,
     });
-    line.extend_from_slice(match dir {
-        Dir::Client => br#","dir":"client""#,
-        Dir::Server => br#","dir":"server""#,
+    key(line, "dir");
+    line.extend_from_slice(match row.dir {
+        Dir::Client => br#""client""#,
+        Dir::Server => br#""server""#,
     });
-    int(line, r#","index":"#, m.index);
-    int(line, r#","offset":"#, m.offset);
-    int(line, r#","len":"#, m.len);
-    int(line, r#","first_record":"#, m.first_record);
-    int(line, r#","last_record":"#, m.last_record);
-    stamps.write(line, r#","first_ts":"#, m.first_ts);
-    stamps.write(line, r#","last_ts":"#, m.last_ts);
-    int(line, r#","segments":"#, m.segments);
-    line.extend_from_slice(if m.coalesced {
-        br#","coalesced":true,"status":""#
-    } else {
-        br#","coalesced":false,"status":""#
-    });
+    int(line, "index", m.index);
+    int(line, "offset", m.offset);
+    int(line, "len", m.len);
+    int(line, "first_record", m.first_record);
+    int(line, "last_record", m.last_record);
+    key(line, "first_ts");
+    stamps.write(line, m.first_ts);
+    key(line, "last_ts");
+    stamps.write(line, m.last_ts);
+    int(line, "segments", m.segments);
+    key(line, "coalesced");
+    line.extend_from_slice(if m.coalesced { b"true" } else { b"false" });
+    key(line, "status");
+    line.push(b'"');
     line.extend_from_slice(m.status.name().as_bytes());
     line.push(b'"');
     match &m.label {
-        Some(label) => value(line, r#","label":"#, label.as_str()),
-        None => line.extend_from_slice(br#","label":null"#),
+        Some(label) => text(line, "label", label.as_str()),
+        None => {
+            key(line, "label");
+            line.extend_from_slice(b"null");
+        }
     }
     match m.missing {
-        Some(n) => int(line, r#","missing":"#, n),
-        None => line.extend_from_slice(br#","missing":null"#),
+        Some(n) => int(line, "missing", n),
+        None => {
+            key(line, "missing");
+            line.extend_from_slice(b"null");
+        }
     }
     match &m.error {
-        Some(e) => value(line, r#","error":"#, e.as_str()),
-        None => line.extend_from_slice(br#","error":null"#),
+        Some(e) => text(line, "error", e),
+        None => {
+            key(line, "error");
+            line.extend_from_slice(b"null");
+        }
     }
-    line.extend_from_slice(br#","records":["#);
-    for (i, r) in m.records.as_slice().iter().enumerate() {
-        if i > 0 {
-            line.push(b',');
+    key(line, "records");
+    let records = m.records.as_slice();
+    line.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        match (layout, i) {
+            (Layout::Line, 0) => {}
+            (Layout::Line, _) => line.push(b','),
+            (Layout::Document, 0) => line.extend_from_slice(b"\n        "),
+            (Layout::Document, _) => line.extend_from_slice(b",\n        "),
         }
         line.extend_from_slice(itoa::Buffer::new().format(*r).as_bytes());
     }
+    if layout == Layout::Document && !records.is_empty() {
+        line.extend_from_slice(b"\n      ");
+    }
     line.push(b']');
     if let Some(tls) = &m.tls {
-        value(line, r#","tls":"#, tls);
+        key(line, "tls");
+        let _ = match layout {
+            Layout::Line => serde_json::to_writer(&mut *line, tls),
+            Layout::Document => pretty::at_level(&mut *line, 3, tls),
+        };
     }
     // A filter holds no character JSON escapes.
-    line.extend_from_slice(br#","filter":""#);
-    m.write_filter(&mut Text(line), stream, dir);
-    line.extend_from_slice(b"\"}\n");
+    key(line, "filter");
+    line.push(b'"');
+    m.write_filter_from(&mut Text(line), row.proto, row.stream, row.from);
+    line.extend_from_slice(match layout {
+        Layout::Line => b"\"}\n",
+        Layout::Document => b"\"\n    }",
+    });
 }
 
 /// A table in the house style. Columns wrap to the terminal's width only

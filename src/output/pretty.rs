@@ -119,7 +119,7 @@ pub fn to_writer<W: Write, T: ?Sized + Serialize>(writer: W, value: &T) -> serde
 }
 
 /// Writes `value` as it is written nested `level` levels deep.
-fn at_level<W: Write, T: ?Sized + Serialize>(
+pub(crate) fn at_level<W: Write, T: ?Sized + Serialize>(
     writer: W,
     level: usize,
     value: &T,
@@ -186,13 +186,29 @@ impl<W: Write> Object<W> {
         item: impl Fn(usize) -> T + Sync,
         threads: usize,
     ) -> serde_json::Result<()> {
+        let write = |_: &mut (), i: usize, buf: &mut Vec<u8>| at_level(buf, 2, &item(i));
+        self.array_with(key, len, write, threads)
+    }
+
+    /// Writes a field whose value is an array of `len` elements, `write`
+    /// appending element `i`'s bytes as [`to_writer`] writes them two
+    /// levels deep, from its first byte to its last (no line break before
+    /// it). Each thread rendering has a state `S` of its own, which
+    /// `write` is given.
+    pub fn array_with<S: Default>(
+        &mut self,
+        key: &str,
+        len: usize,
+        write: impl Fn(&mut S, usize, &mut Vec<u8>) -> serde_json::Result<()> + Sync,
+        threads: usize,
+    ) -> serde_json::Result<()> {
         self.key(key)?;
         if len == 0 {
             return put(&mut self.out, b"[]");
         }
         put(&mut self.out, b"[")?;
         let batches = len.div_ceil(BATCH);
-        let item = &item;
+        let write = &write;
         let threads = threads.clamp(1, batches);
         let out = &mut self.out;
         thread::scope(|scope| {
@@ -205,9 +221,10 @@ impl<W: Write> Object<W> {
                     let (tx, rx) = sync_channel(1);
                     let (spare_tx, spare_rx) = channel::<Vec<u8>>();
                     scope.spawn(move || {
+                        let mut state = S::default();
                         for b in (k..batches).step_by(threads) {
                             let buf = spare_rx.try_recv().unwrap_or_default();
-                            if tx.send(render(len, item, b, buf)).is_err() {
+                            if tx.send(render(len, write, &mut state, b, buf)).is_err() {
                                 return;
                             }
                         }
@@ -216,10 +233,11 @@ impl<W: Write> Object<W> {
                 })
                 .collect();
             let mut own = Vec::new();
+            let mut state = S::default();
             for b in 0..batches {
                 match b % threads {
                     0 => {
-                        own = render(len, item, b, own)?;
+                        own = render(len, write, &mut state, b, own)?;
                         put(out, &own)?;
                     }
                     k => {
@@ -252,13 +270,13 @@ fn put<W: Write>(out: &mut W, bytes: &[u8]) -> serde_json::Result<()> {
     out.write_all(bytes).map_err(serde_json::Error::io)
 }
 
-/// Batch `b` of the `len` elements `item` gives, as elements of an array
-/// of the top level's field: each after its line break (and comma, but for
-/// the first element).
-/// `buf` is emptied first and returned.
-fn render<T: Serialize>(
+/// Batch `b` of the `len` elements `write` writes, as elements of an
+/// array of the top level's field: each after its line break (and comma,
+/// but for the first element). `buf` is emptied first and returned.
+fn render<S>(
     len: usize,
-    item: &impl Fn(usize) -> T,
+    write: &impl Fn(&mut S, usize, &mut Vec<u8>) -> serde_json::Result<()>,
+    state: &mut S,
     b: usize,
     mut buf: Vec<u8>,
 ) -> serde_json::Result<Vec<u8>> {
@@ -266,7 +284,7 @@ fn render<T: Serialize>(
     for i in b * BATCH..((b + 1) * BATCH).min(len) {
         let from = usize::from(i == 0);
         buf.extend_from_slice(&BREAK[from..6]);
-        at_level(&mut buf, 2, &item(i))?;
+        write(state, i, &mut buf)?;
     }
     Ok(buf)
 }

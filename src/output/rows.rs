@@ -638,4 +638,26 @@ mod tests {
             }
         }
     }
+
+    /// The document's rows, written by hand, are the bytes serde_json's
+    /// pretty printer writes for them two levels deep; JSON lines are
+    /// `serde_json::to_string` of the tagged row.
+    #[test]
+    fn rows_written_by_hand_are_serde_jsons_bytes() {
+        let mut g = Gen(0x51_7cc1_b727_220a);
+        let (rows, expected) = some_rows(&mut g, 2000);
+        let mut stamps = super::super::Stamps::default();
+        for (i, want) in expected.iter().enumerate() {
+            let mut ours = Vec::new();
+            super::super::document_row(&mut ours, &mut stamps, &rows.get(i));
+            let mut theirs = Vec::new();
+            super::super::pretty::at_level(&mut theirs, 2, want).expect("serialized");
+            assert!(
+                ours == theirs,
+                "row {i}:\n{}\n{}",
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+        }
+    }
 }
