@@ -702,7 +702,7 @@ fn message_line(
         from,
         message: m,
     };
-    write_row(line, stamps, Layout::Line, &row);
+    write_row::<false>(line, stamps, &row);
 }
 
 /// Appends `row` as an element of the JSON document's message list: the
@@ -718,7 +718,7 @@ pub(crate) fn document_row(out: &mut Vec<u8>, stamps: &mut Stamps, row: &Message
         from: row.from,
         message: &row.message,
     };
-    write_row(out, stamps, Layout::Document, &row);
+    write_row::<true>(out, stamps, &row);
 }
 
 /// A message row's parts, borrowed.
@@ -730,36 +730,28 @@ struct RowRef<'a> {
     message: &'a Message,
 }
 
-/// How [`write_row`] lays a row out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// A JSON line: compact, tagged `"type":"message"`, with its newline.
-    Line,
-    /// An element of the document's message list, indented as
-    /// [`pretty`] indents it.
-    Document,
+/// The bytes before a row's value: its key `$name`, with the separators
+/// of a JSON line (`$doc` false) or of the document's indented list
+/// (`$doc` true), and the text `$then` after it. Constants: a key is one
+/// copy, with a value that is constant too.
+macro_rules! key {
+    ($doc:expr, $name:literal) => {
+        key!($doc, $name, "")
+    };
+    ($doc:expr, $name:literal, $then:literal) => {
+        if $doc {
+            concat!(",\n      \"", $name, "\": ", $then).as_bytes()
+        } else {
+            concat!(",\"", $name, "\":", $then).as_bytes()
+        }
+    };
 }
 
-impl Layout {
-    /// Before each key but the first.
-    fn next(self) -> &'static [u8] {
-        match self {
-            Layout::Line => b",",
-            Layout::Document => b",\n      ",
-        }
-    }
-
-    /// Between a key and its value.
-    fn colon(self) -> &'static [u8] {
-        match self {
-            Layout::Line => b":",
-            Layout::Document => b": ",
-        }
-    }
-}
-
-/// Writes `row` in `layout`: the bytes serde_json writes for it.
-fn write_row(line: &mut Vec<u8>, stamps: &mut Stamps, layout: Layout, row: &RowRef<'_>) {
+/// Writes `row` as serde_json writes it: as a JSON line, compact, tagged
+/// `"type":"message"` and with its newline (`DOC` false), or as an
+/// element of the document's message list, indented as [`pretty`] indents
+/// it (`DOC` true).
+fn write_row<const DOC: bool>(line: &mut Vec<u8>, stamps: &mut Stamps, row: &RowRef<'_>) {
     /// `line`, as `fmt::Write` for the filter.
     struct Text<'a>(&'a mut Vec<u8>);
     impl std::fmt::Write for Text<'_> {
@@ -768,107 +760,88 @@ fn write_row(line: &mut Vec<u8>, stamps: &mut Stamps, layout: Layout, row: &RowR
             Ok(())
         }
     }
-    let key = |line: &mut Vec<u8>, name: &str| {
-        line.extend_from_slice(layout.next());
-        line.push(b'"');
-        line.extend_from_slice(name.as_bytes());
-        line.push(b'"');
-        line.extend_from_slice(layout.colon());
-    };
-    let int = |line: &mut Vec<u8>, name: &str, v: u64| {
-        key(line, name);
+    fn int(line: &mut Vec<u8>, key: &[u8], v: u64) {
+        line.extend_from_slice(key);
         line.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    };
-    let text = |line: &mut Vec<u8>, name: &str, v: &str| {
-        key(line, name);
-        // Strings serde_json writes itself (escapes). Writing to a `Vec`
-        // cannot fail.
-        let _ = serde_json::to_writer(&mut *line, v);
-    };
-    let m = row.message;
-    match layout {
-        Layout::Line => line.extend_from_slice(br#"{"type":"message","stream":"#),
-        Layout::Document => line.extend_from_slice(b"{\n      \"stream\": "),
     }
+    /// A string serde_json writes itself (escapes). Writing to a `Vec`
+    /// cannot fail.
+    fn text(line: &mut Vec<u8>, key: &[u8], v: &str) {
+        line.extend_from_slice(key);
+        let _ = serde_json::to_writer(&mut *line, v);
+    }
+    let m = row.message;
+    line.extend_from_slice(if DOC {
+        b"{\n      \"stream\": "
+    } else {
+        br#"{"type":"message","stream":"#
+    });
     line.extend_from_slice(itoa::Buffer::new().format(row.stream).as_bytes());
-    key(line, "proto");
     line.extend_from_slice(match row.proto {
-        Proto::Tcp => br#""tcp""#,
-        Proto::Udp => br#""udp""#,
+        Proto::Tcp => key!(DOC, "proto", r#""tcp""#),
+        Proto::Udp => key!(DOC, "proto", r#""udp""#),
     });
-    key(line, "dir");
     line.extend_from_slice(match row.dir {
-        Dir::Client => br#""client""#,
-        Dir::Server => br#""server""#,
+        Dir::Client => key!(DOC, "dir", r#""client""#),
+        Dir::Server => key!(DOC, "dir", r#""server""#),
     });
-    int(line, "index", m.index);
-    int(line, "offset", m.offset);
-    int(line, "len", m.len);
-    int(line, "first_record", m.first_record);
-    int(line, "last_record", m.last_record);
-    key(line, "first_ts");
+    int(line, key!(DOC, "index"), m.index);
+    int(line, key!(DOC, "offset"), m.offset);
+    int(line, key!(DOC, "len"), m.len);
+    int(line, key!(DOC, "first_record"), m.first_record);
+    int(line, key!(DOC, "last_record"), m.last_record);
+    line.extend_from_slice(key!(DOC, "first_ts"));
     stamps.write(line, m.first_ts);
-    key(line, "last_ts");
+    line.extend_from_slice(key!(DOC, "last_ts"));
     stamps.write(line, m.last_ts);
-    int(line, "segments", m.segments);
-    key(line, "coalesced");
-    line.extend_from_slice(if m.coalesced { b"true" } else { b"false" });
-    key(line, "status");
-    line.push(b'"');
+    int(line, key!(DOC, "segments"), m.segments);
+    line.extend_from_slice(if m.coalesced {
+        key!(DOC, "coalesced", "true")
+    } else {
+        key!(DOC, "coalesced", "false")
+    });
+    line.extend_from_slice(key!(DOC, "status", "\""));
     line.extend_from_slice(m.status.name().as_bytes());
     line.push(b'"');
     match &m.label {
-        Some(label) => text(line, "label", label.as_str()),
-        None => {
-            key(line, "label");
-            line.extend_from_slice(b"null");
-        }
+        Some(label) => text(line, key!(DOC, "label"), label.as_str()),
+        None => line.extend_from_slice(key!(DOC, "label", "null")),
     }
     match m.missing {
-        Some(n) => int(line, "missing", n),
-        None => {
-            key(line, "missing");
-            line.extend_from_slice(b"null");
-        }
+        Some(n) => int(line, key!(DOC, "missing"), n),
+        None => line.extend_from_slice(key!(DOC, "missing", "null")),
     }
     match &m.error {
-        Some(e) => text(line, "error", e),
-        None => {
-            key(line, "error");
-            line.extend_from_slice(b"null");
-        }
+        Some(e) => text(line, key!(DOC, "error"), e),
+        None => line.extend_from_slice(key!(DOC, "error", "null")),
     }
-    key(line, "records");
+    line.extend_from_slice(key!(DOC, "records", "["));
     let records = m.records.as_slice();
-    line.push(b'[');
     for (i, r) in records.iter().enumerate() {
-        match (layout, i) {
-            (Layout::Line, 0) => {}
-            (Layout::Line, _) => line.push(b','),
-            (Layout::Document, 0) => line.extend_from_slice(b"\n        "),
-            (Layout::Document, _) => line.extend_from_slice(b",\n        "),
+        match (DOC, i) {
+            (false, 0) => {}
+            (false, _) => line.push(b','),
+            (true, 0) => line.extend_from_slice(b"\n        "),
+            (true, _) => line.extend_from_slice(b",\n        "),
         }
         line.extend_from_slice(itoa::Buffer::new().format(*r).as_bytes());
     }
-    if layout == Layout::Document && !records.is_empty() {
+    if DOC && !records.is_empty() {
         line.extend_from_slice(b"\n      ");
     }
     line.push(b']');
     if let Some(tls) = &m.tls {
-        key(line, "tls");
-        let _ = match layout {
-            Layout::Line => serde_json::to_writer(&mut *line, tls),
-            Layout::Document => pretty::at_level(&mut *line, 3, tls),
+        line.extend_from_slice(key!(DOC, "tls"));
+        let _ = if DOC {
+            pretty::at_level(&mut *line, 3, tls)
+        } else {
+            serde_json::to_writer(&mut *line, tls)
         };
     }
     // A filter holds no character JSON escapes.
-    key(line, "filter");
-    line.push(b'"');
+    line.extend_from_slice(key!(DOC, "filter", "\""));
     m.write_filter_from(&mut Text(line), row.proto, row.stream, row.from);
-    line.extend_from_slice(match layout {
-        Layout::Line => b"\"}\n",
-        Layout::Document => b"\"\n    }",
-    });
+    line.extend_from_slice(if DOC { b"\"\n    }" } else { b"\"}\n" });
 }
 
 /// A table in the house style. Columns wrap to the terminal's width only

@@ -173,21 +173,8 @@ impl<W: Write> Object<W> {
         items: &[T],
         threads: usize,
     ) -> serde_json::Result<()> {
-        self.array_of(key, items.len(), |i| &items[i], threads)
-    }
-
-    /// Writes a field whose value is an array of `len` elements, element
-    /// `i` being `item(i)`, rendered on up to `threads` threads (this one
-    /// included), in order.
-    pub fn array_of<T: Serialize>(
-        &mut self,
-        key: &str,
-        len: usize,
-        item: impl Fn(usize) -> T + Sync,
-        threads: usize,
-    ) -> serde_json::Result<()> {
-        let write = |_: &mut (), i: usize, buf: &mut Vec<u8>| at_level(buf, 2, &item(i));
-        self.array_with(key, len, write, threads)
+        let write = |_: &mut (), i: usize, buf: &mut Vec<u8>| at_level(buf, 2, &items[i]);
+        self.array_with(key, items.len(), write, threads)
     }
 
     /// Writes a field whose value is an array of `len` elements, `write`
