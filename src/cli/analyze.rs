@@ -111,12 +111,7 @@ impl<'a> Document<'a> {
         o.field("totals", self.totals)?;
         o.field("summary", self.summary)?;
         o.array("streams", self.streams, threads)?;
-        let rows = self.messages;
-        let row = |stamps: &mut output::Stamps, i: usize, buf: &mut Vec<u8>| {
-            output::document_row(buf, stamps, &rows.get(i));
-            Ok(())
-        };
-        o.array_with("messages", rows.len(), row, threads)?;
+        o.rows("messages", self.messages, threads)?;
         o.field("messages_dropped", &self.messages_dropped)?;
         o.field("stalls_dropped", &self.stalls_dropped)?;
         o.field("streams_without_data", &self.streams_without_data)?;

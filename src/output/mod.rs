@@ -482,7 +482,7 @@ pub struct JsonLines<W: Write> {
 /// formatting a float's shortest digits (serde_json's way) was 15% of
 /// writing the redis capture's 4.8 million lines.
 #[derive(Default)]
-pub(crate) struct Stamps {
+struct Stamps {
     kept: [(Option<Timestamp>, Vec<u8>); 2],
     /// The entry to replace next.
     next: usize,
@@ -705,12 +705,26 @@ fn message_line(
     write_row::<false>(line, stamps, &row);
 }
 
+impl<W: Write> pretty::Object<W> {
+    /// Writes a field whose value is the message rows `rows`, on up to
+    /// `threads` threads: the bytes [`pretty::to_writer`] writes for them
+    /// (a [`MessageRow`] each). Rows are written by hand, as JSON lines
+    /// are, rather than through `Serialize`, whose flattening of the
+    /// message goes through a map; a unit test holds the two to the same
+    /// bytes.
+    pub fn rows(&mut self, key: &str, rows: &rows::Rows, threads: usize) -> serde_json::Result<()> {
+        let row = |stamps: &mut Stamps, i: usize, buf: &mut Vec<u8>| {
+            document_row(buf, stamps, &rows.get(i));
+            Ok(())
+        };
+        self.array_with(key, rows.len(), row, threads)
+    }
+}
+
 /// Appends `row` as an element of the JSON document's message list: the
 /// bytes [`pretty::to_writer`] writes for it there (two levels deep), from
-/// its first `{` to its last `}`. Rows are written this way rather than
-/// through `Serialize`, whose flattening of the message goes through a
-/// map; a unit test holds the two to the same bytes.
-pub(crate) fn document_row(out: &mut Vec<u8>, stamps: &mut Stamps, row: &MessageRow) {
+/// its first `{` to its last `}`.
+fn document_row(out: &mut Vec<u8>, stamps: &mut Stamps, row: &MessageRow) {
     let row = RowRef {
         stream: row.stream,
         proto: row.proto,
