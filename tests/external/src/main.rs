@@ -19,10 +19,10 @@ use std::process::ExitCode;
 use framescope::analysis::Options;
 use framescope::decode::spec::{Custom, DecoderFactory, FrameSpec};
 use framescope::decode::{DecodeError, DecodeErrorKind, Decoder, End, Step};
+use framescope::flow::reassembly::Event;
 use framescope::flow::{Dir, Sink, StreamInfo, StreamStats};
 use framescope::harness::{self, Config, Frames};
 use framescope::output::{self, Collector};
-use framescope::flow::reassembly::Event;
 use framescope::{AnalyzeOptions, Reading};
 
 /// The largest message accepted: 1 MiB.
@@ -188,7 +188,7 @@ fn run(path: &PathBuf) -> Result<bool, String> {
     let rows = |c: &Collector| -> Result<Vec<String>, String> {
         c.messages
             .iter()
-            .map(|m| serde_json::to_string(m).map_err(|e| e.to_string()))
+            .map(|m| serde_json::to_string(&m).map_err(|e| e.to_string()))
             .collect()
     };
     let (mine, theirs) = (rows(&own)?, rows(&builtin)?);
