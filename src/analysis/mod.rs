@@ -386,7 +386,7 @@ pub struct StreamResult {
     /// The reassembly counters.
     pub reassembly: StreamStats,
     /// The naive reader simulation, per direction, when asked for.
-    #[serde(serialize_with = "per_dir_boxed")]
+    #[serde(serialize_with = "per_dir_opt")]
     pub recv: Option<Box<[recv::RecvResult; 2]>>,
     /// Nagle / delayed-ACK stalls.
     pub stalls: Vec<nagle::Stall>,
@@ -438,24 +438,16 @@ struct Sampling {
     sample: StreamSample,
 }
 
-/// [`per_dir_opt`] of a boxed pair (boxed: most streams have none, and
-/// results are kept to the end of a capture).
-fn per_dir_boxed<T: serde::Serialize, S: serde::Serializer>(
-    pair: &Option<Box<[T; 2]>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+/// [`per_dir`] of a pair that may be absent, inline or boxed (boxed where
+/// most streams have none: results are kept to the end of a capture).
+fn per_dir_opt<T, P, S>(pair: &Option<P>, s: S) -> Result<S::Ok, S::Error>
+where
+    T: serde::Serialize,
+    P: std::borrow::Borrow<[T; 2]>,
+    S: serde::Serializer,
+{
     match pair {
-        Some(p) => per_dir(p, s),
-        None => s.serialize_none(),
-    }
-}
-
-fn per_dir_opt<T: serde::Serialize, S: serde::Serializer>(
-    pair: &Option<[T; 2]>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match pair {
-        Some(p) => per_dir(p, s),
+        Some(p) => per_dir(p.borrow(), s),
         None => s.serialize_none(),
     }
 }
