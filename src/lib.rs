@@ -57,6 +57,7 @@ pub mod replay;
 pub mod size;
 pub mod tls;
 pub mod tunnel;
+mod varint;
 
 pub use jobs::{
     analyze, analyze_with, detect, detect_with, follow, follow_with, read, AnalyzeOptions,

@@ -388,8 +388,9 @@ pub struct StreamResult {
     /// The naive reader simulation, per direction, when asked for.
     #[serde(serialize_with = "per_dir_opt")]
     pub recv: Option<Box<[recv::RecvResult; 2]>>,
-    /// Nagle / delayed-ACK stalls.
-    pub stalls: Vec<nagle::Stall>,
+    /// Nagle / delayed-ACK stalls (at most [`nagle::MAX_STALLS`] per
+    /// direction), the client's first, packed.
+    pub stalls: nagle::Stalls,
     /// For a decrypted TLS stream, per direction: its record layer.
     #[serde(
         serialize_with = "per_dir_opt",
@@ -1157,15 +1158,14 @@ impl<R: Report> Sink for Analyzer<R> {
             (Some(c), Some(s)) => Some([c.result(&mut self.recv), s.result(&mut self.recv)]),
             _ => None,
         };
-        let [client, server] = Dir::BOTH.map(|dir| {
+        let mut stalls = nagle::Stalls::new();
+        for dir in Dir::BOTH {
             let d = &mut st.dirs[dir.index()];
             d.summary.stalls = d.nagle.count();
-            d.nagle.take(dir)
-        });
+            d.nagle.take(dir, &mut stalls);
+        }
         // Kept to the end with the stream's result: no room to spare.
-        let mut stalls = Vec::with_capacity(client.len() + server.len());
-        stalls.extend(client);
-        stalls.extend(server);
+        stalls.shrink_to_fit();
         let tls = match (&st.dirs[0].tls, &st.dirs[1].tls) {
             (None, None) => None,
             (c, s) => Some([c, s].map(|d| d.as_ref().map(|t| t.summary).unwrap_or_default())),

@@ -18,9 +18,18 @@
 //! leaves within [`RELEASE_WINDOW`] of a pure ACK from the peer that
 //! acknowledged everything sent before it. The fix: one write per message
 //! (build the message, then send it), or `TCP_NODELAY`.
+//!
+//! A stream's stalls are kept to the end of the capture when its report
+//! lists them (up to `--max-stalls` over all streams, 100,000 by default),
+//! so they are kept packed ([`Stalls`]): 10 to 20 bytes a stall instead
+//! of the 56 of a [`Stall`].
+
+use serde::ser::SerializeSeq;
+use serde::Serialize;
 
 use crate::capture::Timestamp;
 use crate::flow::Dir;
+use crate::varint::{put, put_diff, unzigzag, zigzag, Reader};
 
 /// Default threshold: gaps shorter than this are not called stalls.
 pub const DEFAULT_THRESHOLD: i64 = 30_000_000;
@@ -36,7 +45,7 @@ pub const ADVICE: &str = "small writes held by Nagle's algorithm until a delayed
      them: write each message in one send() (build it first), or set TCP_NODELAY";
 
 /// One stall.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stall {
     /// The direction whose data was held.
     pub dir: Dir,
@@ -54,6 +63,203 @@ pub struct Stall {
     pub ack_delay: f64,
 }
 
+/// Stalls, packed: each a run of bytes in one buffer, read back in order.
+///
+/// A stall's bytes are a flags byte (its direction, and which of its two
+/// durations are kept as they are), its record and stream offset as
+/// zigzag differences from the stall before's, the records of the segment
+/// before and of the releasing ACK as differences from its own record
+/// (taken wrapping), then each duration as whole nanoseconds (a zigzag
+/// varint) when that gives back the same `f64`, else its 8 bytes. Every
+/// [`Stall`] comes back as it was pushed, to the bit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stalls {
+    bytes: Vec<u8>,
+    len: usize,
+    /// The record and offset of the last stall, the base of the next.
+    last: (u64, u64),
+}
+
+/// The bits of a packed stall's flags byte.
+const SERVER: u8 = 1;
+const STALLED_RAW: u8 = 2;
+const ACK_DELAY_RAW: u8 = 4;
+
+impl Stalls {
+    /// An empty list.
+    pub fn new() -> Self {
+        Stalls::default()
+    }
+
+    /// The stalls listed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the stalls take packed.
+    pub fn packed_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Appends `stall`.
+    pub fn push(&mut self, stall: &Stall) {
+        let b = &mut self.bytes;
+        let at = b.len();
+        b.push(0);
+        let mut flags = if stall.dir == Dir::Server { SERVER } else { 0 };
+        put_diff(b, stall.record, self.last.0);
+        put_diff(b, stall.offset, self.last.1);
+        put(b, stall.record.wrapping_sub(stall.previous_record));
+        put(b, stall.record.wrapping_sub(stall.ack_record));
+        if !put_secs(b, stall.stalled) {
+            flags |= STALLED_RAW;
+        }
+        if !put_secs(b, stall.ack_delay) {
+            flags |= ACK_DELAY_RAW;
+        }
+        b[at] = flags;
+        self.last = (stall.record, stall.offset);
+        self.len += 1;
+    }
+
+    /// The stalls in the order pushed.
+    pub fn iter(&self) -> StallIter<'_> {
+        StallIter {
+            reader: Reader::at(&self.bytes, 0),
+            left: self.len,
+            last: (0, 0),
+        }
+    }
+
+    /// Keeps the first `n` stalls.
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.len {
+            return;
+        }
+        let mut it = self.iter();
+        let mut last = (0, 0);
+        for _ in 0..n {
+            if let Some(s) = it.next() {
+                last = (s.record, s.offset);
+            }
+        }
+        let end = it.reader.pos();
+        self.bytes.truncate(end);
+        self.len = n;
+        self.last = last;
+    }
+
+    /// Gives back the room the list does not use.
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+}
+
+/// Appends `secs` as whole nanoseconds when they give it back to the bit
+/// (as [`Timestamp::secs_since`] makes it); false, and its 8 bytes
+/// appended, when they do not.
+fn put_secs(b: &mut Vec<u8>, secs: f64) -> bool {
+    let ns = (secs * 1e9).round();
+    // `as` saturates: a value out of range, or NaN, fails the check.
+    let whole = ns as i64;
+    if (whole as f64 / 1e9).to_bits() == secs.to_bits() {
+        put(b, zigzag(whole));
+        true
+    } else {
+        b.extend_from_slice(&secs.to_le_bytes());
+        false
+    }
+}
+
+fn read_secs(r: &mut Reader<'_>, raw: bool) -> f64 {
+    if raw {
+        f64::from_le_bytes(r.array())
+    } else {
+        unzigzag(r.num()) as f64 / 1e9
+    }
+}
+
+/// The stalls of a [`Stalls`], in order, by value.
+pub struct StallIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+    last: (u64, u64),
+}
+
+impl Iterator for StallIter<'_> {
+    type Item = Stall;
+
+    fn next(&mut self) -> Option<Stall> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let r = &mut self.reader;
+        let flags = r.byte();
+        let record = r.diff(self.last.0);
+        let offset = r.diff(self.last.1);
+        let previous_record = record.wrapping_sub(r.num());
+        let ack_record = record.wrapping_sub(r.num());
+        let stalled = read_secs(r, flags & STALLED_RAW != 0);
+        let ack_delay = read_secs(r, flags & ACK_DELAY_RAW != 0);
+        self.last = (record, offset);
+        Some(Stall {
+            dir: if flags & SERVER != 0 {
+                Dir::Server
+            } else {
+                Dir::Client
+            },
+            record,
+            offset,
+            previous_record,
+            ack_record,
+            stalled,
+            ack_delay,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for StallIter<'_> {}
+
+impl<'a> IntoIterator for &'a Stalls {
+    type Item = Stall;
+    type IntoIter = StallIter<'a>;
+
+    fn into_iter(self) -> StallIter<'a> {
+        self.iter()
+    }
+}
+
+impl FromIterator<Stall> for Stalls {
+    fn from_iter<I: IntoIterator<Item = Stall>>(iter: I) -> Self {
+        let mut stalls = Stalls::new();
+        for s in iter {
+            stalls.push(&s);
+        }
+        stalls
+    }
+}
+
+impl Serialize for Stalls {
+    /// A list of [`Stall`]s, as a `Vec<Stall>` is written.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        for stall in self {
+            seq.serialize_element(&stall)?;
+        }
+        seq.end()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Seen {
     end: u64,
@@ -66,7 +272,8 @@ pub struct Detector {
     threshold: i64,
     last: Option<Seen>,
     ack: Option<(u64, Timestamp, u64)>,
-    stalls: Vec<Stall>,
+    /// Listed with the client's direction; [`Detector::take`] sets it.
+    stalls: Stalls,
     count: u64,
 }
 
@@ -77,7 +284,7 @@ impl Detector {
             threshold,
             last: None,
             ack: None,
-            stalls: Vec::new(),
+            stalls: Stalls::new(),
             count: 0,
         }
     }
@@ -109,7 +316,7 @@ impl Detector {
                 {
                     self.count += 1;
                     if self.stalls.len() < MAX_STALLS {
-                        self.stalls.push(Stall {
+                        self.stalls.push(&Stall {
                             dir: Dir::Client,
                             record,
                             offset,
@@ -125,13 +332,13 @@ impl Detector {
         self.last = Some(Seen { end, ts, record });
     }
 
-    /// The stalls found, tagged with their direction.
-    pub fn take(&mut self, dir: Dir) -> Vec<Stall> {
-        let mut out = std::mem::take(&mut self.stalls);
-        for s in &mut out {
+    /// Moves the stalls found to the end of `into`, tagged with their
+    /// direction.
+    pub fn take(&mut self, dir: Dir, into: &mut Stalls) {
+        for mut s in &std::mem::take(&mut self.stalls) {
             s.dir = dir;
+            into.push(&s);
         }
-        out
     }
 
     /// Stalls found, including those not listed.
@@ -152,7 +359,9 @@ mod tests {
         d.segment(0, 4, Timestamp(0), 1);
         d.peer_ack(4, true, Timestamp(41 * MS), 2);
         d.segment(4, 100, Timestamp(41 * MS + 50_000), 3);
-        let s = d.take(Dir::Client);
+        let mut s = Stalls::new();
+        d.take(Dir::Client, &mut s);
+        let s: Vec<Stall> = s.iter().collect();
         assert_eq!(s.len(), 1);
         assert_eq!((s[0].record, s[0].ack_record), (3, 2));
         assert!((s[0].ack_delay - 0.041).abs() < 1e-9);
@@ -164,6 +373,107 @@ mod tests {
         d.segment(0, 4, Timestamp(0), 1);
         d.peer_ack(4, false, Timestamp(41 * MS), 2);
         d.segment(4, 100, Timestamp(41 * MS + 50_000), 3);
-        assert!(d.take(Dir::Client).is_empty());
+        let mut s = Stalls::new();
+        d.take(Dir::Client, &mut s);
+        assert!(s.is_empty());
+    }
+
+    /// A small deterministic generator (xorshift), so that failures repeat.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// Durations of every kind: whole nanoseconds as stalls have them,
+    /// and values no nanosecond count gives back.
+    fn secs(state: &mut u64) -> f64 {
+        match next(state) % 8 {
+            0 => (next(state) % 10_000_000_000) as f64 / 1e9,
+            1 => Timestamp((next(state) >> 2) as i64).secs_since(Timestamp(0)),
+            2 => f64::NAN,
+            3 => -0.0,
+            4 => f64::INFINITY,
+            5 => 1e300,
+            6 => -((next(state) % 1000) as f64) / 1e9,
+            _ => f64::from_bits(next(state)),
+        }
+    }
+
+    fn stall(state: &mut u64) -> Stall {
+        let num = |s: &mut u64| match next(s) % 4 {
+            0 => 0,
+            1 => u64::MAX - next(s) % 3,
+            2 => next(s) % 5000,
+            _ => next(s),
+        };
+        Stall {
+            dir: if next(state) & 1 == 0 {
+                Dir::Client
+            } else {
+                Dir::Server
+            },
+            record: num(state),
+            offset: num(state),
+            previous_record: num(state),
+            ack_record: num(state),
+            stalled: secs(state),
+            ack_delay: secs(state),
+        }
+    }
+
+    fn same(a: &Stall, b: &Stall) -> bool {
+        (a.dir, a.record, a.offset, a.previous_record, a.ack_record)
+            == (b.dir, b.record, b.offset, b.previous_record, b.ack_record)
+            && a.stalled.to_bits() == b.stalled.to_bits()
+            && a.ack_delay.to_bits() == b.ack_delay.to_bits()
+    }
+
+    #[test]
+    fn packed_stalls_come_back_to_the_bit() {
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        let want: Vec<Stall> = (0..5000).map(|_| stall(&mut state)).collect();
+        let packed: Stalls = want.iter().copied().collect();
+        assert_eq!(packed.len(), want.len());
+        assert_eq!(packed.iter().len(), want.len());
+        for (i, (got, want)) in packed.iter().zip(&want).enumerate() {
+            assert!(same(&got, want), "stall {i}: {got:?} against {want:?}");
+        }
+        // Written as the list of stalls would be.
+        assert_eq!(
+            serde_json::to_string(&packed).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+
+        // Cut anywhere, the list keeps its first stalls, and takes more.
+        for n in [0, 1, 2, 999, 4999, 5000, 6000] {
+            let mut cut = packed.clone();
+            cut.truncate(n);
+            let kept = n.min(want.len());
+            assert_eq!(cut.len(), kept);
+            cut.push(&want[0]);
+            let got: Vec<Stall> = cut.iter().collect();
+            assert_eq!(got.len(), kept + 1);
+            assert!(got.iter().zip(&want[..kept]).all(|(a, b)| same(a, b)));
+            assert!(same(&got[kept], &want[0]), "pushed after a cut at {n}");
+        }
+    }
+
+    #[test]
+    fn stalls_as_found_take_a_few_bytes() {
+        let mut d = Detector::new(DEFAULT_THRESHOLD);
+        let mut ts = 0;
+        for i in 0..1000u64 {
+            d.segment(i * 4, 4, Timestamp(ts), 3 * i + 1);
+            d.peer_ack(i * 4 + 4, true, Timestamp(ts + 41 * MS), 3 * i + 2);
+            ts += 41 * MS + 50_000;
+        }
+        let mut s = Stalls::new();
+        d.take(Dir::Server, &mut s);
+        assert_eq!(s.len(), 999);
+        assert!(s.iter().all(|s| s.dir == Dir::Server));
+        // Against 56 bytes a stall as a `Stall`.
+        assert!(s.packed_bytes() <= 999 * 16, "{} bytes", s.packed_bytes());
     }
 }

@@ -46,6 +46,7 @@ use crate::analysis::{Message, Records, Status};
 use crate::capture::Timestamp;
 use crate::decode::Label;
 use crate::flow::{Dir, Proto, StreamInfo};
+use crate::varint::{put, put_diff, unzigzag, zigzag, Reader};
 
 /// The bits of a row's flags.
 struct Flag;
@@ -358,77 +359,6 @@ fn dir(flags: u64) -> Dir {
         Dir::Server
     } else {
         Dir::Client
-    }
-}
-
-/// Appends `v` as a LEB128 varint.
-fn put(b: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        b.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    b.push(v as u8);
-}
-
-/// Appends `v - base`, taken wrapping, zigzag-encoded.
-fn put_diff(b: &mut Vec<u8>, v: u64, base: u64) {
-    put(b, zigzag(v.wrapping_sub(base) as i64));
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// Reads a row's values back. The bytes are the ones [`Rows`] wrote.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn at(bytes: &'a [u8], at: usize) -> Self {
-        Reader { bytes, at }
-    }
-
-    fn byte(&mut self) -> u8 {
-        let b = self.bytes[self.at];
-        self.at += 1;
-        b
-    }
-
-    fn num(&mut self) -> u64 {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = self.byte();
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-
-    fn diff(&mut self, base: u64) -> u64 {
-        base.wrapping_add(unzigzag(self.num()) as u64)
-    }
-
-    fn text(&mut self, n: usize) -> &'a str {
-        let bytes = &self.bytes[self.at..self.at + n];
-        self.at += n;
-        // Written from a `str`: it is one.
-        std::str::from_utf8(bytes).unwrap_or_default()
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let mut a = [0u8; N];
-        a.copy_from_slice(&self.bytes[self.at..self.at + N]);
-        self.at += N;
-        a
     }
 }
 
