@@ -21,8 +21,9 @@
 //!
 //! A stream's stalls are kept to the end of the capture when its report
 //! lists them (up to `--max-stalls` over all streams, 100,000 by default),
-//! so they are kept packed ([`Stalls`]): 10 to 20 bytes a stall instead
-//! of the 56 of a [`Stall`].
+//! so they are kept packed ([`Stalls`]): 16 bytes a stall on average on
+//! the many-small bench capture (55,483 stalls), 57 at most, where a
+//! [`Stall`] takes 56.
 
 use serde::ser::SerializeSeq;
 use serde::Serialize;
