@@ -2,7 +2,7 @@
 """Validates framescope's JSON output against the schemas in docs/schema/.
 
 Usage: validate-json.py SCHEMA FILE...   (SCHEMA: analyze, analyze-jsonl,
-detect or flows; a FILE of the jsonl schema is checked line by line).
+detect, flows or replay; a FILE of the jsonl schema is checked line by line).
 Exits 1 naming the file, line and path of the first violation.
 Needs Python's jsonschema (scripts/deps.sh --test installs it).
 """

@@ -29,7 +29,7 @@ use framescope::replay::Ending;
 mod common;
 
 use common::{echo as correct, framescope, msg, naive, naive_noting, read_message, row, serve};
-use common::{skip, text, Scratch};
+use common::{json_output, skip, text, Scratch};
 
 /// The naive server; with `reads`, it records each connection's reads and
 /// bytes there when the connection ends.
@@ -178,6 +178,120 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
     // The reference itself matches the capture: the naive server answers
     // one write per message correctly.
     assert!(out.contains("matches the capture"), "{out}");
+}
+
+/// The matrix's patterns.
+const MATRIX: [&str; 6] = [
+    "original",
+    "frames",
+    "bytes:1",
+    "random:1",
+    "header-body",
+    "coalesce",
+];
+
+/// The patterns whose verdict in `doc` (`replay --format json`) is
+/// `differs`, after checking that `changed_by` names the same ones and
+/// `differs` says whether there are any.
+fn changed_in(doc: &serde_json::Value) -> Vec<String> {
+    let patterns = doc["patterns"].as_array().expect("patterns");
+    let splits: Vec<&str> = patterns
+        .iter()
+        .filter_map(|p| p["split"].as_str())
+        .collect();
+    assert_eq!(splits, MATRIX, "{doc}");
+    let changed: Vec<String> = patterns
+        .iter()
+        .filter(|p| p["verdict"] == "differs")
+        .map(|p| p["split"].as_str().unwrap().to_string())
+        .collect();
+    for p in patterns {
+        let verdict_differs = p["verdict"] == "differs";
+        let listed = !p["differences"].as_array().unwrap().is_empty();
+        assert_eq!(verdict_differs, listed, "{p}");
+    }
+    assert_eq!(doc["changed_by"], serde_json::json!(changed), "{doc}");
+    assert_eq!(doc["differs"], !changed.is_empty(), "{doc}");
+    changed
+}
+
+/// `replay --format json` says what the text says, as one document that
+/// matches `docs/schema/replay.schema.json`: every pattern the same on the
+/// correct server (exit 0), split and coalesced writes changing the naive
+/// one (exit 1), with the difference located.
+#[test]
+fn json_verdicts_hold_on_both_servers_and_match_the_schema() {
+    let test = "json_verdicts_hold_on_both_servers_and_match_the_schema";
+    let dir = scratch("json");
+    let cap = echo_capture(&dir);
+    let cap = cap.to_str().unwrap();
+    let extra = ["--frame", "length", "--matrix", "--format", "json"];
+
+    let addr = serve(correct).to_string();
+    let (code, doc) = json_output(test, "replay", &replay_args(cap, &addr, &extra));
+    assert_eq!(code, Some(0), "{doc}");
+    assert!(changed_in(&doc).is_empty(), "{doc}");
+    assert_eq!(
+        (&doc["mode"], &doc["peer"], &doc["address"], &doc["sent"]),
+        (
+            &serde_json::json!("replay"),
+            &serde_json::json!("server"),
+            &serde_json::json!(addr),
+            &serde_json::json!("client")
+        ),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["framing"],
+        serde_json::json!({"spec": "length:4", "chosen": "given"})
+    );
+    assert_eq!(
+        (&doc["messages"], &doc["captured"]["replies"]),
+        (&4.into(), &4.into())
+    );
+    let reference = &doc["reference"];
+    assert_eq!(reference["matches_capture"], true, "{doc}");
+    assert_eq!(
+        (&reference["replies"], &reference["ending"]),
+        (&4.into(), &"closed".into())
+    );
+    assert!(
+        reference["paced"]
+            .as_str()
+            .unwrap()
+            .starts_with("until read"),
+        "{doc}"
+    );
+    let bytes1 = &doc["patterns"][2];
+    assert_eq!(
+        bytes1["writes"], bytes1["bytes"],
+        "one byte a write: {bytes1}"
+    );
+
+    let addr = serve(naive).to_string();
+    let (code, doc) = json_output(test, "replay", &replay_args(cap, &addr, &extra));
+    assert_eq!(code, Some(1), "{doc}");
+    let changed = changed_in(&doc);
+    for split in ["bytes:1", "header-body", "coalesce"] {
+        assert!(changed.iter().any(|c| c == split), "{split}: {doc}");
+    }
+    assert!(!changed.iter().any(|c| c == "frames"), "{doc}");
+    // One write of all four messages: one recv(), one reply.
+    let coalesce = &doc["patterns"][5];
+    let first = &coalesce["differences"][0];
+    assert_eq!(
+        (&first["kind"], &first["got"], &first["max"]),
+        (&"count".into(), &1.into(), &4.into()),
+        "{coalesce}"
+    );
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap()
+            .contains("4 in the reference"),
+        "{first}"
+    );
+    assert_eq!(doc["reference"]["matches_capture"], true, "{doc}");
 }
 
 #[test]
@@ -792,6 +906,17 @@ fn real_server_holds(test: &str, server: &str, program: &str, streams: &[&str]) 
             out.contains("the server behaved the same under every write pattern"),
             "{out}"
         );
+        // The same verdicts as a document.
+        let (code, doc) = json_output(
+            test,
+            "replay",
+            &[
+                "replay", &cap, "--stream", stream, "--to", &addr, "--matrix", "--format", "json",
+            ],
+        );
+        assert_eq!(code, Some(0), "{server} stream {stream}: {doc}");
+        assert!(changed_in(&doc).is_empty(), "{doc}");
+        assert_eq!(doc["address"], addr.as_str(), "{doc}");
         let findings = scratch(&format!("{test}-findings-{stream}"));
         let o = framescope(&[
             "fuzz-server",

@@ -13,27 +13,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{captures, root, runs};
-
-/// Validates `files` against `schema`; returns how many documents passed.
-fn validate(schema: &str, files: &[PathBuf]) -> usize {
-    let out = Command::new("python3")
-        .arg(root().join("scripts/validate-json.py"))
-        .arg(schema)
-        .args(files)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{schema}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count of valid documents")
-}
+use common::{captures, runs, validate};
 
 #[test]
 fn every_machine_output_matches_its_schema() {

@@ -19,7 +19,7 @@ use std::thread;
 
 mod common;
 
-use common::{framescope, root, row, runs, text, BIN};
+use common::{framescope, json_output, root, row, runs, text, BIN};
 
 /// Whether python3 runs ([`runs`]).
 fn have_python(test: &str) -> bool {
@@ -190,6 +190,93 @@ fn length_prefixed_client_with_single_recvs_is_flagged_and_its_fix_passes() {
     let (code, out) = matrix("length-prefixed", "length_prefixed_fixed.py", &[]);
     assert_eq!(code, Some(0), "{out}");
     assert_passes(&out);
+}
+
+/// `replay --serve --format json` judges the clients as the text does, in
+/// a document that matches `docs/schema/replay.schema.json`: the buggy
+/// length-prefixed client's output changes under one-byte writes (exit 1),
+/// its fix prints the same under every pattern (exit 0).
+#[test]
+fn serve_verdicts_as_json_flag_the_buggy_client_and_pass_its_fix() {
+    let test = "serve_json";
+    if !have_python(test) {
+        return;
+    }
+    let cap = capture("length-prefixed");
+    let run = |program: &str| {
+        let cmd = client(program);
+        json_output(
+            test,
+            "replay",
+            &[
+                "replay",
+                &cap,
+                "--stream",
+                "0",
+                "--serve",
+                "127.0.0.1:0",
+                "--matrix",
+                "--client-cmd",
+                &cmd,
+                "--format",
+                "json",
+            ],
+        )
+    };
+    let (code, doc) = run("length_prefixed_buggy.py");
+    assert_eq!((code, &doc["differs"]), (Some(1), &true.into()), "{doc}");
+    assert_eq!(
+        (&doc["mode"], &doc["peer"], &doc["sent"]),
+        (&"serve".into(), &"client".into(), &"server".into()),
+        "{doc}"
+    );
+    assert!(
+        doc["client_command"]
+            .as_str()
+            .unwrap()
+            .contains("length_prefixed_buggy.py"),
+        "{doc}"
+    );
+    assert_eq!(doc["framing"]["chosen"], "detected", "{doc}");
+    let changed: Vec<&str> = doc["changed_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for split in ["bytes:1", "random:1"] {
+        assert!(changed.contains(&split), "{split}: {doc}");
+    }
+    let patterns = doc["patterns"].as_array().unwrap();
+    let bytes1 = patterns.iter().find(|p| p["split"] == "bytes:1").unwrap();
+    assert_eq!(bytes1["verdict"], "differs", "{bytes1}");
+    let output = bytes1["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "output")
+        .unwrap_or_else(|| panic!("no output difference: {bytes1}"));
+    assert!(
+        output["got"].as_str().unwrap().contains("short header"),
+        "{output}"
+    );
+    assert_eq!(bytes1["client"]["connections"], 1, "{bytes1}");
+    let header_body = patterns
+        .iter()
+        .find(|p| p["split"] == "header-body")
+        .unwrap();
+    assert_eq!(header_body["verdict"], "same", "{header_body}");
+
+    let (code, doc) = run("length_prefixed_fixed.py");
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["differs"], false, "{doc}");
+    for p in doc["patterns"].as_array().unwrap() {
+        assert_eq!(
+            (&p["verdict"], &p["client"]["exit"]),
+            (&"same".into(), &serde_json::json!({"code": 0})),
+            "{p}"
+        );
+    }
 }
 
 #[test]

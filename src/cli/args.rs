@@ -580,6 +580,20 @@ pub struct ReplayArgs {
     /// these): `bytes:1,coalesce`.
     #[arg(long, value_parser = parse_splits, value_name = "LIST")]
     pub patterns: Option<SplitList>,
+    /// Output: the verdicts in words (a table with --matrix or
+    /// --patterns), or one JSON document (schema framescope.replay/1,
+    /// docs/schema/replay.schema.json). The exit code is the same.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Text)]
+    pub format: ReplayFormat,
+}
+
+/// `replay --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    /// Lines, or a table of the patterns.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 /// `framescope fuzz-server`.

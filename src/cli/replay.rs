@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::args::{FuzzFormat, FuzzServerArgs, ReplayArgs, SideArg, TargetArgs};
+use super::args::{FuzzFormat, FuzzServerArgs, ReplayArgs, ReplayFormat, SideArg, TargetArgs};
 use crate::decode::spec::FrameSpec;
 use crate::flow::Dir;
 use crate::replay::compare::Against;
 use crate::replay::conn::Paced;
+use crate::replay::json::{self as replay_json, Setup};
 use crate::replay::mutate::{self, FuzzConfig};
 use crate::replay::serve::ServeProgress;
 use crate::replay::{
@@ -163,20 +164,48 @@ pub fn run(a: &ReplayArgs) -> Result<u8> {
     let mut out = io::stdout().lock();
     let expected = &replay.expected;
     let ending = expected.ending.map_or("not captured", |e| e.name());
-    writeln!(
-        out,
-        "stream {} to {addr}: {}; {} {} messages to send, {} replies captured, then {ending}",
-        a.target.stream,
-        framing_text(&replay),
-        replay.frames.len(),
-        side.name(),
-        expected.frames.len(),
-    )?;
-    out.flush()?;
+    if a.format == ReplayFormat::Text {
+        writeln!(
+            out,
+            "stream {} to {addr}: {}; {} {} messages to send, {} replies captured, then {ending}",
+            a.target.stream,
+            framing_text(&replay),
+            replay.frames.len(),
+            side.name(),
+            expected.frames.len(),
+        )?;
+        out.flush()?;
+    }
     let mut progress = Progress::new();
     let report = run_patterns(&replay, addr, &options, &mut |p| progress.update(p));
     progress.finish();
-    print_report(&mut out, &report?, a, Peer::Server)
+    let setup = Setup {
+        stream: a.target.stream,
+        address: addr,
+        replay: &replay,
+        peer: Peer::Server,
+        compare: options.compare,
+        client_command: None,
+    };
+    write_report(&mut out, &report?, a, &setup)
+}
+
+/// The report in the format asked for; the exit code: 1 when a pattern
+/// changed the peer's behaviour.
+fn write_report(
+    out: &mut impl Write,
+    report: &PatternReport,
+    a: &ReplayArgs,
+    setup: &Setup<'_>,
+) -> Result<u8> {
+    match a.format {
+        ReplayFormat::Text => print_report(out, report, a, setup.peer),
+        ReplayFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &replay_json::document(setup, report))?;
+            writeln!(out)?;
+            Ok(u8::from(report.differs()))
+        }
+    }
 }
 
 /// `framescope replay --serve`.
@@ -191,8 +220,9 @@ fn serve(a: &ReplayArgs, listen: &str, options: &PatternOptions) -> Result<u8> {
     let mut out = io::stdout().lock();
     let expected = &replay.expected;
     let ending = expected.ending.map_or("not captured", |e| e.name());
+    let mut head = Vec::new();
     writeln!(
-        out,
+        head,
         "stream {} served on {addr}: {}; {} server messages to play in {} turns, {} client requests captured, then {ending}",
         a.target.stream,
         framing_text(&replay),
@@ -202,13 +232,13 @@ fn serve(a: &ReplayArgs, listen: &str, options: &PatternOptions) -> Result<u8> {
     )?;
     match &client {
         Some(c) => writeln!(
-            out,
+            head,
             "client: {} (one run each, killed after {} ms)",
             c.line(addr.port()),
             c.timeout.as_millis()
         )?,
         None => writeln!(
-            out,
+            head,
             "{} runs, one client connection each: the reference twice, then {}",
             2 + options.splits.len(),
             options
@@ -218,6 +248,12 @@ fn serve(a: &ReplayArgs, listen: &str, options: &PatternOptions) -> Result<u8> {
                 .collect::<Vec<_>>()
                 .join(", ")
         )?,
+    }
+    // Without a client command the user starts the clients, and needs the
+    // address: with JSON on standard output it goes to standard error.
+    match a.format {
+        ReplayFormat::Text => out.write_all(&head)?,
+        ReplayFormat::Json => io::stderr().lock().write_all(&head)?,
     }
     out.flush()?;
     let mut progress = Progress::new();
@@ -238,7 +274,15 @@ fn serve(a: &ReplayArgs, listen: &str, options: &PatternOptions) -> Result<u8> {
         },
     );
     progress.finish();
-    print_report(&mut out, &report?, a, Peer::Client)
+    let setup = Setup {
+        stream: a.target.stream,
+        address: addr,
+        replay: &replay,
+        peer: Peer::Client,
+        compare: options.compare,
+        client_command: a.client_cmd.as_deref(),
+    };
+    write_report(&mut out, &report?, a, &setup)
 }
 
 /// `closed`, `closed, exit 0`.

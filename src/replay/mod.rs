@@ -36,6 +36,7 @@
 pub mod client;
 pub mod compare;
 pub mod conn;
+pub mod json;
 pub mod mutate;
 pub mod peer_read;
 pub mod serve;

@@ -303,3 +303,48 @@ pub fn server_framing(protocol: &str) -> &'static str {
         other => panic!("no framing for {other}"),
     }
 }
+
+/// Validates `files` against `docs/schema/SCHEMA.schema.json`
+/// (`scripts/validate-json.py`, which needs python3's jsonschema); returns
+/// how many documents passed.
+pub fn validate(schema: &str, files: &[PathBuf]) -> usize {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/validate-json.py"))
+        .arg(schema)
+        .args(files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{schema}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count of valid documents")
+}
+
+/// Runs framescope with `args` (which ask for one JSON document), checks
+/// the document against `docs/schema/SCHEMA.schema.json` ([`validate`];
+/// without python3's jsonschema the check is skipped with a message, which
+/// fails under CI), and returns the exit code and the document.
+pub fn json_output(test: &str, schema: &str, args: &[&str]) -> (Option<i32>, Value) {
+    let o = framescope(args);
+    let doc: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{test}: not one JSON document ({e}):\n{}", text(&o)));
+    if runs(
+        test,
+        "python3",
+        &["-c", "import jsonschema"],
+        "python3's jsonschema",
+    ) {
+        let file =
+            std::env::temp_dir().join(format!("framescope-{test}-{}.json", std::process::id()));
+        std::fs::write(&file, &o.stdout).unwrap();
+        assert_eq!(validate(schema, std::slice::from_ref(&file)), 1);
+        let _ = std::fs::remove_file(&file);
+    }
+    (o.status.code(), doc)
+}
