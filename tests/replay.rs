@@ -29,7 +29,7 @@ use framescope::replay::Ending;
 mod common;
 
 use common::{echo as correct, framescope, msg, naive, naive_noting, read_message, row, serve};
-use common::{json_output, skip, text, Scratch};
+use common::{json_output, skip, text, Scratch, MATRIX};
 
 /// The naive server; with `reads`, it records each connection's reads and
 /// bytes there when the connection ends.
@@ -133,14 +133,7 @@ fn matrix_passes_a_correct_server() {
     ));
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    for split in [
-        "original",
-        "frames",
-        "bytes:1",
-        "random:1",
-        "header-body",
-        "coalesce",
-    ] {
+    for split in MATRIX {
         let r = row(&out, split);
         assert!(r.contains("same") && r.contains("closed"), "{r}");
     }
@@ -179,16 +172,6 @@ fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
     // one write per message correctly.
     assert!(out.contains("matches the capture"), "{out}");
 }
-
-/// The matrix's patterns.
-const MATRIX: [&str; 6] = [
-    "original",
-    "frames",
-    "bytes:1",
-    "random:1",
-    "header-body",
-    "coalesce",
-];
 
 /// The patterns whose verdict in `doc` (`replay --format json`) is
 /// `differs`, after checking that `changed_by` names the same ones and

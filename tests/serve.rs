@@ -19,7 +19,7 @@ use std::thread;
 
 mod common;
 
-use common::{framescope, json_output, root, row, runs, text, BIN};
+use common::{framescope, json_output, root, row, runs, text, BIN, MATRIX};
 
 /// Whether python3 runs ([`runs`]).
 fn have_python(test: &str) -> bool {
@@ -44,22 +44,27 @@ fn client(name: &str) -> String {
 /// `replay --serve --matrix --client-cmd` on the capture `name` with the
 /// client program `program`.
 fn matrix(name: &str, program: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let cap = capture(name);
-    let cmd = client(program);
+    let (cap, cmd) = (capture(name), client(program));
+    let o = framescope(&matrix_args(&cap, &cmd, extra));
+    (o.status.code(), text(&o))
+}
+
+/// The arguments of [`matrix`]: the capture `cap` served to the client
+/// command `cmd`, then `extra`.
+fn matrix_args<'a>(cap: &'a str, cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "replay",
-        &cap,
+        cap,
         "--stream",
         "0",
         "--serve",
         "127.0.0.1:0",
         "--matrix",
         "--client-cmd",
-        &cmd,
+        cmd,
     ];
     args.extend_from_slice(extra);
-    let o = framescope(&args);
-    (o.status.code(), text(&o))
+    args
 }
 
 /// The patterns the summary line names as having changed the client.
@@ -78,14 +83,7 @@ fn changed(out: &str) -> Vec<String> {
 /// Every pattern row of a passing matrix says `same`, with the client's
 /// exit 0.
 fn assert_passes(out: &str) {
-    for split in [
-        "original",
-        "frames",
-        "bytes:1",
-        "random:1",
-        "header-body",
-        "coalesce",
-    ] {
+    for split in MATRIX {
         let r = row(out, split);
         assert!(r.contains("same") && r.contains("exit 0"), "{split}: {out}");
     }
@@ -208,19 +206,7 @@ fn serve_verdicts_as_json_flag_the_buggy_client_and_pass_its_fix() {
         json_output(
             test,
             "replay",
-            &[
-                "replay",
-                &cap,
-                "--stream",
-                "0",
-                "--serve",
-                "127.0.0.1:0",
-                "--matrix",
-                "--client-cmd",
-                &cmd,
-                "--format",
-                "json",
-            ],
+            &matrix_args(&cap, &cmd, &["--format", "json"]),
         )
     };
     let (code, doc) = run("length_prefixed_buggy.py");

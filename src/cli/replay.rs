@@ -416,12 +416,7 @@ fn print_report(
     let differs = report.differs();
     if table_view {
         writeln!(out, "{table}")?;
-        let changed: Vec<String> = report
-            .patterns
-            .iter()
-            .filter(|p| !p.differences.is_empty())
-            .map(|p| p.split.to_string())
-            .collect();
+        let changed = report.changed_by();
         if differs {
             writeln!(
                 out,

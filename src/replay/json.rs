@@ -67,12 +67,6 @@ pub fn document(setup: &Setup<'_>, report: &PatternReport) -> Value {
             "confidence": d.chosen.confidence,
         }),
     };
-    let changed_by: Vec<String> = report
-        .patterns
-        .iter()
-        .filter(|p| !p.differences.is_empty())
-        .map(|p| p.split.to_string())
-        .collect();
     json!({
         "schema": SCHEMA,
         "mode": match peer {
@@ -97,7 +91,7 @@ pub fn document(setup: &Setup<'_>, report: &PatternReport) -> Value {
         "reference": reference(report, peer),
         "patterns": report.patterns.iter().map(|p| pattern(p, peer)).collect::<Vec<_>>(),
         "differs": report.differs(),
-        "changed_by": changed_by,
+        "changed_by": report.changed_by(),
     })
 }
 

@@ -592,6 +592,16 @@ impl PatternReport {
     pub fn differs(&self) -> bool {
         self.patterns.iter().any(|p| !p.differences.is_empty())
     }
+
+    /// The patterns that changed the peer's behaviour, named as
+    /// [`Split`] prints them.
+    pub fn changed_by(&self) -> Vec<String> {
+        self.patterns
+            .iter()
+            .filter(|p| !p.differences.is_empty())
+            .map(|p| p.split.to_string())
+            .collect()
+    }
 }
 
 /// Runs the reference twice, then each pattern, each on a fresh

@@ -112,6 +112,16 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// The write patterns of `replay --matrix`, in its order.
+pub const MATRIX: [&str; 6] = [
+    "original",
+    "frames",
+    "bytes:1",
+    "random:1",
+    "header-body",
+    "coalesce",
+];
+
 /// The row of a replay matrix whose pattern (second column) is `split`.
 pub fn row<'a>(out: &'a str, split: &str) -> &'a str {
     out.lines()
