@@ -4,7 +4,10 @@
 Called by benches/run.sh once the captures exist. For each capture, each
 round runs every tool once, in turn, so that a slower or busier moment of the
 machine falls on all of them alike; the table gives the median time of the
-rounds and the largest peak RSS (from /usr/bin/time).
+rounds and the largest peak RSS (from /usr/bin/time). Every other round
+runs the tools in the reverse order, so that no tool always follows the
+same one, and each `--jobs 2` run comes right before or after the one-job
+run it is compared with.
 
 Baselines measured in the same run:
   cat      the copy from the page cache, the physical floor of any reader;
@@ -20,7 +23,12 @@ Goals (exit status 1 when one is missed, with the reason):
                             run twice as two tools differed by up to 5%,
                             and of --jobs 2 on 2 cores, the same work, by
                             5.0-6.0% in three runs) or JOBS_NOISE_S
-                            (1 ms, for the shortest runs)
+                            (1 ms, for the shortest runs), compared round
+                            by round: the median of each round's ratio of
+                            the two adjacent runs, so that a slow period
+                            of the machine that spans a round cancels
+                            (medians of whole runs differed by up to 43%
+                            for the same work on a day of such periods)
 On a machine of 2 cores `--jobs 2` runs one thread of analysis, which
 leaves a core to read ahead; `-j2 uncap` (FRAMESCOPE_JOBS_UNCAPPED=1) runs
 two, for the threads' own speed-up, with no goal.
@@ -141,17 +149,32 @@ def thread_split(runs):
             f"ahead, against one thread's {one:.0f} ms: {cores(4)}, {cores(8)}, {cores(16)}")
 
 
+def paired_ratio(by_round, cap, single, jobs):
+    """`jobs`'s time over `single`'s in each round both ran: the median
+    ratio, the median extra seconds, and the rounds; None without a pair."""
+    a, b = by_round.get((cap, single), {}), by_round.get((cap, jobs), {})
+    rounds = sorted(set(a) & set(b))
+    if not rounds:
+        return None
+    return (statistics.median(b[r] / a[r] for r in rounds),
+            statistics.median(b[r] - a[r] for r in rounds), len(rounds))
+
+
 def main():
     caps = json.loads(sys.argv[1])
     out_dir = sys.argv[2]
     os.makedirs(os.path.join(out_dir, "tcpflow"), exist_ok=True)
     results = {}
+    by_round = {}
     for cap in caps:
         tools = tools_for(cap, out_dir)
-        # The jsonl output must exist before its copy is timed.
-        order = [k for k in tools if k != "write"] + (["write"] if "write" in tools else [])
+        # Each --jobs 2 run next to its one-job run; the jsonl output must
+        # exist before its copy is timed (the first round runs forward).
+        first = ["cat", "libpcap", "table", "table -j2", "json", "json -j2", "-j2 uncap",
+                 "jsonl", "write"]
+        order = [k for k in first if k in tools] + [k for k in tools if k not in first]
         for r in range(ROUNDS):
-            for name in order:
+            for name in (order if r % 2 == 0 else order[::-1]):
                 if name in ("tshark", "tcpflow") and r > 0:
                     continue  # slow: one round places them
                 # The page cache is kept warm: the machine may reclaim a
@@ -163,6 +186,7 @@ def main():
                 got = run(tools[name])
                 if got:
                     results.setdefault((cap["name"], name), []).append(got)
+                    by_round.setdefault((cap["name"], name), {})[r] = got[0]
                 if name in ("jsonl", "write"):
                     # Their output (up to 1.7 GB) goes to disk now, untimed,
                     # not during the runs after them: the kernel's writeback
@@ -185,6 +209,7 @@ def main():
     for cap in caps:
         size = os.path.getsize(cap["file"])
         med = {}
+        pairs = []
         for name in tools_for(cap, out_dir):
             runs = results.get((cap["name"], name))
             if not runs:
@@ -210,11 +235,19 @@ def main():
             if name in ("table", "json") and base and base / secs < MIN_RATIO:
                 failures.append(f"{cap['name']} {name}: {base / secs:.2f} x libpcap < {MIN_RATIO:g}")
             if name.endswith("-j2"):
-                single = med.get(name.split()[0])
-                if single and secs > single[0] + max(single[0] * JOBS_NOISE, JOBS_NOISE_S):
-                    failures.append(f"{cap['name']} {name}: slower than one job by more than "
-                                    f"{JOBS_NOISE:.0%} or {JOBS_NOISE_S * 1000:g} ms "
-                                    f"({secs:.3f} s against {single[0]:.3f} s)")
+                paired = paired_ratio(by_round, cap["name"], name.split()[0], name)
+                if paired:
+                    ratio, extra, n = paired
+                    pairs.append(f"{name.split()[0]} x{ratio:.3f}")
+                    if ratio > 1 + JOBS_NOISE and extra > JOBS_NOISE_S:
+                        failures.append(
+                            f"{cap['name']} {name}: slower than one job by more than "
+                            f"{JOBS_NOISE:.0%} and {JOBS_NOISE_S * 1000:g} ms (x{ratio:.3f}, "
+                            f"{extra * 1000:.1f} ms, medians of {n} rounds; medians of the "
+                            f"runs {secs:.3f} s against {med[name.split()[0]][0]:.3f} s)")
+        if pairs:
+            lines.append(f"{'':<11} --jobs 2 against one job, round by round (median of the "
+                         f"ratios): {', '.join(pairs)}")
         if "jsonl" in med and "write" in med and "table" in med:
             # jsonl analyses the capture and writes its lines: its bound is
             # the two done one after the other, the analysis (the table
