@@ -25,7 +25,6 @@
 //! the many-small bench capture (55,483 stalls), 57 at most, where a
 //! [`Stall`] takes 56.
 
-use serde::ser::SerializeSeq;
 use serde::Serialize;
 
 use crate::capture::Timestamp;
@@ -253,11 +252,7 @@ impl FromIterator<Stall> for Stalls {
 impl Serialize for Stalls {
     /// A list of [`Stall`]s, as a `Vec<Stall>` is written.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.len))?;
-        for stall in self {
-            seq.serialize_element(&stall)?;
-        }
-        seq.end()
+        serializer.collect_seq(self.iter())
     }
 }
 

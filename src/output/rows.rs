@@ -37,7 +37,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use serde::ser::SerializeSeq;
 use serde::Serialize;
 
 use super::MessageRow;
@@ -338,11 +337,7 @@ impl Rows {
 
 impl Serialize for Rows {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.len()))?;
-        for row in self.iter() {
-            seq.serialize_element(&row)?;
-        }
-        seq.end()
+        s.collect_seq(self.iter())
     }
 }
 
