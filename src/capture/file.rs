@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use super::ahead::{ReadAhead, CHUNK, HEADROOM};
 use super::mapped::{MapAhead, MapJob, Mapped, Window};
+use super::prefetch;
 use super::scan::{ChunkScan, Layout, ScanAhead, Walker};
 use super::way::Way;
 use super::{LinkType, Record, Timestamp};
@@ -536,6 +537,24 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// Asks for the next record's bytes ([`prefetch`]) while the one just
+    /// read is analysed, when its header and all of it are in the buffer:
+    /// its length is the 4-byte field `field` bytes into its header, plus
+    /// `extra`, in the byte order `be` says.
+    #[inline]
+    fn prefetch_next(&self, field: usize, extra: usize, be: bool) {
+        let data = self.data().get(..self.end).unwrap_or_default();
+        let Some(len) = data
+            .get(self.start + field..self.start + field + 4)
+            .map(|f| read_u32(f, be) as usize + extra)
+        else {
+            return;
+        };
+        if let Some(next) = data.get(self.start..self.start + len) {
+            prefetch::record(next);
+        }
+    }
+
     fn consume(&mut self, len: usize) {
         self.start += len;
         self.offset += len as u64;
@@ -720,6 +739,7 @@ impl<R: Read> CaptureReader<R> {
             orig_len: orig,
         };
         self.consume(16 + incl);
+        self.prefetch_next(8, 16, be);
         Ok(Some(pos))
     }
 
@@ -801,6 +821,7 @@ impl<R: Read> CaptureReader<R> {
         let offset = self.offset;
         let start = self.start;
         self.consume(total);
+        self.prefetch_next(4, 0, self.ng.big_endian);
         Ok(Some(NgBlock {
             start,
             len: total,

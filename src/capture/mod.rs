@@ -23,6 +23,7 @@ pub mod filter;
 #[cfg(feature = "pcap")]
 pub mod live;
 pub mod mapped;
+pub mod prefetch;
 pub mod scan;
 pub mod way;
 pub mod writer;
