@@ -544,13 +544,14 @@ impl<R: Read> CaptureReader<R> {
     #[inline]
     fn prefetch_next(&self, field: usize, extra: usize, be: bool) {
         let data = self.data().get(..self.end).unwrap_or_default();
-        let Some(len) = data
+        let Some(end) = data
             .get(self.start + field..self.start + field + 4)
-            .map(|f| read_u32(f, be) as usize + extra)
+            .and_then(|f| (read_u32(f, be) as usize).checked_add(extra))
+            .and_then(|len| self.start.checked_add(len))
         else {
             return;
         };
-        if let Some(next) = data.get(self.start..self.start + len) {
+        if let Some(next) = data.get(self.start..end) {
             prefetch::record(next);
         }
     }
