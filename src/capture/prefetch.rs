@@ -16,23 +16,25 @@
 //! The hint does not wait and cannot fault; on a processor without one
 //! (or an architecture it is not written for) it does nothing.
 //!
-//! Measured by `FRAMESCOPE_THREAD_TIMES` and wall time, each run paired
-//! with a run without the hint in the same round, 31 rounds, on 2 cores
-//! (AMD EPYC), the median of the rounds' ratios of wall times:
+//! Measured with one build that could turn the hint off, each run paired
+//! with a run without the hint in the same round, on 2 cores (AMD EPYC):
+//! the median of the rounds' ratios of wall times, and the rounds in
+//! which the run with the hint was the faster.
 //!
-//! | capture | json | table |
+//! | capture, output | 31 rounds | 41 rounds, later |
 //! | --- | --- | --- |
-//! | redis-mix (RESP, 2.4 million messages) | 0.91, 0.95 | 0.97, 0.97 |
-//! | many-small (length-prefixed, 1,020 connections) | 0.89, 0.99 | 0.88, 0.93 |
-//! | redis (bench) | 0.93, 1.01 | 0.94, 0.98 |
-//! | many (bench) | 0.98, 0.97 | 1.01, 0.97 |
-//! | bulk (bench) | 1.01 | 0.99 |
+//! | redis-mix (RESP, 2.4 million messages), json | 0.91 (23) | 0.93 (29) |
+//! | redis-mix, table | 0.97 (18) | 0.98 (23) |
+//! | many-small (length-prefixed, 1,020 connections), json | 0.89 (23) | |
+//! | many-small, table | 0.88 (25) | 0.95 (28) |
+//! | redis (bench), json | 0.93 (24) | 1.00 (18) |
+//! | redis, table | 0.94 (22) | |
 //!
-//! (Two sets: the first with one build, the hint turned on and off, while
-//! the machine was slow, bulk's and many's from 21 rounds; the second
-//! against the build before it.) Where files are mapped ([`super::way`]) the
-//! hint changed nothing measurable (0.99 and 1.00 on redis-mix and
-//! many-small's json).
+//! On many and bulk, whose messages are larger or not walked, 21 rounds
+//! gave 0.98-1.01. Where files are mapped ([`super::way`]) the hint
+//! changed nothing measurable (0.99 and 1.00 on redis-mix's and
+//! many-small's json). Two builds compared with each other differ by
+//! more than the hint: one set gave 0.92 to 1.22 either way.
 
 /// The bytes of a record, from its start, whose lines are asked for (and
 /// its last line). A record of small messages is about a kilobyte; the
