@@ -4,7 +4,8 @@
 //! This module owns the record sources and the [`Record`] they yield: one
 //! captured packet with its record number (Wireshark's `frame.number`), the
 //! byte offset of its record in the file, its timestamp and its link type.
-//! Files are read by [`mod@file`] (with [`mapped`] and [`ahead`] underneath),
+//! Files are read by [`mod@file`] (with [`mapped`], [`ahead`] and
+//! [`prefetch`] underneath),
 //! live traffic is captured through libpcap by `live` (feature `pcap`).
 //! It does not look inside packets ([`crate::dissect`] does).
 //!
