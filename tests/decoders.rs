@@ -937,9 +937,9 @@ proptest! {
 
 /// RESP messages of every kind the fast path takes or leaves: commands in
 /// any case, names over a label's length, values over a segment, replies
-/// of each type, then what it leaves to the general path (an inline
-/// command, a nested array, a null, RESP3 types, a count over its limit, a
-/// bulk string whose CRLF is wrong).
+/// of each type and nulls, then what it leaves to the general path (an
+/// inline command, a nested array, a null written another way, RESP3
+/// types, a count over its limit, a bulk string whose CRLF is wrong).
 fn resp_stream() -> Vec<u8> {
     let mut s = Vec::new();
     let long = "X".repeat(40);
@@ -959,6 +959,8 @@ fn resp_stream() -> Vec<u8> {
         );
     }
     s.extend_from_slice(b"+OK\r\n:42\r\n-ERR no\r\n$5\r\nhello\r\n$0\r\n\r\n*1\r\n$1\r\nx\r\n");
+    // Nulls, as a server's fast path takes them, then one it leaves.
+    s.extend_from_slice(b"$-1\r\n*-1\r\n$-1\r\n$-01\r\n");
     s.extend_from_slice(b"*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n");
     s.extend_from_slice(b"PING\r\n*1\r\n*1\r\n$1\r\na\r\n$-1\r\n_\r\n#t\r\n*5000\r\n");
     s.extend_from_slice(b"*1\r\n$4\r\nQUIT\r\n$3\r\nabcXY*1\r\n$1\r\nz\r\n");

@@ -527,7 +527,9 @@ fn whole_message(input: &[u8], client: bool) -> Option<(usize, u8, (usize, usize
     let top = *input.first()?;
     match top {
         b'*' => {
-            let (count, mut at) = count_line(input, 1)?;
+            let Some((count, mut at)) = count_line(input, 1) else {
+                return null(input, client);
+            };
             if count == 0 || count > 4096 {
                 return None;
             }
@@ -549,7 +551,9 @@ fn whole_message(input: &[u8], client: bool) -> Option<(usize, u8, (usize, usize
             Some((at, top, name))
         }
         b'$' if !client => {
-            let (len, body) = count_line(input, 1)?;
+            let Some((len, body)) = count_line(input, 1) else {
+                return null(input, client);
+            };
             let end = body.checked_add(len)?;
             if input.get(end..end + 2)? != b"\r\n" {
                 return None;
@@ -562,6 +566,15 @@ fn whole_message(input: &[u8], client: bool) -> Option<(usize, u8, (usize, usize
         }
         _ => None,
     }
+}
+
+/// A server's null bulk string or array (`$-1\r\n`, `*-1\r\n`) at the
+/// start of `input`, as [`whole_message`] gives it: Redis replies so to a
+/// read of a missing key or an empty list.
+#[cold]
+fn null(input: &[u8], client: bool) -> Option<(usize, u8, (usize, usize))> {
+    let top = *input.first()?;
+    (!client && input.get(1..5)? == b"-1\r\n").then_some((5, top, (0, 0)))
 }
 
 /// Lists in `found` the whole messages at the start of `payload` that the
