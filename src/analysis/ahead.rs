@@ -9,7 +9,7 @@ use std::any::Any;
 
 use crate::capture::scan::{ChunkScan, ScanAhead};
 use crate::capture::LinkType;
-use crate::decode::ahead::{Found, Scan};
+use crate::decode::ahead::{Found, Scan, Spares};
 use crate::decode::Run;
 use crate::dissect::{dissect, Dissected, Transport};
 
@@ -18,14 +18,17 @@ use crate::dissect::{dissect, Dissected, Transport};
 pub struct PayloadScan {
     scan: Scan,
     found: Found,
+    spares: Spares,
 }
 
 impl PayloadScan {
-    /// Lists messages with `scan`.
-    pub fn new(scan: Scan) -> Self {
+    /// Lists messages with `scan`, each chunk's in a list from `spares`
+    /// when one is there.
+    pub fn new(scan: Scan, spares: Spares) -> Self {
         PayloadScan {
             scan,
             found: Found::default(),
+            spares,
         }
     }
 }
@@ -43,18 +46,21 @@ impl ScanAhead for PayloadScan {
     }
 
     fn take(&mut self) -> Box<dyn Any + Send> {
-        let next = self.found.next();
+        let next = self.spares.next(&self.found);
         Box::new(std::mem::replace(&mut self.found, next))
     }
 }
 
-/// Gives `run` what the scan found in the chunk now being read.
-pub(super) fn found(run: &mut Run, found: ChunkScan) {
+/// Gives `run` what the scan found in the chunk now being read, and the
+/// last chunk's list to `spares`.
+pub(super) fn found(run: &mut Run, found: ChunkScan, spares: &Spares) {
     let found = match found {
         ChunkScan::Found(any) => any.downcast::<Found>().ok(),
         ChunkScan::Nothing => None,
     };
-    run.found_ahead(found);
+    if let Some(last) = run.found_ahead(found) {
+        spares.give(*last);
+    }
 }
 
 #[cfg(test)]

@@ -604,6 +604,8 @@ pub struct Analyzer<R: Report> {
     sampling: u64,
     /// Scratch space for [`Decoder::decode_run`], shared by all streams.
     run: Box<Run>,
+    /// The read-ahead scan's lists, given back for reuse.
+    spares: crate::decode::ahead::Spares,
     /// What the `--recv` simulations may still track, over all streams.
     recv: recv::Budget,
 }
@@ -616,6 +618,7 @@ impl<R: Report> Analyzer<R> {
             report,
             sampling: 0,
             run: Box::default(),
+            spares: Default::default(),
             recv: recv::Budget::default(),
         }
     }
@@ -1059,11 +1062,11 @@ impl<R: Report> Sink for Analyzer<R> {
             return None;
         }
         let scan = self.opts.framing.scan_ahead()?;
-        Some(Box::new(ahead::PayloadScan::new(scan)))
+        Some(Box::new(ahead::PayloadScan::new(scan, self.spares.clone())))
     }
 
     fn scanned(&mut self, found: crate::capture::scan::ChunkScan) {
-        ahead::found(&mut self.run, found);
+        ahead::found(&mut self.run, found, &self.spares);
     }
 
     fn open(&mut self, info: &StreamInfo) -> StreamState {

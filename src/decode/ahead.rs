@@ -21,6 +21,8 @@
 //! and 255 distinct labels per chunk; a scan that reaches one stops, and
 //! the rest is decoded by the analysis.
 
+use std::sync::{Arc, Mutex};
+
 use super::Label;
 
 /// A protocol's scan: lists in a [`Found`] the whole messages at the
@@ -154,6 +156,45 @@ impl Found {
     }
 }
 
+/// Lists the analysis is done with, given back for the scan's next
+/// chunks: a chunk's list then lies in memory already in use, where a new
+/// one would take fresh pages from the kernel (a few thousand page faults
+/// a run, each costly on a virtual machine whose free pages the host
+/// takes back). At most [`SPARES`] lists are kept.
+#[derive(Clone, Debug, Default)]
+pub struct Spares(Arc<Mutex<Vec<Found>>>);
+
+/// Lists kept for reuse, at most: the chunks in flight between the scan
+/// and the analysis are fewer.
+pub const SPARES: usize = 4;
+
+impl Spares {
+    /// Keeps `found` for reuse, unless [`SPARES`] lists are kept already.
+    pub fn give(&self, found: Found) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() < SPARES {
+                kept.push(found);
+            }
+        }
+    }
+
+    /// The list for the chunk after `last`'s: a kept one emptied, with
+    /// `last`'s labels, else [`Found::next`].
+    pub fn next(&self, last: &Found) -> Found {
+        let kept = self.0.lock().ok().and_then(|mut kept| kept.pop());
+        match kept {
+            Some(mut found) => {
+                found.segments.clear();
+                found.msgs.clear();
+                found.labels.clone_from(&last.labels);
+                found.full = false;
+                found
+            }
+            None => last.next(),
+        }
+    }
+}
+
 /// The messages found for the chunk being read, as a decoder asks for
 /// them: payloads are looked up in the order they come, with a cursor.
 #[derive(Clone, Debug, Default)]
@@ -230,6 +271,11 @@ impl Hints {
         })
     }
 
+    /// The list, for reuse ([`Spares`]).
+    pub fn into_found(self) -> Box<Found> {
+        self.found
+    }
+
     /// Message `index` of the list.
     #[inline]
     pub fn msg(&self, index: usize) -> Msg {
@@ -300,6 +346,34 @@ mod tests {
         let expected = checked_frames(plain.as_mut(), &[&names]);
         assert_eq!(expected.frames.len(), 300);
         assert_eq!(expected, frames_of(hinted.as_mut(), &[&names], Some(found)));
+    }
+
+    /// A list given back is reused for a later chunk: emptied, with the
+    /// last chunk's labels, in the memory it had; at most [`SPARES`] are
+    /// kept.
+    #[test]
+    fn lists_given_back_are_reused() {
+        let spec = FrameSpec::parse("resp").expect("a spec");
+        let spares = Spares::default();
+        let used = found_ahead(&spec, &[b"*1\r\n$3\r\nGET\r\n+OK\r\n"]);
+        assert_eq!((used.msgs.len(), used.labels.len()), (2, 1));
+        let memory = used.msgs.as_ptr();
+        spares.give(used);
+        let last = found_ahead(&spec, &[b"*1\r\n$4\r\nPING\r\n"]);
+        let next = spares.next(&last);
+        assert_eq!(next.msgs.as_ptr(), memory, "the list's memory is reused");
+        assert!(next.msgs.is_empty() && next.segments.is_empty() && !next.is_full());
+        assert_eq!(next.labels, last.labels);
+        // None kept: a new list.
+        let fresh = spares.next(&last);
+        assert_eq!(
+            (fresh.msgs.capacity(), fresh.labels.clone()),
+            (1, last.labels.clone())
+        );
+        for _ in 0..SPARES + 3 {
+            spares.give(last.clone());
+        }
+        assert_eq!(spares.0.lock().expect("not poisoned").len(), SPARES);
     }
 
     /// A payload is found by its address alone: the same bytes elsewhere

@@ -331,9 +331,13 @@ impl Default for Run {
 impl Run {
     /// Takes the messages found ahead in the chunk now being read, or
     /// drops those of the last (`None`: the bytes now read were not
-    /// scanned). See [`ahead`].
-    pub(crate) fn found_ahead(&mut self, found: Option<Box<ahead::Found>>) {
-        self.hints = found.map(ahead::Hints::new);
+    /// scanned). See [`ahead`]. Returns the last chunk's list, if any.
+    pub(crate) fn found_ahead(
+        &mut self,
+        found: Option<Box<ahead::Found>>,
+    ) -> Option<Box<ahead::Found>> {
+        std::mem::replace(&mut self.hints, found.map(ahead::Hints::new))
+            .map(ahead::Hints::into_found)
     }
 
     /// Empties the run.
