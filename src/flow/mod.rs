@@ -523,9 +523,23 @@ impl<K: Sink> Tracker<K> {
                     }
                     return;
                 }
-                self.ensure_open(Proto::Tcp, number, (src, dst, pkt.tunnel), dir, record, ts);
-                let Some(open) = self.open.get_mut(&key) else {
-                    return;
+                // One lookup for a stream already open, most packets'.
+                let open = match self.open.get_mut(&key) {
+                    Some(open) => open,
+                    None => {
+                        self.ensure_open(
+                            Proto::Tcp,
+                            number,
+                            (src, dst, pkt.tunnel),
+                            dir,
+                            record,
+                            ts,
+                        );
+                        let Some(open) = self.open.get_mut(&key) else {
+                            return;
+                        };
+                        open
+                    }
                 };
                 open.last_seen = ts;
                 open.last_record = record;
