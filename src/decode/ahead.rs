@@ -19,7 +19,8 @@
 //!
 //! Bounds: at most [`MAX_SEGMENTS`] payloads, [`MAX_MESSAGES`] messages
 //! and 255 distinct labels per chunk; a scan that reaches one stops, and
-//! the rest is decoded by the analysis.
+//! the rest is decoded by the analysis. Lists the analysis is done with
+//! are given back and refilled ([`Spares`], at most [`SPARES`] kept).
 
 use std::sync::{Arc, Mutex};
 
@@ -164,8 +165,8 @@ impl Found {
 #[derive(Clone, Debug, Default)]
 pub struct Spares(Arc<Mutex<Vec<Found>>>);
 
-/// Lists kept for reuse, at most: the chunks in flight between the scan
-/// and the analysis are fewer.
+/// Lists kept for reuse, at most: as many as can be in use at once (one
+/// being filled, two queued with their chunks, one being read).
 pub const SPARES: usize = 4;
 
 impl Spares {
