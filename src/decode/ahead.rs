@@ -159,7 +159,7 @@ impl Found {
 
 /// Lists the analysis is done with, given back for the scan's next
 /// chunks: a chunk's list then lies in memory already in use, where a new
-/// one would take fresh pages from the kernel (2,000 of the 4,233 page
+/// one would take fresh pages from the kernel (62% of the 4,233 page
 /// faults of a JSON run on the bench's redis capture; after gigabytes
 /// were freed, runs were slower on a virtual machine that reports free
 /// pages to its host). At most [`SPARES`] lists are kept.
