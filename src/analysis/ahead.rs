@@ -149,6 +149,104 @@ mod tests {
         (json, hinted)
     }
 
+    /// Keeps every message handed over and every stream, as JSON; wants
+    /// the first `wanted` flagged messages of each direction.
+    struct Recording {
+        wanted: u64,
+        messages: Vec<String>,
+        streams: Vec<String>,
+    }
+
+    impl crate::analysis::Report for Recording {
+        fn message(
+            &mut self,
+            stream: &crate::flow::StreamInfo,
+            dir: Dir,
+            message: &crate::analysis::Message,
+        ) {
+            let row = (stream.number, dir.index(), message.flagged_index, message);
+            self.messages
+                .push(serde_json::to_string(&row).expect("json"));
+        }
+
+        fn stream(&mut self, result: crate::analysis::StreamResult) {
+            self.streams
+                .push(serde_json::to_string(&result).expect("json"));
+        }
+
+        fn flagged_wanted(&self) -> u64 {
+            self.wanted
+        }
+    }
+
+    fn recorded(bytes: &[u8], wanted: u64) -> Recording {
+        let opts = Options {
+            framing: FrameSpec::parse("resp").expect("a spec"),
+            ..Default::default()
+        };
+        let report = Recording {
+            wanted,
+            messages: Vec::new(),
+            streams: Vec::new(),
+        };
+        let mut tracker = Tracker::new(Analyzer::new(opts, report), FlowLimits::default());
+        let mut reader = CaptureReader::new(Cursor::new(bytes)).expect("read");
+        pipeline::read(&mut reader, None, &mut tracker, &mut |_| {}).expect("read");
+        let (analyzer, _) = tracker.finish();
+        analyzer.into_report()
+    }
+
+    /// The messages of a segment that holds several, past the flagged
+    /// messages a report wants, are counted without being handed over:
+    /// every count and every message handed over is as when the report
+    /// wants them all, and nothing is left out of a report that does.
+    #[test]
+    fn messages_a_report_does_not_want_are_only_counted() {
+        let bytes = pcap_bytes(&session()).expect("a capture");
+        let all = recorded(&bytes, u64::MAX);
+        let some = recorded(&bytes, 3);
+        assert_eq!(some.streams, all.streams, "the streams' counts");
+        let messages: usize = all
+            .streams
+            .iter()
+            .map(|s| {
+                let v: serde_json::Value = serde_json::from_str(s).expect("json");
+                ["client", "server"]
+                    .iter()
+                    .map(|d| v["dirs"][d]["messages"].as_u64().expect("a count") as usize)
+                    .sum::<usize>()
+            })
+            .sum();
+        assert_eq!(all.messages.len(), messages, "every message handed over");
+        // What the report wants is handed over, as it is when every message
+        // is; others may be, and most are not.
+        let flagged_index = |m: &String| {
+            let v: serde_json::Value = serde_json::from_str(m).expect("json");
+            v[2].as_u64()
+        };
+        let mut got = some.messages.iter().peekable();
+        for m in &all.messages {
+            if got.peek() == Some(&m) {
+                got.next();
+            } else {
+                assert!(
+                    flagged_index(m).is_some_and(|n| n >= 3),
+                    "a message wanted was not handed over: {m}"
+                );
+            }
+        }
+        assert!(
+            got.next().is_none(),
+            "messages handed over in order, as with all"
+        );
+        assert!(
+            some.messages.len() * 2 < all.messages.len(),
+            "{} of {} messages handed over",
+            some.messages.len(),
+            all.messages.len()
+        );
+    }
+
     /// A capture read from a file, whose payloads' messages the read-ahead
     /// thread finds, gives every stream and message exactly as the same
     /// bytes read in place (where nothing is found ahead) do.

@@ -293,6 +293,15 @@ pub struct DirSummary {
 pub trait Report {
     /// A message completed (or ended truncated, malformed or holed).
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message);
+    /// How many flagged messages of each stream direction this report
+    /// looks at: those whose [`Message::flagged_index`] is below it. The
+    /// analysis may count a flagged message past them without handing it
+    /// to [`Report::message`] (it does so for the messages after the first
+    /// in a segment that holds several, which pipelined traffic has by the
+    /// million). The default, `u64::MAX`, has every message handed over.
+    fn flagged_wanted(&self) -> u64 {
+        u64::MAX
+    }
     /// A stream is done.
     fn stream(&mut self, result: StreamResult);
     /// Bytes `bytes` of capture record `record` arrived at stream offset
@@ -318,6 +327,11 @@ impl<A: Report, B: Report> Report for (A, B) {
     fn message(&mut self, stream: &StreamInfo, dir: Dir, message: &Message) {
         self.0.message(stream, dir, message);
         self.1.message(stream, dir, message);
+    }
+
+    #[inline]
+    fn flagged_wanted(&self) -> u64 {
+        self.0.flagged_wanted().max(self.1.flagged_wanted())
     }
 
     fn stream(&mut self, result: StreamResult) {
@@ -346,6 +360,11 @@ impl<R: Report> Report for Option<R> {
         if let Some(r) = self {
             r.message(stream, dir, message);
         }
+    }
+
+    #[inline]
+    fn flagged_wanted(&self) -> u64 {
+        self.as_ref().map_or(0, R::flagged_wanted)
     }
 
     fn stream(&mut self, result: StreamResult) {
@@ -840,9 +859,16 @@ impl DirState {
         ts: Timestamp,
     ) -> &'c [u8] {
         let mut start = 0;
-        for i in 0..ctx.run.len() {
+        let mut i = 0;
+        while i < ctx.run.len() {
+            if i == 1 && self.tls.is_none() && self.recv.is_none() {
+                // Messages after the first but the last: see `counted`.
+                (i, start) = self.counted(ctx, start);
+            }
             let (end, label) = ctx.run.get(i);
-            if i == 0 || self.tls.is_some() {
+            let first = i == 0;
+            i += 1;
+            if first || self.tls.is_some() {
                 self.touch(record, ts);
             } else {
                 // Each message lies in this one segment, so what `touch`
@@ -864,6 +890,35 @@ impl DirState {
             self.emit(ctx, status, label, None, None);
         }
         chunk.get(start..).unwrap_or_default()
+    }
+
+    /// Counts, without building them, the messages of `ctx.run` after the
+    /// first (emitted, ending at `start`) and before the last, when the
+    /// report does not look at them; returns the index of the next message
+    /// to emit and where it starts. Each of them shares the first's
+    /// segment with it: one segment, no hole, coalesced, so flagged, and
+    /// past the flagged messages the report wants
+    /// ([`Report::flagged_wanted`]).
+    fn counted<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, mut start: usize) -> (usize, usize) {
+        let last = ctx.run.len() - 1;
+        if last < 2 || self.flagged < ctx.report.flagged_wanted() || self.cur.segments != 1 {
+            return (1, start);
+        }
+        for i in 1..last {
+            let (end, _) = ctx.run.get(i);
+            // As `whole_messages` measures each.
+            let len = end.saturating_sub(start).max(1);
+            self.pos += len as u64;
+            start += len;
+        }
+        // At most `RUN` messages: the casts cannot truncate.
+        let n = (last - 1) as u64;
+        self.seg_messages += n as u32;
+        self.index += n;
+        self.flagged += n;
+        self.summary.messages += n;
+        self.summary.flagged_messages += n;
+        (last, start)
     }
 
     /// Notes that the message in progress has bytes in segment `record`,

@@ -439,6 +439,15 @@ impl Report for Collector {
         }
     }
 
+    #[inline]
+    fn flagged_wanted(&self) -> u64 {
+        if self.keep_all || self.on_flagged.is_some() {
+            u64::MAX
+        } else {
+            self.flagged_per_dir as u64
+        }
+    }
+
     fn stream(&mut self, result: StreamResult) {
         // Streams that carried no payload have nothing to frame: counted,
         // not kept (`flows` lists them), so a scan or a SYN flood does not
