@@ -812,8 +812,15 @@ impl DirState {
             }
             if !self.active {
                 // At a message boundary: whole messages first, in one call.
+                // Past the flagged messages the report wants, a run's
+                // messages after the first are only counted (`counted`):
+                // their labels are not read.
+                let quiet = self.tls.is_none()
+                    && self.recv.is_none()
+                    && self.flagged >= ctx.report.flagged_wanted();
                 let run = &mut *ctx.run;
                 run.clear();
+                run.first_label_only(quiet);
                 self.decoder.decode_run(rest, run);
                 if !run.is_empty() {
                     rest = self.whole_messages(ctx, rest, record, ts);
@@ -859,16 +866,15 @@ impl DirState {
         ts: Timestamp,
     ) -> &'c [u8] {
         let mut start = 0;
-        let mut i = 0;
-        while i < ctx.run.len() {
+        for i in 0..ctx.run.len() {
             if i == 1 && self.tls.is_none() && self.recv.is_none() {
-                // Messages after the first but the last: see `counted`.
-                (i, start) = self.counted(ctx, start);
+                if let Some(end) = self.counted(ctx, start) {
+                    start = end;
+                    break;
+                }
             }
             let (end, label) = ctx.run.get(i);
-            let first = i == 0;
-            i += 1;
-            if first || self.tls.is_some() {
+            if i == 0 || self.tls.is_some() {
                 self.touch(record, ts);
             } else {
                 // Each message lies in this one segment, so what `touch`
@@ -893,18 +899,24 @@ impl DirState {
     }
 
     /// Counts, without building them, the messages of `ctx.run` after the
-    /// first (emitted, ending at `start`) and before the last, when the
-    /// report does not look at them; returns the index of the next message
-    /// to emit and where it starts. Each of them shares the first's
-    /// segment with it: one segment, no hole, coalesced, so flagged, and
-    /// past the flagged messages the report wants
-    /// ([`Report::flagged_wanted`]).
-    fn counted<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, mut start: usize) -> (usize, usize) {
-        let last = ctx.run.len() - 1;
-        if last < 2 || self.flagged < ctx.report.flagged_wanted() || self.cur.segments != 1 {
-            return (1, start);
+    /// first (emitted, ending at `start`) when the report does not look at
+    /// them; returns where the last ends, or `None` (nothing counted) when
+    /// it does. Each of them shares the first's segment: one segment, no
+    /// hole, coalesced, so flagged, and past the flagged messages the
+    /// report wants ([`Report::flagged_wanted`]). (What `emit` leaves in
+    /// `cur` is read by nothing but the report: the next message's
+    /// `touch` and `emit` set it again.) When the report did not look at
+    /// them before the run began, the run was told so and carries no
+    /// labels but the first's ([`Run::first_label_only`]); this then
+    /// counts them, since what it checks held then and holds still: the
+    /// flagged count only grows, and the first's `touch` left one segment
+    /// and no hole.
+    fn counted<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, mut start: usize) -> Option<usize> {
+        if self.flagged < ctx.report.flagged_wanted() || self.cur.segments != 1 || self.holed {
+            return None;
         }
-        for i in 1..last {
+        let n = ctx.run.len() - 1;
+        for i in 1..=n {
             let (end, _) = ctx.run.get(i);
             // As `whole_messages` measures each.
             let len = end.saturating_sub(start).max(1);
@@ -912,13 +924,13 @@ impl DirState {
             start += len;
         }
         // At most `RUN` messages: the casts cannot truncate.
-        let n = (last - 1) as u64;
         self.seg_messages += n as u32;
+        let n = n as u64;
         self.index += n;
         self.flagged += n;
         self.summary.messages += n;
         self.summary.flagged_messages += n;
-        (last, start)
+        Some(start)
     }
 
     /// Notes that the message in progress has bytes in segment `record`,

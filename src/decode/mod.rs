@@ -314,6 +314,8 @@ pub struct Run {
     pub(crate) hints: Option<ahead::Hints>,
     /// Payloads whose messages were taken from what was found ahead.
     pub(crate) hinted: u64,
+    /// Only the first message's label is read ([`Run::wants_label`]).
+    first_label_only: bool,
 }
 
 impl Default for Run {
@@ -324,6 +326,7 @@ impl Default for Run {
             len: 0,
             hints: None,
             hinted: 0,
+            first_label_only: false,
         }
     }
 }
@@ -358,6 +361,20 @@ impl Run {
     /// How many messages it holds.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Says whether only the first message's label will be read: the
+    /// analysis counts the others without building them when its report
+    /// does not look at them.
+    pub fn first_label_only(&mut self, only: bool) {
+        self.first_label_only = only;
+    }
+
+    /// Whether the label of the next message pushed will be read: when it
+    /// will not, a decoder may push `None` rather than work it out.
+    #[inline]
+    pub fn wants_label(&self) -> bool {
+        self.len == 0 || !self.first_label_only
     }
 
     /// Message `i` (below [`Run::len`]): its end and label.

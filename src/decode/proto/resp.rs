@@ -460,15 +460,18 @@ impl Resp {
     /// it (and reports what is wrong) byte by byte. The answer is the
     /// general path's: the decoder fuzz target feeds the same bytes whole
     /// (this path) and in pieces (the general one) and compares.
+    /// The label is `None` when not `labelled`.
     #[inline(always)]
-    fn fast_message(&mut self, input: &[u8]) -> Option<(usize, Option<Label>)> {
+    fn fast_message(&mut self, input: &[u8], labelled: bool) -> Option<(usize, Option<Label>)> {
         let (end, top, name) = whole_message(input, self.client)?;
-        let label = if top != b'*' || !self.client {
-            Label::of_byte(top)
+        let label = if !labelled {
+            None
+        } else if top != b'*' || !self.client {
+            Some(Label::of_byte(top))
         } else {
-            self.command_label(input, name.0, name.1.min(Label::CAPACITY))
+            Some(self.command_label(input, name.0, name.1.min(Label::CAPACITY)))
         };
-        (end as u64 <= self.text.max).then_some((end, Some(label)))
+        (end as u64 <= self.text.max).then_some((end, label))
     }
 
     /// The messages the fast path finds at the start of `input`, taken
@@ -496,17 +499,19 @@ impl Resp {
             if end > input.len() || (end - at) as u64 > self.text.max {
                 return (at, false);
             }
-            let label = if !self.client {
-                Label::of_byte(m.top)
-            } else if m.top != b'*' {
+            let label = if self.client && m.top != b'*' {
                 return (at, false);
+            } else if !run.wants_label() {
+                None
+            } else if !self.client {
+                Some(Label::of_byte(m.top))
             } else {
                 match hints.label(m.label) {
-                    Some(label) => label,
+                    Some(label) => Some(label),
                     None => break,
                 }
             };
-            run.push(end, Some(label));
+            run.push(end, label);
             at = end;
             index += 1;
         }
@@ -735,7 +740,7 @@ impl Decoder for Resp {
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
         let call = self.text.begin()?;
         if matches!(self.text.state, State::Idle) {
-            if let Some((consumed, label)) = self.fast_message(input) {
+            if let Some((consumed, label)) = self.fast_message(input, true) {
                 self.text.whole(input, consumed);
                 return Ok(Step::Frame { consumed, label });
             }
@@ -750,7 +755,7 @@ impl Decoder for Resp {
         }
         let (mut at, more) = self.hinted(input, run);
         while more && !run.is_full() {
-            let Some((len, label)) = self.fast_message(&input[at..]) else {
+            let Some((len, label)) = self.fast_message(&input[at..], run.wants_label()) else {
                 break;
             };
             at += len;
