@@ -180,6 +180,8 @@ mod tests {
         }
     }
 
+    /// The pipelined RESP capture `bytes` analysed in place (nothing found
+    /// ahead) into a [`Recording`] that wants `wanted` flagged messages.
     fn recorded(bytes: &[u8], wanted: u64) -> Recording {
         let opts = Options {
             framing: FrameSpec::parse("resp").expect("a spec"),
