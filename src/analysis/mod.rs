@@ -813,8 +813,8 @@ impl DirState {
             if !self.active {
                 // At a message boundary: whole messages first, in one call.
                 // Past the flagged messages the report wants, a run's
-                // messages after the first are only counted (`counted`):
-                // their labels are not read.
+                // messages after the first are only counted (`counted`),
+                // and the decoder works out no labels for them.
                 let quiet = self.tls.is_none()
                     && self.recv.is_none()
                     && self.flagged >= ctx.report.flagged_wanted();
@@ -823,7 +823,7 @@ impl DirState {
                 run.first_label_only(quiet);
                 self.decoder.decode_run(rest, run);
                 if !run.is_empty() {
-                    rest = self.whole_messages(ctx, rest, record, ts);
+                    rest = self.whole_messages(ctx, rest, record, ts, quiet);
                     continue;
                 }
             }
@@ -857,21 +857,21 @@ impl DirState {
     }
 
     /// Reports the messages of `ctx.run`, which lie whole at the start of
-    /// `chunk` (bytes of segment `record`); returns the rest of the chunk.
+    /// `chunk` (bytes of segment `record`), those after the first only
+    /// counted when `quiet` (see `counted`); returns the rest of the chunk.
     fn whole_messages<'c, R: Report>(
         &mut self,
         ctx: &mut Ctx<'_, R>,
         chunk: &'c [u8],
         record: u64,
         ts: Timestamp,
+        quiet: bool,
     ) -> &'c [u8] {
         let mut start = 0;
         for i in 0..ctx.run.len() {
-            if i == 1 && self.tls.is_none() && self.recv.is_none() {
-                if let Some(end) = self.counted(ctx, start) {
-                    start = end;
-                    break;
-                }
+            if i == 1 && quiet {
+                start = self.counted(ctx, start);
+                break;
             }
             let (end, label) = ctx.run.get(i);
             if i == 0 || self.tls.is_some() {
@@ -899,22 +899,17 @@ impl DirState {
     }
 
     /// Counts, without building them, the messages of `ctx.run` after the
-    /// first (emitted, ending at `start`) when the report does not look at
-    /// them; returns where the last ends, or `None` (nothing counted) when
-    /// it does. Each of them shares the first's segment: one segment, no
-    /// hole, coalesced, so flagged, and past the flagged messages the
-    /// report wants ([`Report::flagged_wanted`]). (What `emit` leaves in
-    /// `cur` is read by nothing but the report: the next message's
-    /// `touch` and `emit` set it again.) When the report did not look at
-    /// them before the run began, the run was told so and carries no
-    /// labels but the first's ([`Run::first_label_only`]); this then
-    /// counts them, since what it checks held then and holds still: the
-    /// flagged count only grows, and the first's `touch` left one segment
-    /// and no hole.
-    fn counted<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, mut start: usize) -> Option<usize> {
-        if self.flagged < ctx.report.flagged_wanted() || self.cur.segments != 1 || self.holed {
-            return None;
-        }
+    /// first (emitted, ending at `start`), which the report does not look
+    /// at and whose labels the run does not carry
+    /// ([`Run::first_label_only`]); returns where the last ends. `quiet`
+    /// held before the run (no TLS, no `--recv`, past the flagged messages
+    /// the report wants, [`Report::flagged_wanted`]), and each of them
+    /// shares the first's segment, which its `touch` left with no hole:
+    /// one segment, coalesced, so flagged and not wanted either. (What
+    /// `emit` leaves in `cur` is read by nothing but the report: the next
+    /// message's `touch` and `emit` set it again.)
+    fn counted<R: Report>(&mut self, ctx: &mut Ctx<'_, R>, mut start: usize) -> usize {
+        debug_assert!(self.cur.segments == 1 && !self.holed && self.tls.is_none());
         let n = ctx.run.len() - 1;
         for i in 1..=n {
             let (end, _) = ctx.run.get(i);
@@ -930,7 +925,7 @@ impl DirState {
         self.flagged += n;
         self.summary.messages += n;
         self.summary.flagged_messages += n;
-        Some(start)
+        start
     }
 
     /// Notes that the message in progress has bytes in segment `record`,

@@ -499,9 +499,10 @@ impl Resp {
             if end > input.len() || (end - at) as u64 > self.text.max {
                 return (at, false);
             }
-            let label = if self.client && m.top != b'*' {
+            if self.client && m.top != b'*' {
                 return (at, false);
-            } else if !run.wants_label() {
+            }
+            let label = if !run.wants_label() {
                 None
             } else if !self.client {
                 Some(Label::of_byte(m.top))
