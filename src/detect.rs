@@ -858,8 +858,10 @@ struct Walk {
     text_fields: bool,
 }
 
-/// The step by which a sample's buffer grows.
+/// The step by which a sample's buffer first grows.
 const SAMPLE_STEP: usize = 4096;
+/// The largest step by which a sample's buffer grows.
+const SAMPLE_MAX_STEP: usize = 16 * 1024;
 
 /// When a stream's framing is decided before the stream ends, and how much
 /// sampling may hold. One rule for every command that detects (`analyze`,
@@ -938,11 +940,11 @@ impl StreamSample {
         }
         let take = bytes.len().min(SAMPLE_BYTES.saturating_sub(have.len()));
         if have.capacity() - have.len() < take {
-            // Doubled from 4 KiB, to at most SAMPLE_BYTES: a sample is
-            // copied a few times as it grows, not once per 4 KiB, and its
-            // buffer is never more than twice what it holds.
+            // Doubled from 4 KiB to 16 KiB, then 16 KiB at a time: a full
+            // sample is copied 5 times as it grows, not 15, and its
+            // buffer holds at most 16 KiB it does not use.
             let step = take
-                .max(have.len())
+                .max(have.len().min(SAMPLE_MAX_STEP))
                 .max(SAMPLE_STEP)
                 .min(SAMPLE_BYTES - have.len());
             have.reserve_exact(step);
