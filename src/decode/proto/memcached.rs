@@ -71,6 +71,39 @@ struct Memcached {
 
 const STORAGE: &[&[u8]] = &[b"set", b"add", b"replace", b"append", b"prepend", b"cas"];
 
+/// What a line's first word says to the framing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Word {
+    /// A storage command (`set`, `add`, ...): a data block follows.
+    Storage,
+    /// `ms` (meta set): a data block follows.
+    Ms,
+    /// `VALUE`: a retrieval reply's item, its data block following.
+    Value,
+    /// `VA`: a meta reply with a data block.
+    Va,
+    /// `STAT` or `ITEM`: a line of a statistics reply.
+    Stat,
+    /// `END`: the end of a multi-line reply.
+    End,
+    /// Anything else.
+    Other,
+}
+
+impl Word {
+    fn of(word: &[u8]) -> Word {
+        match word {
+            b"ms" => Word::Ms,
+            b"VALUE" => Word::Value,
+            b"VA" => Word::Va,
+            b"STAT" | b"ITEM" => Word::Stat,
+            b"END" => Word::End,
+            w if STORAGE.contains(&w) => Word::Storage,
+            _ => Word::Other,
+        }
+    }
+}
+
 impl Memcached {
     fn new(client: bool, max: u64) -> Self {
         Memcached {
@@ -117,39 +150,43 @@ impl Memcached {
             .split(|&b| b == b' ')
             .find(|t| !t.is_empty())
             .unwrap_or_default();
-        let word = word.to_vec();
+        // What the first word says, and the label, are taken while the
+        // line is borrowed: nothing is copied.
+        let what = Word::of(word);
+        let label = if self.client {
+            (!word.is_empty()).then(|| Label::from_bytes(word))
+        } else if self.multi == Multi::No {
+            Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
+                Label::new("NUMBER")
+            } else {
+                Label::from_bytes(word)
+            })
+        } else {
+            self.label
+        };
+        self.label = label;
         if self.client {
-            self.label = (!word.is_empty()).then(|| Label::from_bytes(&word));
-            if STORAGE.contains(&word.as_slice()) {
-                return self.data(4);
-            }
-            if word == b"ms" {
-                return self.data(2);
-            }
-            return Ok(Flow::Ended);
+            return match what {
+                Word::Storage => self.data(4),
+                Word::Ms => self.data(2),
+                _ => Ok(Flow::Ended),
+            };
         }
         match self.multi {
-            Multi::No => {
-                self.label = Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
-                    Label::new("NUMBER")
-                } else {
-                    Label::from_bytes(&word)
-                });
-                match word.as_slice() {
-                    b"VALUE" => {
-                        self.multi = Multi::Values;
-                        self.data(3)
-                    }
-                    b"VA" => self.data(1),
-                    b"STAT" | b"ITEM" => {
-                        self.multi = Multi::Stats;
-                        self.next_line()
-                    }
-                    _ => Ok(Flow::Ended),
+            Multi::No => match what {
+                Word::Value => {
+                    self.multi = Multi::Values;
+                    self.data(3)
                 }
-            }
-            _ if word == b"END" => Ok(Flow::Ended),
-            Multi::Values if word == b"VALUE" => self.data(3),
+                Word::Va => self.data(1),
+                Word::Stat => {
+                    self.multi = Multi::Stats;
+                    self.next_line()
+                }
+                _ => Ok(Flow::Ended),
+            },
+            _ if what == Word::End => Ok(Flow::Ended),
+            Multi::Values if what == Word::Value => self.data(3),
             Multi::Values => {
                 let at = self.text.line_start;
                 Err(self
