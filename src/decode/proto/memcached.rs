@@ -153,18 +153,15 @@ impl Memcached {
         // What the first word says, and the label, are taken while the
         // line is borrowed: nothing is copied.
         let what = Word::of(word);
-        let label = if self.client {
-            (!word.is_empty()).then(|| Label::from_bytes(word))
+        if self.client {
+            self.label = (!word.is_empty()).then(|| Label::from_bytes(word));
         } else if self.multi == Multi::No {
-            Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
+            self.label = Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
                 Label::new("NUMBER")
             } else {
                 Label::from_bytes(word)
-            })
-        } else {
-            self.label
-        };
-        self.label = label;
+            });
+        }
         if self.client {
             return match what {
                 Word::Storage => self.data(4),
