@@ -110,7 +110,7 @@ impl<'a> Document<'a> {
         o.field("capture", self.capture)?;
         o.field("totals", self.totals)?;
         o.field("summary", self.summary)?;
-        o.array("streams", self.streams, threads)?;
+        o.streams("streams", self.streams, threads)?;
         o.rows("messages", self.messages, threads)?;
         o.field("messages_dropped", &self.messages_dropped)?;
         o.field("stalls_dropped", &self.stalls_dropped)?;

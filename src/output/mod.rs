@@ -736,6 +736,99 @@ impl<W: Write> pretty::Object<W> {
     }
 }
 
+impl<W: Write> pretty::Object<W> {
+    /// Writes a field whose value is the streams `streams`, on up to
+    /// `threads` threads: the bytes [`pretty::to_writer`] writes for them.
+    /// A stream's stalls are written by hand ([`document_stream`]); the
+    /// rest of it through `Serialize`.
+    pub fn streams(
+        &mut self,
+        key: &str,
+        streams: &[StreamResult],
+        threads: usize,
+    ) -> serde_json::Result<()> {
+        let stream = |_: &mut (), i: usize, buf: &mut Vec<u8>| document_stream(buf, &streams[i]);
+        self.array_with(key, streams.len(), stream, threads)
+    }
+}
+
+/// A stream's `stalls` field as [`pretty::to_writer`] writes it in the
+/// document's stream list, empty: the stream's own fields are three levels
+/// deep, and a line break in the document is never inside a string (JSON
+/// escapes it), so these bytes occur once in a stream's, at that field.
+const NO_STALLS: &[u8] = b"\n      \"stalls\": []";
+
+/// Appends `stream` as an element of the JSON document's stream list: the
+/// bytes [`pretty::to_writer`] writes for it there (two levels deep), from
+/// its first `{` to its last `}`. The stream is written through
+/// `Serialize` with no stalls, and its stalls, written by hand, go in
+/// their place: through `Serialize`, writing the 55,483 stalls of the
+/// many-small bench capture was most of the time its document took more
+/// than the table.
+fn document_stream(out: &mut Vec<u8>, stream: &StreamResult) -> serde_json::Result<()> {
+    if stream.stalls.is_empty() {
+        return pretty::at_level(out, 2, stream);
+    }
+    // Every field but the stalls: a field added to the struct fails to
+    // compile here rather than go missing.
+    let without = StreamResult {
+        info: stream.info,
+        framing: stream.framing.clone(),
+        detected: stream.detected.clone(),
+        dirs: stream.dirs,
+        reassembly: stream.reassembly,
+        recv: stream.recv.clone(),
+        stalls: nagle::Stalls::new(),
+        tls: stream.tls,
+    };
+    let start = out.len();
+    pretty::at_level(&mut *out, 2, &without)?;
+    let Some(at) = out[start..]
+        .windows(NO_STALLS.len())
+        .rposition(|w| w == NO_STALLS)
+    else {
+        // Not where it is expected: the slow way, the same bytes.
+        out.truncate(start);
+        return pretty::at_level(out, 2, stream);
+    };
+    // After the `[`: the stalls, the array's close, then what followed.
+    let open = start + at + NO_STALLS.len() - 1;
+    let rest = out.split_off(open);
+    document_stalls(out, &stream.stalls);
+    out.extend_from_slice(b"\n      ]");
+    out.extend_from_slice(&rest[1..]);
+    Ok(())
+}
+
+/// Appends the elements of a stream's stall list in the document (each
+/// three levels deep, after the list's `[`), as [`pretty::to_writer`]
+/// writes them: field by field, the durations through `serde_json`.
+fn document_stalls(out: &mut Vec<u8>, stalls: &nagle::Stalls) {
+    let mut first = true;
+    for stall in stalls {
+        out.extend_from_slice(if first { b"\n" } else { b",\n" });
+        first = false;
+        out.extend_from_slice(match stall.dir {
+            Dir::Client => b"        {\n          \"dir\": \"client\",\n          \"record\": ",
+            Dir::Server => b"        {\n          \"dir\": \"server\",\n          \"record\": ",
+        });
+        let mut ints = itoa::Buffer::new();
+        out.extend_from_slice(ints.format(stall.record).as_bytes());
+        out.extend_from_slice(b",\n          \"offset\": ");
+        out.extend_from_slice(ints.format(stall.offset).as_bytes());
+        out.extend_from_slice(b",\n          \"previous_record\": ");
+        out.extend_from_slice(ints.format(stall.previous_record).as_bytes());
+        out.extend_from_slice(b",\n          \"ack_record\": ");
+        out.extend_from_slice(ints.format(stall.ack_record).as_bytes());
+        out.extend_from_slice(b",\n          \"stalled\": ");
+        // Writing to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &stall.stalled);
+        out.extend_from_slice(b",\n          \"ack_delay\": ");
+        let _ = serde_json::to_writer(&mut *out, &stall.ack_delay);
+        out.extend_from_slice(b"\n        }");
+    }
+}
+
 /// Appends `row` as an element of the JSON document's message list: the
 /// bytes [`pretty::to_writer`] writes for it there (two levels deep), from
 /// its first `{` to its last `}`.
@@ -1528,6 +1621,64 @@ mod tests {
 
     /// The fast line writer against serde_json's serialization of the
     /// tagged row, byte for byte, on every field's variants.
+    /// A stream of the document's list, stalls written by hand, is the
+    /// bytes `Serialize` gives it there: with and without stalls, either
+    /// direction, durations kept as nanoseconds or as raw `f64`s (one not
+    /// finite), extreme records, a note with a line break and the text of
+    /// an empty stall list in it, and fields after the stalls (TLS).
+    #[test]
+    fn document_streams_are_serde_jsons_bytes() {
+        let durations = [0.04, 0.1 + 0.2, 1e-12, 123_456.789_012_345, f64::NAN, -0.0];
+        let mut streams = Vec::new();
+        for (n, stalls) in [0u64, 1, 2, 7].into_iter().enumerate() {
+            let mut r = stalled(n as u64, stalls);
+            r.stalls = (0..stalls)
+                .map(|i| nagle::Stall {
+                    dir: if i % 2 == 0 { Dir::Client } else { Dir::Server },
+                    record: if i == 3 { u64::MAX } else { 100 * i },
+                    offset: i * 1000,
+                    previous_record: i,
+                    ack_record: u64::MAX - i,
+                    stalled: durations[i as usize % durations.len()],
+                    ack_delay: durations[(i as usize + 1) % durations.len()],
+                })
+                .collect();
+            if n == 2 {
+                r.tls = Some([Default::default(); 2]);
+                r.detected = Some(Box::new(crate::analysis::Detected {
+                    confidence: 0.5,
+                    runner_up: None,
+                    note: Some("a\n      \"stalls\": []\n".to_string()),
+                }));
+            }
+            streams.push(r);
+        }
+        for stream in &streams {
+            let mut ours = Vec::new();
+            document_stream(&mut ours, stream).expect("written");
+            let mut theirs = Vec::new();
+            pretty::at_level(&mut theirs, 2, stream).expect("serialized");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+        }
+        // In a document, on several threads: the list serde writes.
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            streams: &'a [StreamResult],
+        }
+        let many: Vec<StreamResult> = (0..3 * pretty::BATCH)
+            .map(|i| streams[i % streams.len()].clone())
+            .collect();
+        let mut ours = pretty::Object::begin(Vec::new()).expect("begun");
+        ours.streams("streams", &many, 3).expect("written");
+        let ours = ours.end().expect("ended");
+        let mut theirs = Vec::new();
+        pretty::to_writer(&mut theirs, &Doc { streams: &many }).expect("serialized");
+        assert!(ours == theirs, "the stream lists differ");
+    }
+
     #[test]
     fn message_lines_are_serde_jsons_bytes() {
         let mut messages = Vec::new();
