@@ -445,7 +445,9 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(decoder: Box<dyn Decoder>, data: &'a [u8], complete: bool) -> Run<'a> {
+    fn new(mut decoder: Box<dyn Decoder>, data: &'a [u8], complete: bool) -> Run<'a> {
+        // Only where messages end counts here.
+        decoder.want_labels(false);
         Run {
             decoder,
             data,

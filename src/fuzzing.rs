@@ -91,6 +91,23 @@ fn try_decoder(data: &[u8]) -> Result<()> {
     assert_eq!(whole, split, "{text}: split at {cuts:?}");
     let runs = checked_frames_with_runs(run_dec.as_mut(), &chunks);
     assert_eq!(whole, runs, "{text}: decode_run, split at {cuts:?}");
+    // Told labels are not wanted (as detection's candidates are), a
+    // decoder finds the same messages and errors.
+    let [mut unlabelled_dec, _] = spec.decoders();
+    unlabelled_dec.want_labels(false);
+    let mut unlabelled = checked_frames(unlabelled_dec.as_mut(), &chunks);
+    let mut labelled = whole.clone();
+    for f in labelled
+        .frames
+        .iter_mut()
+        .chain(unlabelled.frames.iter_mut())
+    {
+        f.label = None;
+    }
+    assert_eq!(
+        labelled, unlabelled,
+        "{text}: labels not wanted, split at {cuts:?}"
+    );
     if spec.scan_ahead().is_some() {
         // Messages found ahead in each chunk, as the read-ahead thread
         // finds them in each payload, give the same frames, on both sides.

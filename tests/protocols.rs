@@ -802,6 +802,39 @@ fn memcached_commands_and_whole_replies() {
     assert_eq!(lens(&out[S])[2], 47);
 }
 
+/// Told their labels are not wanted, as framing detection's candidates
+/// are, memcached's decoders find the same messages and no labels; told
+/// nothing, they label every one (above).
+#[test]
+fn memcached_without_labels_frames_the_same() {
+    for (side, ev) in memcached_session().iter().enumerate() {
+        let Ev::Data(_, bytes) = ev else {
+            panic!("data");
+        };
+        let one = || {
+            build("memcached", MAX)
+                .expect("known")
+                .into_iter()
+                .nth(side)
+        };
+        let (mut labelled, mut plain) = (one().expect("a side"), one().expect("a side"));
+        plain.want_labels(false);
+        let with = framescope::decode::collect_frames(labelled.as_mut(), [&bytes[..]]);
+        let without = framescope::decode::collect_frames(plain.as_mut(), [&bytes[..]]);
+        assert!(with.error.is_none() && with.frames.len() >= 9);
+        assert!(with.frames.iter().all(|f| f.label.is_some()));
+        assert!(without.frames.iter().all(|f| f.label.is_none()));
+        let ends = |c: &framescope::decode::Collected| {
+            c.frames
+                .iter()
+                .map(|f| (f.offset, f.bytes.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ends(&with), ends(&without));
+        assert_eq!(with.end, without.end);
+    }
+}
+
 // The length-prefixed protocols.
 
 fn mqtt_session() -> Vec<Ev> {

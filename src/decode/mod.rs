@@ -297,6 +297,14 @@ pub trait Decoder {
 
     /// The largest message this decoder accepts, in bytes.
     fn max_frame(&self) -> u64;
+
+    /// Says whether the labels of the messages found will be read. They
+    /// are until this says otherwise; a decoder told they will not may
+    /// report `None` rather than work them out (framing detection reads
+    /// only where messages end). The default ignores it.
+    fn want_labels(&mut self, wanted: bool) {
+        let _ = wanted;
+    }
 }
 
 /// The most messages one [`Decoder::decode_run`] call reports.

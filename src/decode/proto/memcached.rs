@@ -66,6 +66,8 @@ struct Memcached {
     client: bool,
     text: Text<State>,
     label: Option<Label>,
+    /// Whether labels are worked out ([`Decoder::want_labels`]).
+    labels: bool,
     multi: Multi,
 }
 
@@ -110,6 +112,7 @@ impl Memcached {
             client,
             text: Text::new(max),
             label: None,
+            labels: true,
             multi: Multi::No,
         }
     }
@@ -153,7 +156,9 @@ impl Memcached {
         // What the first word says, and the label, are taken while the
         // line is borrowed: nothing is copied.
         let what = Word::of(word);
-        if self.client {
+        if !self.labels {
+            // Detection's candidates: only where messages end is read.
+        } else if self.client {
             self.label = (!word.is_empty()).then(|| Label::from_bytes(word));
         } else if self.multi == Multi::No {
             self.label = Some(if !word.is_empty() && word.iter().all(u8::is_ascii_digit) {
@@ -303,6 +308,10 @@ impl Decoder for Memcached {
 
     fn max_frame(&self) -> u64 {
         self.text.max
+    }
+
+    fn want_labels(&mut self, wanted: bool) {
+        self.labels = wanted;
     }
 }
 
