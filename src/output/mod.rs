@@ -739,7 +739,7 @@ impl<W: Write> pretty::Object<W> {
 impl<W: Write> pretty::Object<W> {
     /// Writes a field whose value is the streams `streams`, on up to
     /// `threads` threads: the bytes [`pretty::to_writer`] writes for them.
-    /// A stream's stalls are written by hand ([`document_stream`]); the
+    /// A stream's stalls are written by hand (`document_stream`); the
     /// rest of it through `Serialize`.
     pub fn streams(
         &mut self,
