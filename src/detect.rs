@@ -1173,13 +1173,8 @@ mod tests {
     /// bytes, it keeps the fields, in the order, that whole walks keep.
     #[test]
     fn the_screen_keeps_what_whole_walks_keep() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::replay::Rng::new(0x9e37_79b9_7f4a_7c15_u64);
+        let mut next = move || rng.next_u64();
         let mut checked = 0;
         let mut kept_some = 0;
         for case in 0..400u64 {
