@@ -17,8 +17,8 @@ of the README, after a jsonl run on redis and its copy, ten runs each of
 0.104-0.145 s and 0.123-0.138 s, where they take 0.08-0.09 s and 0.09-0.10 s
 otherwise (likely the fresh pages each run's memory takes: this virtual
 machine's balloon device reports free pages to the host, and the runs
-after gigabytes were freed were the slow ones; the cost of one page
-fault was not measured). In one order with the others,
+after gigabytes were freed were the slow ones; a page of new memory
+first touched costs 1.8-2.0 µs here, README). In one order with the others,
 the runs next to them were always the same tools' (the `--jobs 2` and
 json runs), and libpcap's and cat's never.
 
