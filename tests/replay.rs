@@ -79,6 +79,20 @@ fn replay_args<'a>(cap: &'a str, addr: &'a str, extra: &[&'a str]) -> Vec<&'a st
     v
 }
 
+/// `replay` of the echo capture (in scratch directory `name`) to `server`
+/// on 127.0.0.1, with `extra` arguments: its exit code and its output.
+fn replay_echo<F: Fn(TcpStream) + Send + Sync + 'static>(
+    name: &str,
+    server: F,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let dir = scratch(name);
+    let cap = echo_capture(&dir);
+    let addr = serve(server).to_string();
+    let o = framescope(&replay_args(cap.to_str().unwrap(), &addr, extra));
+    (o.status.code(), text(&o))
+}
+
 /// The correct server, except that on its third connection (the first
 /// pattern's run, after the two reference runs) it sends one reply too
 /// many: a difference that a second run of the same writes does not show.
@@ -99,16 +113,12 @@ fn wrong_on_the_third_connection(mut s: TcpStream) {
 
 #[test]
 fn a_difference_that_a_second_run_does_not_show_is_not_counted() {
-    let dir = scratch("matrix-once");
-    let cap = echo_capture(&dir);
-    let addr = serve(wrong_on_the_third_connection).to_string();
-    let o = framescope(&replay_args(
-        cap.to_str().unwrap(),
-        &addr,
+    let (code, out) = replay_echo(
+        "matrix-once",
+        wrong_on_the_third_connection,
         &["--frame", "length", "--matrix"],
-    ));
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    );
+    assert_eq!(code, Some(0), "{out}");
     let first = row(&out, "original");
     assert!(
         first.contains("same") && first.contains("first run only, not on a second"),
@@ -123,16 +133,8 @@ fn a_difference_that_a_second_run_does_not_show_is_not_counted() {
 
 #[test]
 fn matrix_passes_a_correct_server() {
-    let dir = scratch("matrix-ok");
-    let cap = echo_capture(&dir);
-    let addr = serve(correct).to_string();
-    let o = framescope(&replay_args(
-        cap.to_str().unwrap(),
-        &addr,
-        &["--frame", "length", "--matrix"],
-    ));
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+    let (code, out) = replay_echo("matrix-ok", correct, &["--frame", "length", "--matrix"]);
+    assert_eq!(code, Some(0), "{out}");
     for split in MATRIX {
         let r = row(&out, split);
         assert!(r.contains("same") && r.contains("closed"), "{r}");
@@ -147,16 +149,8 @@ fn matrix_passes_a_correct_server() {
 
 #[test]
 fn matrix_flags_split_and_coalesced_writes_on_a_naive_server() {
-    let dir = scratch("matrix-naive");
-    let cap = echo_capture(&dir);
-    let addr = serve(naive).to_string();
-    let o = framescope(&replay_args(
-        cap.to_str().unwrap(),
-        &addr,
-        &["--frame", "length", "--matrix"],
-    ));
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let (code, out) = replay_echo("matrix-naive", naive, &["--frame", "length", "--matrix"]);
+    assert_eq!(code, Some(1), "{out}");
     assert!(row(&out, "frames").contains("same"), "{out}");
     for split in ["bytes:1", "header-body", "coalesce"] {
         assert!(row(&out, split).contains("DIFFERS"), "{split}: {out}");
@@ -748,12 +742,9 @@ fn stops_reading_on_a_cut_header(mut s: TcpStream) {
 
 #[test]
 fn a_server_that_stops_reading_is_a_finding() {
-    let dir = scratch("stall");
-    let cap = echo_capture(&dir);
-    let addr = serve(stops_reading_on_a_cut_header).to_string();
-    let o = framescope(&replay_args(
-        cap.to_str().unwrap(),
-        &addr,
+    let (code, out) = replay_echo(
+        "stall",
+        stops_reading_on_a_cut_header,
         &[
             "--frame",
             "length",
@@ -762,9 +753,8 @@ fn a_server_that_stops_reading_is_a_finding() {
             "--patterns",
             "coalesce,bytes:1",
         ],
-    ));
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    );
+    assert_eq!(code, Some(1), "{out}");
     // Whole headers: it reads everything.
     assert!(row(&out, "coalesce").contains("same"), "{out}");
     // One byte a write: it stops after the first.
