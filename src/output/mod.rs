@@ -521,6 +521,10 @@ impl Stamps {
 /// either.
 pub const JSONL_BLOCK: usize = 256 << 10;
 
+/// Room a block's buffer has past the block, for the line that fills it:
+/// most lines fit, so the buffer is rarely grown.
+const BLOCK_SLACK: usize = 1024;
+
 /// Full blocks waiting for [`JsonLines::in_background`]'s writer thread,
 /// at most: memory stays within a few blocks however fast lines are made.
 pub const BACKGROUND_BLOCKS: usize = 4;
@@ -547,7 +551,7 @@ impl<W: Write> JsonLines<W> {
             out: Out::Here(out),
             error: None,
             all_messages,
-            pending: Vec::with_capacity(JSONL_BLOCK + 1024),
+            pending: Vec::with_capacity(JSONL_BLOCK + BLOCK_SLACK),
             block: JSONL_BLOCK,
             stamps: Stamps::default(),
         }
@@ -583,7 +587,7 @@ impl<W: Write> JsonLines<W> {
             },
             error: None,
             all_messages,
-            pending: Vec::with_capacity(JSONL_BLOCK + 1024),
+            pending: Vec::with_capacity(JSONL_BLOCK + BLOCK_SLACK),
             block: JSONL_BLOCK,
             stamps: Stamps::default(),
         })
@@ -593,7 +597,7 @@ impl<W: Write> JsonLines<W> {
     /// [`JSONL_BLOCK`]: smaller blocks show lines sooner.
     pub fn block(mut self, bytes: usize) -> Self {
         self.block = bytes;
-        self.pending.reserve(bytes.saturating_add(1024));
+        self.pending.reserve(bytes.saturating_add(BLOCK_SLACK));
         self
     }
 
@@ -639,7 +643,7 @@ impl<W: Write> JsonLines<W> {
             Out::Thread { full, empty, .. } => {
                 let next = empty
                     .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(self.block + 1024));
+                    .unwrap_or_else(|_| Vec::with_capacity(self.block.saturating_add(BLOCK_SLACK)));
                 let block = std::mem::replace(&mut self.pending, next);
                 let sent = full.as_ref().is_some_and(|f| f.send(block).is_ok());
                 if !sent {
@@ -1612,8 +1616,6 @@ mod tests {
         }
     }
 
-    /// The fast line writer against serde_json's serialization of the
-    /// tagged row, byte for byte, on every field's variants.
     /// A stream of the document's list, stalls written by hand, is the
     /// bytes `Serialize` gives it there: with and without stalls, either
     /// direction, durations kept as nanoseconds or as raw `f64`s (one not
@@ -1672,6 +1674,8 @@ mod tests {
         assert!(ours == theirs, "the stream lists differ");
     }
 
+    /// The fast line writer against serde_json's serialization of the
+    /// tagged row, byte for byte, on every field's variants.
     #[test]
     fn message_lines_are_serde_jsons_bytes() {
         let mut messages = Vec::new();
