@@ -32,6 +32,15 @@ pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+/// Where the varint starting at `at` of `bytes` ends: the index after its
+/// last byte (one below 128). Panics past the end, as [`Reader`] does.
+pub(crate) fn after(bytes: &[u8], mut at: usize) -> usize {
+    while bytes[at] >= 0x80 {
+        at += 1;
+    }
+    at + 1
+}
+
 /// Reads back values written with [`put`] and [`put_diff`] (and raw
 /// bytes), from `at` on.
 pub(crate) struct Reader<'a> {

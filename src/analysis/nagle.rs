@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::capture::Timestamp;
 use crate::flow::Dir;
-use crate::varint::{put, put_diff, unzigzag, zigzag, Reader};
+use crate::varint::{self, put, put_diff, unzigzag, zigzag, Reader};
 
 /// Default threshold: gaps shorter than this are not called stalls.
 pub const DEFAULT_THRESHOLD: i64 = 30_000_000;
@@ -78,6 +78,8 @@ pub struct Stalls {
     len: usize,
     /// The record and offset of the last stall, the base of the next.
     last: (u64, u64),
+    /// The server's stalls among them.
+    servers: usize,
 }
 
 /// The bits of a packed stall's flags byte.
@@ -125,6 +127,7 @@ impl Stalls {
         b[at] = flags;
         self.last = (stall.record, stall.offset);
         self.len += 1;
+        self.servers += usize::from(stall.dir == Dir::Server);
     }
 
     /// The stalls in the order pushed.
@@ -143,15 +146,75 @@ impl Stalls {
         }
         let mut it = self.iter();
         let mut last = (0, 0);
+        let mut servers = 0;
         for _ in 0..n {
             if let Some(s) = it.next() {
                 last = (s.record, s.offset);
+                servers += usize::from(s.dir == Dir::Server);
             }
         }
         let end = it.reader.pos();
         self.bytes.truncate(end);
         self.len = n;
         self.last = last;
+        self.servers = servers;
+    }
+
+    /// Moves `other`'s stalls to the end of this list, each re-tagged with
+    /// the direction `dir`. Only `other`'s first stall is read and written
+    /// again (its record and offset count from this list's last); the
+    /// others' bytes are copied as they are.
+    pub fn append(&mut self, mut other: Stalls, dir: Dir) {
+        other.tag(dir);
+        if other.len == 0 {
+            return;
+        }
+        if self.len == 0 {
+            *self = other;
+            return;
+        }
+        let mut it = other.iter();
+        let Some(first) = it.next() else {
+            return;
+        };
+        let rest = it.reader.pos();
+        self.push(&first);
+        self.bytes.extend_from_slice(&other.bytes[rest..]);
+        self.len += other.len - 1;
+        self.servers += other.servers - usize::from(first.dir == Dir::Server);
+        self.last = other.last;
+    }
+
+    /// Sets every stall's direction to `dir`, stepping over the values
+    /// without reading them.
+    fn tag(&mut self, dir: Dir) {
+        let servers = if dir == Dir::Server { self.len } else { 0 };
+        if self.servers == servers {
+            return;
+        }
+        self.servers = servers;
+        let mut at = 0;
+        for _ in 0..self.len {
+            let flags = &mut self.bytes[at];
+            *flags = if dir == Dir::Server {
+                *flags | SERVER
+            } else {
+                *flags & !SERVER
+            };
+            let raw = [*flags & STALLED_RAW != 0, *flags & ACK_DELAY_RAW != 0];
+            at += 1;
+            // The record, offset and the two records counted back.
+            for _ in 0..4 {
+                at = varint::after(&self.bytes, at);
+            }
+            for raw in raw {
+                at = if raw {
+                    at + 8
+                } else {
+                    varint::after(&self.bytes, at)
+                };
+            }
+        }
     }
 
     /// Gives back the room the list does not use.
@@ -331,10 +394,7 @@ impl Detector {
     /// Moves the stalls found to the end of `into`, tagged with their
     /// direction.
     pub fn take(&mut self, dir: Dir, into: &mut Stalls) {
-        for mut s in &std::mem::take(&mut self.stalls) {
-            s.dir = dir;
-            into.push(&s);
-        }
+        into.append(std::mem::take(&mut self.stalls), dir);
     }
 
     /// Stalls found, including those not listed.
@@ -453,6 +513,43 @@ mod tests {
             assert_eq!(got.len(), kept + 1);
             assert!(got.iter().zip(&want[..kept]).all(|(a, b)| same(a, b)));
             assert!(same(&got[kept], &want[0]), "pushed after a cut at {n}");
+        }
+    }
+
+    /// Lists appended one to another, re-tagged with a direction, read
+    /// back as the stalls pushed one by one with that direction would:
+    /// whichever list is empty, whatever the stalls' own directions, and
+    /// the result takes further stalls and cuts as any list does.
+    #[test]
+    fn appended_lists_are_the_stalls_pushed_one_by_one() {
+        let mut state = 0x2545_f491_4f6c_dd1d;
+        for (a, b) in [(0, 0), (0, 7), (7, 0), (1, 1), (300, 500)] {
+            for dir in Dir::BOTH {
+                let first: Vec<Stall> = (0..a).map(|_| stall(&mut state)).collect();
+                let second: Vec<Stall> = (0..b).map(|_| stall(&mut state)).collect();
+                let mut want: Stalls = first.iter().copied().collect();
+                for s in &second {
+                    want.push(&Stall { dir, ..*s });
+                }
+                let mut got: Stalls = first.iter().copied().collect();
+                got.append(second.iter().copied().collect(), dir);
+                assert_eq!(got, want, "{a} then {b} as the {dir:?}'s");
+                let extra = stall(&mut state);
+                got.push(&extra);
+                want.push(&extra);
+                assert_eq!(got, want, "a stall pushed after");
+                let all: Vec<Stall> = got.iter().collect();
+                assert!(same(&all[all.len() - 1], &extra));
+                for n in [0, a, a + b / 2] {
+                    let (mut g, mut w) = (got.clone(), want.clone());
+                    g.truncate(n);
+                    w.truncate(n);
+                    assert_eq!(g, w, "cut at {n}");
+                    g.append(second.iter().copied().collect(), dir);
+                    w.append(second.iter().copied().collect(), dir);
+                    assert_eq!(g, w, "appended after a cut at {n}");
+                }
+            }
         }
     }
 

@@ -3,7 +3,11 @@
 //!
 //! This module owns the [`LengthDecoder`] and its [`LengthConfig`]. It reads
 //! one length field per frame and counts the rest of the frame without
-//! copying it; it never holds more than the length field's value.
+//! copying it; it never holds more than the length field's value. A header
+//! that lies whole in the input is read in one step, and the whole frames
+//! at a message boundary in one call ([`Decoder::decode_run`]); a header
+//! cut by a segment's end, or a bad one, is read a byte at a time, as the
+//! bytes come.
 //!
 //! # Wire layout
 //!
@@ -52,7 +56,9 @@
 
 use std::num::NonZeroU8;
 
-use super::{lost_in_gap, DecodeError, DecodeErrorKind, Decoder, End, Step, DEFAULT_MAX_FRAME};
+use super::{
+    lost_in_gap, DecodeError, DecodeErrorKind, Decoder, End, Run, Step, DEFAULT_MAX_FRAME,
+};
 
 /// Byte order of a binary integer field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -374,10 +380,85 @@ impl LengthDecoder {
         self.frame_start = self.pos;
         self.state = Self::first_state(&self.config);
     }
+
+    /// The length on the wire of the frame at the start of `input` (a
+    /// message boundary), when its header lies in `input` and is valid;
+    /// `None` otherwise, for [`Decoder::decode`] to read (and report).
+    #[inline]
+    fn whole_header(&self, input: &[u8]) -> Option<u64> {
+        let offset = usize::try_from(self.config.offset).ok()?;
+        let field = input.get(offset..)?;
+        let (value, width) = match self.config.field {
+            LengthField::Binary {
+                width,
+                endian,
+                signed,
+            } => {
+                let w = usize::from(width.bytes());
+                let bytes = field.get(..w)?;
+                let acc = match (width, endian) {
+                    (Width::W1, _) => u64::from(bytes[0]),
+                    (Width::W2, Endian::Big) => u64::from(u16::from_be_bytes([bytes[0], bytes[1]])),
+                    (Width::W2, Endian::Little) => {
+                        u64::from(u16::from_le_bytes([bytes[0], bytes[1]]))
+                    }
+                    (Width::W4, Endian::Big) => {
+                        u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                    }
+                    (Width::W4, Endian::Little) => {
+                        u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                    }
+                    (Width::W3 | Width::W8, Endian::Big) => {
+                        bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+                    }
+                    (Width::W3 | Width::W8, Endian::Little) => bytes
+                        .iter()
+                        .rev()
+                        .fold(0, |acc, &b| (acc << 8) | u64::from(b)),
+                };
+                let bits = 8 * w as u32;
+                let mut value = i128::from(acc);
+                if signed && acc >> (bits - 1) & 1 == 1 {
+                    value -= 1i128 << bits;
+                }
+                (value, width.bytes())
+            }
+            LengthField::Ascii { .. } | LengthField::Varint => {
+                let (mut got, mut acc) = (0u8, 0u128);
+                let mut bytes = field.iter();
+                loop {
+                    match self.field_byte(got, acc, *bytes.next()?).ok()? {
+                        FieldStep::More { got: g, acc: a } => (got, acc) = (g, a),
+                        FieldStep::Done { value, width } => break (value, width),
+                    }
+                }
+            }
+        };
+        self.frame_len(value, width).ok()
+    }
 }
 
 impl Decoder for LengthDecoder {
     fn decode(&mut self, input: &[u8]) -> Result<Step, DecodeError> {
+        if self.at_boundary() {
+            if let Some(len) = self.whole_header(input) {
+                // The header lies whole in the input: the frame's length
+                // is known without reading it byte by byte.
+                let take = len.min(input.len() as u64);
+                self.pos += take;
+                if take < len {
+                    self.state = State::Body {
+                        remaining: len - take,
+                    };
+                    return Ok(Step::NeedMore);
+                }
+                self.end_frame();
+                return Ok(Step::Frame {
+                    consumed: take as usize,
+                    label: None,
+                });
+            }
+        }
         let mut i = 0usize;
         loop {
             let rest = input.get(i..).unwrap_or(&[]);
@@ -442,6 +523,29 @@ impl Decoder for LengthDecoder {
         }
     }
 
+    fn decode_run(&mut self, input: &[u8], run: &mut Run) {
+        if !self.at_boundary() {
+            return;
+        }
+        let mut at = 0usize;
+        while !run.is_full() {
+            let rest = &input[at..];
+            let Some(len) = self.whole_header(rest) else {
+                break;
+            };
+            // A frame is at least its length field: never empty.
+            match usize::try_from(len) {
+                Ok(len) if len <= rest.len() => {
+                    at += len;
+                    self.pos += len as u64;
+                    run.push(at, None);
+                }
+                _ => break,
+            }
+        }
+        self.frame_start = self.pos;
+    }
+
     fn finish(&mut self) -> End {
         let end = match self.state {
             _ if self.at_boundary() => End::Clean,
@@ -501,6 +605,91 @@ mod tests {
         let got = collect_frames(&mut decoder, [input]);
         assert_eq!(got.error, None);
         got.frames.into_iter().map(|f| f.bytes).collect()
+    }
+
+    /// `value` written as `field` writes it.
+    fn header(field: LengthField, value: u64) -> Vec<u8> {
+        match field {
+            LengthField::Binary { width, endian, .. } => {
+                let w = usize::from(width.bytes());
+                match endian {
+                    Endian::Big => value.to_be_bytes()[8 - w..].to_vec(),
+                    Endian::Little => value.to_le_bytes()[..w].to_vec(),
+                }
+            }
+            LengthField::Ascii { digits } => {
+                format!("{value:0width$}", width = usize::from(digits.get())).into_bytes()
+            }
+            LengthField::Varint => {
+                let mut b = Vec::new();
+                crate::varint::put(&mut b, value);
+                b
+            }
+        }
+    }
+
+    /// Headers read whole (in one [`Decoder::decode`] call, or a run's)
+    /// give the frames and the error that reading them a byte at a time
+    /// gives, for every kind of field, with an offset and an adjustment,
+    /// however the stream is cut in two; a run reads every whole frame
+    /// up to the first bad header, which `decode` then reports.
+    #[test]
+    fn whole_headers_read_as_bytes_do() {
+        use crate::fuzzing::{checked_frames, checked_frames_with_runs};
+        let binary = |width, endian, signed| LengthField::Binary {
+            width,
+            endian,
+            signed,
+        };
+        let fields = [
+            binary(Width::W1, Endian::Big, false),
+            binary(Width::W1, Endian::Big, true),
+            binary(Width::W2, Endian::Little, false),
+            binary(Width::W3, Endian::Big, false),
+            binary(Width::W3, Endian::Little, true),
+            binary(Width::W4, Endian::Big, false),
+            binary(Width::W4, Endian::Little, false),
+            binary(Width::W8, Endian::Big, true),
+            LengthField::Ascii {
+                digits: NonZeroU8::new(3).expect("3"),
+            },
+            LengthField::Varint,
+        ];
+        for field in fields {
+            for (offset, adjust) in [(0u64, 0i64), (2, -2), (0, 3)] {
+                let mut config = LengthConfig::new(field);
+                config.offset = offset;
+                config.adjust = adjust;
+                config.max_frame = 150;
+                // Four frames, then one longer than the bound.
+                let mut stream = Vec::new();
+                for body in [3u64, 4, 8, 100, 200] {
+                    stream.extend(std::iter::repeat_n(0xaa, offset as usize));
+                    stream.extend(header(field, (body as i64 - adjust) as u64));
+                    stream.extend(std::iter::repeat_n(0x55, body as usize));
+                }
+                let what = format!("{field:?}, offset {offset}, adjust {adjust}");
+                let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+                let byte_by_byte = checked_frames(&mut LengthDecoder::new(config.clone()), &bytes);
+                assert_eq!(byte_by_byte.frames.len(), 4, "{what}");
+                assert!(byte_by_byte.error.is_some(), "{what}");
+                let mut run = Run::default();
+                LengthDecoder::new(config.clone()).decode_run(&stream, &mut run);
+                assert_eq!(run.len(), 4, "{what}: a run of the whole frames");
+                for cut in 0..=stream.len() {
+                    let (a, b) = stream.split_at(cut);
+                    let mut plain = LengthDecoder::new(config.clone());
+                    let mut runs = LengthDecoder::new(config.clone());
+                    assert_eq!(
+                        checked_frames(&mut plain, &[a, b]),
+                        byte_by_byte,
+                        "{what}, {cut}"
+                    );
+                    let with_runs = checked_frames_with_runs(&mut runs, &[a, b]);
+                    assert_eq!(with_runs, byte_by_byte, "{what}, runs, cut at {cut}");
+                }
+            }
+        }
     }
 
     #[test]
