@@ -210,6 +210,76 @@ enum FieldStep {
     Done { value: i128, width: u8 },
 }
 
+/// A binary length field's place in a frame and the lengths a frame may
+/// have, worked out from a [`LengthConfig`] once, for reading whole headers
+/// ([`LengthDecoder::decode_run`]) in a few steps.
+#[derive(Clone, Copy, Debug)]
+struct BinaryHeader {
+    /// Where the field starts, and its width (1 to 8 bytes).
+    offset: usize,
+    width: usize,
+    big: bool,
+    signed: bool,
+    /// Added to the field's value for the frame's length: the
+    /// adjustment, the offset and the field's width.
+    add: i128,
+    /// The frame lengths accepted: at least the field's end and the bytes
+    /// to strip, at most the largest frame.
+    lo: i128,
+    hi: i128,
+}
+
+impl BinaryHeader {
+    fn of(config: &LengthConfig) -> Option<BinaryHeader> {
+        let LengthField::Binary {
+            width,
+            endian,
+            signed,
+        } = config.field
+        else {
+            return None;
+        };
+        let field_end = i128::from(config.offset) + i128::from(width.bytes());
+        Some(BinaryHeader {
+            offset: usize::try_from(config.offset).ok()?,
+            width: usize::from(width.bytes()),
+            big: endian == Endian::Big,
+            signed,
+            add: field_end + i128::from(config.adjust),
+            lo: field_end.max(i128::from(config.strip)),
+            hi: i128::from(config.max_frame),
+        })
+    }
+
+    /// The length of the frame whose header starts `input`, when the
+    /// header is whole and the length accepted (as
+    /// [`LengthDecoder::frame_len`] accepts it).
+    #[inline]
+    fn frame_len(&self, input: &[u8]) -> Option<u64> {
+        let bytes = input.get(self.offset..self.offset + self.width)?;
+        let acc = if self.big {
+            bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        } else {
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        };
+        let bits = 8 * self.width as u32;
+        let mut value = i128::from(acc);
+        if self.signed && acc >> (bits - 1) & 1 == 1 {
+            // Negative: an error, which `decode` reports.
+            value -= 1i128 << bits;
+            if value < 0 {
+                return None;
+            }
+        }
+        let len = value + self.add;
+        // Within the bounds, the length fits a u64 (`hi` is one).
+        (self.lo..=self.hi).contains(&len).then_some(len as u64)
+    }
+}
+
 /// A streaming length-prefixed frame scanner; see the module documentation.
 ///
 /// Invariant: `frame_start <= pos`, and `pos - frame_start` is the number of
@@ -217,6 +287,8 @@ enum FieldStep {
 #[derive(Clone, Debug)]
 pub struct LengthDecoder {
     config: LengthConfig,
+    /// A binary field's place and bounds, worked out once.
+    binary: Option<BinaryHeader>,
     state: State,
     /// Stream offset of the next byte to be consumed.
     pos: u64,
@@ -229,6 +301,7 @@ impl LengthDecoder {
     pub fn new(config: LengthConfig) -> LengthDecoder {
         let state = Self::first_state(&config);
         LengthDecoder {
+            binary: BinaryHeader::of(&config),
             config,
             state,
             pos: 0,
@@ -386,52 +459,23 @@ impl LengthDecoder {
     /// `None` otherwise, for [`Decoder::decode`] to read (and report).
     #[inline]
     fn whole_header(&self, input: &[u8]) -> Option<u64> {
-        let offset = usize::try_from(self.config.offset).ok()?;
-        let field = input.get(offset..)?;
-        let (value, width) = match self.config.field {
-            LengthField::Binary {
-                width,
-                endian,
-                signed,
-            } => {
-                let w = usize::from(width.bytes());
-                let bytes = field.get(..w)?;
-                let acc = match (width, endian) {
-                    (Width::W1, _) => u64::from(bytes[0]),
-                    (Width::W2, Endian::Big) => u64::from(u16::from_be_bytes([bytes[0], bytes[1]])),
-                    (Width::W2, Endian::Little) => {
-                        u64::from(u16::from_le_bytes([bytes[0], bytes[1]]))
-                    }
-                    (Width::W4, Endian::Big) => {
-                        u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-                    }
-                    (Width::W4, Endian::Little) => {
-                        u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-                    }
-                    (Width::W3 | Width::W8, Endian::Big) => {
-                        bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
-                    }
-                    (Width::W3 | Width::W8, Endian::Little) => bytes
-                        .iter()
-                        .rev()
-                        .fold(0, |acc, &b| (acc << 8) | u64::from(b)),
-                };
-                let bits = 8 * w as u32;
-                let mut value = i128::from(acc);
-                if signed && acc >> (bits - 1) & 1 == 1 {
-                    value -= 1i128 << bits;
-                }
-                (value, width.bytes())
-            }
-            LengthField::Ascii { .. } | LengthField::Varint => {
-                let (mut got, mut acc) = (0u8, 0u128);
-                let mut bytes = field.iter();
-                loop {
-                    match self.field_byte(got, acc, *bytes.next()?).ok()? {
-                        FieldStep::More { got: g, acc: a } => (got, acc) = (g, a),
-                        FieldStep::Done { value, width } => break (value, width),
-                    }
-                }
+        match &self.binary {
+            Some(binary) => binary.frame_len(input),
+            None => self.whole_text_header(input),
+        }
+    }
+
+    /// [`LengthDecoder::whole_header`] for the fields that are not binary
+    /// (ASCII digits, varints): read as [`Decoder::decode`] reads them.
+    #[inline(never)]
+    fn whole_text_header(&self, input: &[u8]) -> Option<u64> {
+        let field = input.get(usize::try_from(self.config.offset).ok()?..)?;
+        let (mut got, mut acc) = (0u8, 0u128);
+        let mut bytes = field.iter();
+        let (value, width) = loop {
+            match self.field_byte(got, acc, *bytes.next()?).ok()? {
+                FieldStep::More { got: g, acc: a } => (got, acc) = (g, a),
+                FieldStep::Done { value, width } => break (value, width),
             }
         };
         self.frame_len(value, width).ok()
