@@ -487,20 +487,10 @@ impl Decoder for LengthDecoder {
         if self.at_boundary() {
             if let Some(len) = self.whole_header(input) {
                 // The header lies whole in the input: the frame's length
-                // is known without reading it byte by byte.
-                let take = len.min(input.len() as u64);
-                self.pos += take;
-                if take < len {
-                    self.state = State::Body {
-                        remaining: len - take,
-                    };
-                    return Ok(Step::NeedMore);
-                }
-                self.end_frame();
-                return Ok(Step::Frame {
-                    consumed: take as usize,
-                    label: None,
-                });
+                // is known without reading it byte by byte, and all of
+                // it (at least the header, so at least one byte) is
+                // counted as a body.
+                self.state = State::Body { remaining: len };
             }
         }
         let mut i = 0usize;
