@@ -133,7 +133,8 @@ pub(crate) fn at_level<W: Write, T: ?Sized + Serialize>(
     ))
 }
 
-/// Elements of an [`Object::array`] rendered in one piece by one thread.
+/// Elements of an [`Object::array`] rendered in one piece by one thread,
+/// unless the caller of [`Object::array_with`] says otherwise.
 pub const BATCH: usize = 64;
 
 /// An object of the top level, written field by field: the bytes
@@ -174,13 +175,14 @@ impl<W: Write> Object<W> {
         threads: usize,
     ) -> serde_json::Result<()> {
         let write = |_: &mut (), i: usize, buf: &mut Vec<u8>| at_level(buf, 2, &items[i]);
-        self.array_with(key, items.len(), write, threads)
+        self.array_with(key, items.len(), write, threads, BATCH)
     }
 
     /// Writes a field whose value is an array of `len` elements, `write`
     /// appending element `i`'s bytes as [`to_writer`] writes them two
     /// levels deep, from its first byte to its last (no line break before
-    /// it). Each thread rendering has a state `S` of its own, which
+    /// it), on up to `threads` threads, `batch` elements (at least one) to
+    /// a piece. Each thread rendering has a state `S` of its own, which
     /// `write` is given.
     pub fn array_with<S: Default>(
         &mut self,
@@ -188,13 +190,15 @@ impl<W: Write> Object<W> {
         len: usize,
         write: impl Fn(&mut S, usize, &mut Vec<u8>) -> serde_json::Result<()> + Sync,
         threads: usize,
+        batch: usize,
     ) -> serde_json::Result<()> {
         self.key(key)?;
         if len == 0 {
             return put(&mut self.out, b"[]");
         }
         put(&mut self.out, b"[")?;
-        let batches = len.div_ceil(BATCH);
+        let batch = batch.max(1);
+        let batches = len.div_ceil(batch);
         let write = &write;
         let threads = threads.clamp(1, batches);
         let out = &mut self.out;
@@ -211,7 +215,10 @@ impl<W: Write> Object<W> {
                         let mut state = S::default();
                         for b in (k..batches).step_by(threads) {
                             let buf = spare_rx.try_recv().unwrap_or_default();
-                            if tx.send(render(len, write, &mut state, b, buf)).is_err() {
+                            if tx
+                                .send(render(len, write, &mut state, (b, batch), buf))
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -224,7 +231,7 @@ impl<W: Write> Object<W> {
             for b in 0..batches {
                 match b % threads {
                     0 => {
-                        own = render(len, write, &mut state, b, own)?;
+                        own = render(len, write, &mut state, (b, batch), own)?;
                         put(out, &own)?;
                     }
                     k => {
@@ -257,18 +264,19 @@ fn put<W: Write>(out: &mut W, bytes: &[u8]) -> serde_json::Result<()> {
     out.write_all(bytes).map_err(serde_json::Error::io)
 }
 
-/// Batch `b` of the `len` elements `write` writes, as elements of an
-/// array of the top level's field: each after its line break (and comma,
-/// but for the first element). `buf` is emptied first and returned.
+/// Batch `b`, of `batch` elements, of the `len` elements `write` writes,
+/// as elements of an array of the top level's field: each after its line
+/// break (and comma, but for the first element). `buf` is emptied first
+/// and returned.
 fn render<S>(
     len: usize,
     write: &impl Fn(&mut S, usize, &mut Vec<u8>) -> serde_json::Result<()>,
     state: &mut S,
-    b: usize,
+    (b, batch): (usize, usize),
     mut buf: Vec<u8>,
 ) -> serde_json::Result<Vec<u8>> {
     buf.clear();
-    for i in b * BATCH..((b + 1) * BATCH).min(len) {
+    for i in b * batch..((b + 1) * batch).min(len) {
         let from = usize::from(i == 0);
         buf.extend_from_slice(&BREAK[from..6]);
         write(state, i, &mut buf)?;
